@@ -1,0 +1,110 @@
+"""The data model: the one place where the stored tables are written down (SPEC §3).
+
+Patients carry a surrogate integer key (``patients.id``) that sessions and follow-ups
+reference, so that the outcome queries join on integers; the pseudonymous ``patient_id`` a
+clinic supplies is unique. Natural keys are unique constraints, and their indexes are the
+ones the outcome queries walk: ``sessions(patient_key, session_date)`` and
+``followups(patient_key, followup_date)``.
+
+Adverse events are stored as canonical codes, sorted and joined by ``;`` (empty → NULL).
+No column can hold a direct identifier: the importer refuses them before anything is written.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+# Stable constraint names so that Alembic migrations are the same on SQLite and PostgreSQL.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+patients = Table(
+    "patients",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("patient_id", String(64), nullable=False, unique=True),
+    Column("condition", String(32), nullable=False),
+    Column("site", String(64), nullable=False, server_default="main"),
+    Column("age", Integer),  # capped at 90 on import (HIPAA Safe Harbor: "90+")
+    Column("sex", String(8)),
+    Column("baseline_pain", Float),
+    Column("baseline_mme", Float),
+    CheckConstraint("age IS NULL OR (age >= 18 AND age <= 90)", name="age_range"),
+    CheckConstraint("baseline_pain IS NULL OR (baseline_pain >= 0 AND baseline_pain <= 10)", name="baseline_pain_range"),
+    CheckConstraint("baseline_mme IS NULL OR baseline_mme >= 0", name="baseline_mme_range"),
+    Index(None, "condition"),
+    Index(None, "site"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("patient_key", Integer, ForeignKey("patients.id", ondelete="CASCADE"), nullable=False),
+    Column("session_date", Date, nullable=False),
+    Column("route", String(16), nullable=False),
+    Column("dose_mg", Float, nullable=False),
+    Column("weight_kg", Float),
+    Column("pre_pain", Float),
+    Column("post_pain", Float),
+    Column("adverse_events", String(200)),
+    Column("ae_duration_min", Float),
+    UniqueConstraint("patient_key", "session_date"),
+    CheckConstraint("dose_mg > 0 AND dose_mg <= 1000", name="dose_range"),
+    CheckConstraint("weight_kg IS NULL OR (weight_kg >= 30 AND weight_kg <= 300)", name="weight_range"),
+    CheckConstraint("pre_pain IS NULL OR (pre_pain >= 0 AND pre_pain <= 10)", name="pre_pain_range"),
+    CheckConstraint("post_pain IS NULL OR (post_pain >= 0 AND post_pain <= 10)", name="post_pain_range"),
+    CheckConstraint("ae_duration_min IS NULL OR ae_duration_min >= 0", name="ae_duration_range"),
+)
+
+followups = Table(
+    "followups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("patient_key", Integer, ForeignKey("patients.id", ondelete="CASCADE"), nullable=False),
+    Column("followup_date", Date, nullable=False),
+    Column("pain", Float, nullable=False),
+    Column("pgic", Integer),
+    Column("bpi_interference", Float),
+    Column("phq9", Integer),
+    Column("mme", Float),
+    Column("adverse_events", String(200)),
+    UniqueConstraint("patient_key", "followup_date"),
+    CheckConstraint("pain >= 0 AND pain <= 10", name="pain_range"),
+    CheckConstraint("pgic IS NULL OR (pgic >= 1 AND pgic <= 7)", name="pgic_range"),
+    CheckConstraint("bpi_interference IS NULL OR (bpi_interference >= 0 AND bpi_interference <= 10)", name="bpi_range"),
+    CheckConstraint("phq9 IS NULL OR (phq9 >= 0 AND phq9 <= 27)", name="phq9_range"),
+    CheckConstraint("mme IS NULL OR mme >= 0", name="mme_range"),
+)
+
+#: Import-contract columns per table, in the order the contract lists them (SPEC §3).
+CONTRACT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "patients": ("patient_id", "condition", "site", "age", "sex", "baseline_pain", "baseline_mme"),
+    "sessions": (
+        "patient_id", "session_date", "route", "dose_mg", "weight_kg",
+        "pre_pain", "post_pain", "adverse_events", "ae_duration_min",
+    ),
+    "followups": (
+        "patient_id", "followup_date", "pain", "pgic", "bpi_interference",
+        "phq9", "mme", "adverse_events",
+    ),
+}
