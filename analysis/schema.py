@@ -49,7 +49,9 @@ patients = Table(
     Column("baseline_pain", Float),
     Column("baseline_mme", Float),
     CheckConstraint("age IS NULL OR (age >= 18 AND age <= 90)", name="age_range"),
-    CheckConstraint("baseline_pain IS NULL OR (baseline_pain >= 0 AND baseline_pain <= 10)", name="baseline_pain_range"),
+    CheckConstraint(
+        "baseline_pain IS NULL OR (baseline_pain >= 0 AND baseline_pain <= 10)", name="baseline_pain_range"
+    ),
     CheckConstraint("baseline_mme IS NULL OR baseline_mme >= 0", name="baseline_mme_range"),
     Index(None, "condition"),
     Index(None, "site"),
@@ -91,7 +93,9 @@ followups = Table(
     UniqueConstraint("patient_key", "followup_date"),
     CheckConstraint("pain >= 0 AND pain <= 10", name="pain_range"),
     CheckConstraint("pgic IS NULL OR (pgic >= 1 AND pgic <= 7)", name="pgic_range"),
-    CheckConstraint("bpi_interference IS NULL OR (bpi_interference >= 0 AND bpi_interference <= 10)", name="bpi_range"),
+    CheckConstraint(
+        "bpi_interference IS NULL OR (bpi_interference >= 0 AND bpi_interference <= 10)", name="bpi_range"
+    ),
     CheckConstraint("phq9 IS NULL OR (phq9 >= 0 AND phq9 <= 27)", name="phq9_range"),
     CheckConstraint("mme IS NULL OR mme >= 0", name="mme_range"),
 )
@@ -100,11 +104,24 @@ followups = Table(
 CONTRACT_COLUMNS: dict[str, tuple[str, ...]] = {
     "patients": ("patient_id", "condition", "site", "age", "sex", "baseline_pain", "baseline_mme"),
     "sessions": (
-        "patient_id", "session_date", "route", "dose_mg", "weight_kg",
-        "pre_pain", "post_pain", "adverse_events", "ae_duration_min",
+        "patient_id",
+        "session_date",
+        "route",
+        "dose_mg",
+        "weight_kg",
+        "pre_pain",
+        "post_pain",
+        "adverse_events",
+        "ae_duration_min",
     ),
     "followups": (
-        "patient_id", "followup_date", "pain", "pgic", "bpi_interference",
-        "phq9", "mme", "adverse_events",
+        "patient_id",
+        "followup_date",
+        "pain",
+        "pgic",
+        "bpi_interference",
+        "phq9",
+        "mme",
+        "adverse_events",
     ),
 }

@@ -1,0 +1,444 @@
+"""The outcome rules of SPEC §4, written once, as SQLAlchemy Core queries.
+
+Per patient the database derives the index date, the baseline pain, the patient's route, the
+follow-up nearest the time point, and from them whether the patient is evaluable, eligible,
+pending, a responder. Python only ever receives one row per patient (:func:`patient_outcomes`)
+or one row per group (:func:`summarize`); the statistics on those small results come from
+:mod:`analysis.stats`.
+
+Decisions where the SPEC is silent are in ``docs/methods.md``; the main one: a cut-off set by
+the user makes the analysis "as of" that date — sessions and follow-ups after it are ignored,
+and patients whose first session is after it are not counted at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    Date,
+    Engine,
+    Float,
+    Integer,
+    Select,
+    String,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+
+from analysis import schema, stats
+from analysis.definition import AGE_GROUPS, SMALL_CELL, CohortFilter, OutcomeDefinition
+from analysis.store import data_cutoff
+from analysis.vocabulary import MIXED_ROUTE
+
+#: Tolerance of SPEC §4 so that a reduction of exactly 30 % counts despite floating point.
+EPSILON = 1e-9
+SUBSTANTIAL = 0.50
+
+
+# --- portable date arithmetic -------------------------------------------------------------
+
+
+class days_between(FunctionElement):
+    """Whole days from the second date to the first (``later - earlier``)."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "days_between"
+
+
+@compiles(days_between, "sqlite")
+def _days_between_sqlite(element: days_between, compiler: Any, **kw: Any) -> str:
+    later, earlier = list(element.clauses)
+    return (
+        f"CAST(julianday({compiler.process(later, **kw)}) - "
+        f"julianday({compiler.process(earlier, **kw)}) AS INTEGER)"
+    )
+
+
+@compiles(days_between, "postgresql")
+def _days_between_postgresql(element: days_between, compiler: Any, **kw: Any) -> str:
+    later, earlier = list(element.clauses)
+    return f"({compiler.process(later, **kw)} - {compiler.process(earlier, **kw)})"
+
+
+class quarter_of(FunctionElement):
+    """Calendar quarter of a date as text, e.g. ``2025-Q3``."""
+
+    type = String()
+    inherit_cache = True
+    name = "quarter_of"
+
+
+@compiles(quarter_of, "sqlite")
+def _quarter_sqlite(element: quarter_of, compiler: Any, **kw: Any) -> str:
+    (value,) = list(element.clauses)
+    v = compiler.process(value, **kw)
+    return f"(strftime('%Y', {v}) || '-Q' || ((CAST(strftime('%m', {v}) AS INTEGER) + 2) / 3))"
+
+
+@compiles(quarter_of, "postgresql")
+def _quarter_postgresql(element: quarter_of, compiler: Any, **kw: Any) -> str:
+    (value,) = list(element.clauses)
+    return f"to_char({compiler.process(value, **kw)}, 'YYYY-\"Q\"Q')"
+
+
+# --- the per-patient derivation -----------------------------------------------------------
+
+
+def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return case((condition, 1), else_=0)
+
+
+def _age_group_expression(age: ColumnElement[Any]) -> ColumnElement[str]:
+    return case(
+        *[(and_(age >= low, age <= high), label) for label, low, high in AGE_GROUPS],
+        else_="unknown",
+    )
+
+
+def patient_outcomes_query(definition: OutcomeDefinition, cutoff: date) -> Select[Any]:
+    """One row per patient with every SPEC §4 quantity, computed in the database.
+
+    The cohort is not filtered here (see :func:`apply_filter`); ``cutoff`` is the resolved
+    data cut-off.
+    """
+    p, s, f = schema.patients, schema.sessions, schema.followups
+    cutoff_value = literal(cutoff, Date)
+
+    # Index date = first session; sessions after the cut-off do not count.
+    first = (
+        select(
+            s.c.patient_key,
+            func.min(s.c.session_date).label("index_date"),
+            func.count().label("n_sessions"),
+        )
+        .where(s.c.session_date <= cutoff_value)
+        .group_by(s.c.patient_key)
+        .subquery("first_session")
+    )
+    first_row = s.alias("first_row")  # the first session itself, reached through its natural key
+
+    # Patient route = plurality of sessions; a tie for the most → "mixed".
+    route_counts = (
+        select(s.c.patient_key, s.c.route, func.count().label("n"))
+        .where(s.c.session_date <= cutoff_value)
+        .group_by(s.c.patient_key, s.c.route)
+        .subquery("route_counts")
+    )
+    route_top = (
+        select(route_counts.c.patient_key, func.max(route_counts.c.n).label("top"))
+        .group_by(route_counts.c.patient_key)
+        .subquery("route_top")
+    )
+    patient_route = (
+        select(
+            route_counts.c.patient_key,
+            case((func.count() > 1, MIXED_ROUTE), else_=func.max(route_counts.c.route)).label("route"),
+        )
+        .join(
+            route_top,
+            and_(
+                route_top.c.patient_key == route_counts.c.patient_key,
+                route_top.c.top == route_counts.c.n,
+            ),
+        )
+        .group_by(route_counts.c.patient_key)
+        .subquery("patient_route")
+    )
+
+    # The follow-up in the window nearest the time point; a tie → the earlier one.
+    day = days_between(f.c.followup_date, first.c.index_date)
+    in_window = (
+        select(
+            f.c.patient_key,
+            f.c.followup_date,
+            f.c.pain,
+            f.c.pgic,
+            day.label("day"),
+            func.row_number()
+            .over(
+                partition_by=f.c.patient_key,
+                order_by=(func.abs(day - definition.timepoint_days), day),
+            )
+            .label("rank"),
+        )
+        .join(first, first.c.patient_key == f.c.patient_key)
+        .where(
+            f.c.followup_date <= cutoff_value,
+            day >= definition.window_start,
+            day <= definition.window_end,
+        )
+        .subquery("in_window")
+    )
+    nearest = select(in_window).where(in_window.c.rank == 1).subquery("nearest")
+
+    # Baseline = patients.baseline_pain when given (an explicit 0 stays 0), else first pre_pain.
+    baseline = func.coalesce(p.c.baseline_pain, first_row.c.pre_pain)
+    evaluable = and_(first.c.index_date.is_not(None), baseline.is_not(None), baseline > 0)
+    has_followup = nearest.c.patient_key.is_not(None)
+    window_closed = days_between(cutoff_value, first.c.index_date) >= definition.window_end
+    eligible = and_(evaluable, or_(has_followup, window_closed))
+    reduction = case(
+        (and_(evaluable, has_followup), (baseline - nearest.c.pain) / func.cast(baseline, Float)),
+        else_=None,
+    )
+    responder = and_(eligible, has_followup, reduction >= definition.threshold - EPSILON)
+    substantial = and_(eligible, has_followup, reduction >= SUBSTANTIAL - EPSILON)
+
+    return (
+        select(
+            p.c.id.label("patient_key"),
+            p.c.patient_id,
+            p.c.site,
+            p.c.condition,
+            func.coalesce(p.c.sex, "unknown").label("sex"),
+            p.c.age,
+            _age_group_expression(p.c.age).label("age_group"),
+            first.c.index_date,
+            func.coalesce(quarter_of(first.c.index_date), "none").label("quarter"),
+            func.coalesce(first.c.n_sessions, 0).label("n_sessions"),
+            func.coalesce(patient_route.c.route, "none").label("route"),
+            baseline.label("baseline"),
+            nearest.c.followup_date,
+            nearest.c.day.label("followup_day"),
+            nearest.c.pain.label("followup_pain"),
+            nearest.c.pgic.label("followup_pgic"),
+            reduction.label("reduction"),
+            _flag(evaluable).label("evaluable"),
+            _flag(and_(evaluable, ~or_(has_followup, window_closed))).label("pending"),
+            _flag(eligible).label("eligible"),
+            _flag(and_(eligible, has_followup)).label("with_followup"),
+            _flag(responder).label("responder"),
+            _flag(substantial).label("substantial"),
+        )
+        .select_from(p)
+        .outerjoin(first, first.c.patient_key == p.c.id)
+        .outerjoin(
+            first_row,
+            and_(first_row.c.patient_key == p.c.id, first_row.c.session_date == first.c.index_date),
+        )
+        .outerjoin(patient_route, patient_route.c.patient_key == p.c.id)
+        .outerjoin(nearest, nearest.c.patient_key == p.c.id)
+        # Patients first treated after the cut-off were not yet patients then (they have
+        # sessions, none before the cut-off); patients with no session at all stay, counted
+        # as not evaluable.
+        .where(
+            or_(
+                first.c.index_date.is_not(None),
+                ~select(s.c.id).where(s.c.patient_key == p.c.id).exists(),
+            )
+        )
+    )
+
+
+def apply_filter(query: Select[Any], cohort: CohortFilter) -> Select[Any]:
+    """Restrict the per-patient query to a cohort; the filter is applied in SQL."""
+    rows = query.subquery("patient_outcomes")
+    conditions: list[ColumnElement[bool]] = []
+    if cohort.sites:
+        conditions.append(rows.c.site.in_(cohort.sites))
+    if cohort.conditions:
+        conditions.append(rows.c.condition.in_(cohort.conditions))
+    if cohort.routes:
+        conditions.append(rows.c.route.in_(cohort.routes))
+    if cohort.sexes:
+        conditions.append(rows.c.sex.in_(cohort.sexes))
+    if cohort.age_groups:
+        conditions.append(rows.c.age_group.in_(cohort.age_groups))
+    if cohort.first_treated_from:
+        conditions.append(rows.c.index_date >= literal(cohort.first_treated_from, Date))
+    if cohort.first_treated_to:
+        conditions.append(rows.c.index_date <= literal(cohort.first_treated_to, Date))
+    return select(rows).where(*conditions)
+
+
+def resolve(engine: Engine, definition: OutcomeDefinition) -> OutcomeDefinition:
+    """The definition with its cut-off filled in from the database when the user set none."""
+    if definition.cutoff is not None:
+        return definition
+    return replace(definition, cutoff=data_cutoff(engine) or date.today())
+
+
+def patient_outcomes(
+    engine: Engine,
+    definition: OutcomeDefinition = OutcomeDefinition(),
+    cohort: CohortFilter = CohortFilter(),
+    *,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Per-patient outcome rows (one per patient) for a cohort, as a DataFrame."""
+    definition = resolve(engine, definition)
+    assert definition.cutoff is not None
+    query = apply_filter(patient_outcomes_query(definition, definition.cutoff), cohort)
+    rows = query.subquery("cohort")
+    query = select(rows).order_by(rows.c.patient_id)
+    if limit is not None:
+        query = query.limit(limit)
+    with engine.connect() as connection:
+        return pd.DataFrame(connection.execute(query).mappings().all())
+
+
+# --- groups and the response table --------------------------------------------------------
+
+#: Dimensions a response table can be broken down by (``--by``).
+DIMENSIONS: tuple[str, ...] = ("condition", "route", "site", "sex", "age_group", "quarter")
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    """One row of a response table: counts, rate, interval, tests and verdict (SPEC §5)."""
+
+    keys: dict[str, str]
+    patients: int
+    evaluable: int
+    pending: int
+    eligible: int
+    with_followup: int
+    n: int
+    responders: int
+    rate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_gt_lower: float | None
+    p_gt_upper: float | None
+    p_gt_lower_holm: float | None
+    p_gt_upper_holm: float | None
+    verdict: str
+    small_n: bool
+    substantial: int = field(default=0, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The SPEC §5 JSON shape: the group's keys first, then the counts and statistics."""
+        values = asdict(self)
+        keys = values.pop("keys")
+        values.pop("substantial")
+        return {**keys, **values}
+
+
+@dataclass(frozen=True)
+class ResponseTable:
+    """The response table for one outcome definition, cohort and breakdown."""
+
+    definition: OutcomeDefinition
+    by: tuple[str, ...]
+    overall: GroupResult
+    groups: list[GroupResult]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The SPEC §5 JSON document (numbers at full precision)."""
+        d = self.definition
+        return {
+            "definition": {
+                "timepoint_days": d.timepoint_days,
+                "window_days": d.window_days,
+                "threshold": d.threshold,
+                "missing": d.missing,
+                "ci": d.ci,
+                "band": list(d.band),
+                "cutoff": d.cutoff.isoformat() if d.cutoff else None,
+            },
+            "overall": self.overall.to_dict(),
+            "groups": [group.to_dict() for group in self.groups],
+        }
+
+    def frame(self) -> pd.DataFrame:
+        """The groups (overall last) as a DataFrame, one row per group."""
+        rows = [g.to_dict() for g in self.groups]
+        overall = self.overall.to_dict()
+        for key in self.by:
+            overall[key] = "(all)"
+        return pd.DataFrame([*rows, overall])
+
+
+_COUNT_COLUMNS = ("evaluable", "pending", "eligible", "with_followup", "responder", "substantial")
+
+
+def group_counts_query(definition: OutcomeDefinition, cohort: CohortFilter, by: Sequence[str]) -> Select[Any]:
+    """Counts per group (one row per group), aggregated in the database."""
+    assert definition.cutoff is not None
+    rows = apply_filter(patient_outcomes_query(definition, definition.cutoff), cohort).subquery("cohort")
+    keys = [rows.c[name] for name in by]
+    return (
+        select(
+            *keys,
+            func.count().label("patients"),
+            *[func.coalesce(func.sum(rows.c[name]), 0).label(name) for name in _COUNT_COLUMNS],
+        )
+        .group_by(*keys)
+        .order_by(*keys)
+    )
+
+
+def _group_result(keys: dict[str, str], counts: dict[str, int], definition: OutcomeDefinition) -> GroupResult:
+    n = counts["eligible"] if definition.missing == "itt" else counts["with_followup"]
+    responders = counts["responder"]
+    interval = stats.proportion_interval(responders, n, alpha=definition.alpha, method=definition.ci)
+    bottom, top = definition.band
+    return GroupResult(
+        keys=keys,
+        patients=counts["patients"],
+        evaluable=counts["evaluable"],
+        pending=counts["pending"],
+        eligible=counts["eligible"],
+        with_followup=counts["with_followup"],
+        n=n,
+        responders=responders,
+        rate=interval.rate,
+        ci_low=interval.low,
+        ci_high=interval.high,
+        p_gt_lower=stats.binomial_p_greater(responders, n, bottom),
+        p_gt_upper=stats.binomial_p_greater(responders, n, top),
+        p_gt_lower_holm=None,
+        p_gt_upper_holm=None,
+        verdict=stats.band_verdict(interval.low, interval.high, definition.band),
+        small_n=n < SMALL_CELL,
+        substantial=counts["substantial"],
+    )
+
+
+def _with_holm(groups: list[GroupResult]) -> list[GroupResult]:
+    lower = stats.holm([g.p_gt_lower for g in groups])
+    upper = stats.holm([g.p_gt_upper for g in groups])
+    return [
+        replace(g, p_gt_lower_holm=lo, p_gt_upper_holm=up)
+        for g, lo, up in zip(groups, lower, upper, strict=True)
+    ]
+
+
+def summarize(
+    engine: Engine,
+    definition: OutcomeDefinition = OutcomeDefinition(),
+    cohort: CohortFilter = CohortFilter(),
+    by: Sequence[str] = (),
+) -> ResponseTable:
+    """The response table (SPEC §4–5) for a cohort, overall and per group of ``by``.
+
+    Holm adjustment runs across the groups of the table; the overall row is a family of one,
+    so its adjusted p-values equal its raw ones.
+    """
+    unknown = [name for name in by if name not in DIMENSIONS]
+    if unknown:
+        raise ValueError(f"cannot break down by {', '.join(unknown)}; choose from {', '.join(DIMENSIONS)}")
+    definition = resolve(engine, definition)
+    with engine.connect() as connection:
+        overall_row = connection.execute(group_counts_query(definition, cohort, ())).mappings().one()
+        group_rows = (
+            connection.execute(group_counts_query(definition, cohort, by)).mappings().all() if by else []
+        )
+    overall = _group_result({}, dict(overall_row), definition)
+    overall = replace(overall, p_gt_lower_holm=overall.p_gt_lower, p_gt_upper_holm=overall.p_gt_upper)
+    groups = [
+        _group_result({name: str(row[name]) for name in by}, dict(row), definition) for row in group_rows
+    ]
+    return ResponseTable(definition=definition, by=tuple(by), overall=overall, groups=_with_holm(groups))

@@ -1,0 +1,79 @@
+"""Overview: the director's page — the response rate against the conventional-therapy band."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import streamlit as st
+
+from analysis import figures, store
+from analysis.definition import CohortFilter, OutcomeDefinition
+from pages.common import engine, summary
+
+
+def _rate_text(rate: float | None) -> str:
+    return "—" if rate is None else f"{100 * rate:.1f}%"
+
+
+def overview() -> None:
+    st.title("Ketamine Outcomes")
+    if store.is_empty(engine()):
+        st.info(
+            "No patients yet. Load the demo clinic with `python -m analysis demo`, or import your "
+            "clinic's de-identified data with `python -m analysis import`."
+        )
+        return
+    definition = OutcomeDefinition()
+    itt = summary(definition, CohortFilter())
+    completers = summary(replace(definition, missing="completers"), CohortFilter())
+    d, overall = itt.definition, itt.overall
+    st.caption(
+        f"Responder = pain reduction of at least {100 * d.threshold:.0f}% from baseline at day "
+        f"{d.timepoint_days} (±{d.window_days} days). Data up to {d.cutoff:%d %b %Y}."
+    )
+    columns = st.columns(4)
+    columns[0].metric("Patients", f"{overall.patients:,}")
+    columns[1].metric(
+        "Response rate (ITT)",
+        _rate_text(overall.rate),
+        help="Patients whose window has closed without a follow-up count as non-responders.",
+    )
+    columns[2].metric("Responders / eligible", f"{overall.responders:,} / {overall.n:,}")
+    columns[3].metric("Pending (window still open)", f"{overall.pending:,}")
+    rows = [
+        figures.RateRow(
+            "All eligible (ITT)",
+            overall.rate,
+            overall.ci_low,
+            overall.ci_high,
+            overall.responders,
+            overall.n,
+            overall.small_n,
+        ),
+        figures.RateRow(
+            "With follow-up (completers)",
+            completers.overall.rate,
+            completers.overall.ci_low,
+            completers.overall.ci_high,
+            completers.overall.responders,
+            completers.overall.n,
+            completers.overall.small_n,
+        ),
+    ]
+    st.plotly_chart(
+        figures.forest_plot(
+            rows, d.band, title="Response rate against conventional therapy", threshold=d.threshold
+        ),
+        theme=None,
+        alt=figures.forest_alt_text(rows, d.band),
+    )
+    verdicts = {
+        "above": "above the conventional-therapy band: the whole 95% interval lies above it.",
+        "below": "below the conventional-therapy band: the whole 95% interval lies below it.",
+        "overlaps": "not distinguishable from the conventional-therapy band: the 95% interval overlaps it.",
+        "no_data": "not yet measurable: no patient has reached the follow-up window.",
+    }
+    st.markdown(f"**Verdict (ITT):** the response rate is {verdicts[overall.verdict]}")
+
+
+overview()

@@ -1,0 +1,214 @@
+"""The command line (SPEC §5), run as a user runs it: ``python -m analysis`` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analysis import store
+from tests.clinic import add_patient
+
+ROOT = Path(__file__).resolve().parent.parent
+GROUP_KEYS = {
+    "patients",
+    "evaluable",
+    "pending",
+    "eligible",
+    "with_followup",
+    "n",
+    "responders",
+    "rate",
+    "ci_low",
+    "ci_high",
+    "p_gt_lower",
+    "p_gt_upper",
+    "p_gt_lower_holm",
+    "p_gt_upper_holm",
+    "verdict",
+    "small_n",
+}
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "analysis", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+
+
+def small_clinic(url: str) -> None:
+    engine = store.make_engine(url)
+    for i in range(12):
+        add_patient(engine, f"C{i}", condition="crps", followups=[{"day": 90, "pain": 2 if i < 8 else 7}])
+    for i in range(3):
+        add_patient(engine, f"M{i}", condition="migraine", sessions=[{"day": 0, "route": "intramuscular"}])
+    engine.dispose()
+
+
+def test_summary_json_has_the_spec_shape(db_url):
+    small_clinic(db_url)
+    result = cli("summary", "--db", db_url, "--by", "condition", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["definition"] == {
+        "timepoint_days": 90,
+        "window_days": 30,
+        "threshold": 0.3,
+        "missing": "itt",
+        "ci": "wilson",
+        "band": [0.3, 0.4],
+        "cutoff": "2025-04-06",
+    }
+    assert set(document["overall"]) == GROUP_KEYS
+    assert [set(g) for g in document["groups"]] == [GROUP_KEYS | {"condition"}] * 2
+    crps = document["groups"][0]
+    assert (crps["condition"], crps["n"], crps["responders"]) == ("crps", 12, 8)
+    assert crps["rate"] == 8 / 12  # full precision, not rounded
+    migraine = document["groups"][1]
+    assert migraine["verdict"] in {"no_data", "overlaps", "below", "above"}
+    assert migraine["small_n"] is True
+
+
+def test_summary_flags_change_the_definition(sqlite_engine):
+    url = sqlite_engine.url.render_as_string(hide_password=False)
+    small_clinic(url)
+    result = cli(
+        "summary",
+        "--db",
+        url,
+        "--timepoint",
+        "180",
+        "--window",
+        "14",
+        "--threshold",
+        "0.5",
+        "--missing",
+        "completers",
+        "--ci",
+        "exact",
+        "--cutoff",
+        "2025-12-31",
+        "--format",
+        "json",
+    )
+    assert result.returncode == 0, result.stderr
+    definition = json.loads(result.stdout)["definition"]
+    assert definition == {
+        "timepoint_days": 180,
+        "window_days": 14,
+        "threshold": 0.5,
+        "missing": "completers",
+        "ci": "exact",
+        "band": [0.3, 0.4],
+        "cutoff": "2025-12-31",
+    }
+
+
+def test_summary_by_condition_and_route_names_both_keys(sqlite_engine):
+    url = sqlite_engine.url.render_as_string(hide_password=False)
+    small_clinic(url)
+    document = json.loads(cli("summary", "--db", url, "--by", "condition,route", "--format", "json").stdout)
+    assert [(g["condition"], g["route"]) for g in document["groups"]] == [
+        ("crps", "intranasal"),
+        ("migraine", "intramuscular"),
+    ]
+
+
+def test_summary_table_is_readable_and_suppresses_small_cells(sqlite_engine):
+    url = sqlite_engine.url.render_as_string(hide_password=False)
+    small_clinic(url)
+    result = cli("summary", "--db", url, "--by", "condition", "--format", "table")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Response at day 90")
+    crps_line = next(line for line in lines if line.strip().startswith("CRPS"))
+    assert "66.7%" in crps_line
+    migraine_line = next(line for line in lines if line.strip().startswith("Migraine"))
+    assert "<11" in migraine_line
+    unsuppressed = cli("summary", "--db", url, "--by", "condition", "--no-suppress").stdout
+    assert "<11" not in unsuppressed
+
+
+def test_summary_csv_suppresses_small_cells(sqlite_engine):
+    url = sqlite_engine.url.render_as_string(hide_password=False)
+    small_clinic(url)
+    lines = cli("summary", "--db", url, "--by", "condition", "--format", "csv").stdout.splitlines()
+    assert lines[0].startswith("condition,patients,")
+    assert lines[1].startswith("crps,12,")
+    assert lines[2].startswith("migraine,<11,")
+
+
+def test_unreachable_database_is_a_clear_message_not_a_traceback():
+    result = cli("summary", "--db", "postgresql://nobody@127.0.0.1:9/none")
+    assert result.returncode == 3
+    assert "cannot be reached" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_sqlite_folder_is_a_clear_message(tmp_path):
+    result = cli("summary", "--db", f"sqlite:///{tmp_path}/no/such/folder/x.db")
+    assert result.returncode == 3
+    assert "folder for the database file does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--threshold", "1.5"], "threshold"),
+        (["--threshold", "abc"], "not a number"),
+        (["--timepoint", "-3"], "must be 0 or more"),
+        (["--cutoff", "2025-02-30"], "not a date"),
+        (["--by", "hair_colour"], "choose one or more of"),
+        (["--missing", "locf"], "invalid choice"),
+    ],
+)
+def test_bad_settings_are_refused_with_a_clear_message(sqlite_engine, flags, message):
+    url = sqlite_engine.url.render_as_string(hide_password=False)
+    result = cli("summary", "--db", url, *flags)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_help_explains_every_flag():
+    for command, flags in {
+        "summary": [
+            "--db",
+            "--by",
+            "--timepoint",
+            "--window",
+            "--threshold",
+            "--missing",
+            "--ci",
+            "--cutoff",
+            "--format",
+            "--no-suppress",
+        ],
+        "import": ["--db", "PATH"],
+        "demo": ["--db", "--patients", "--seed"],
+    }.items():
+        result = cli(command, "--help")
+        assert result.returncode == 0
+        for flag in flags:
+            line = next((line for line in result.stdout.splitlines() if line.strip().startswith(flag)), None)
+            assert line is not None, f"{command} --help does not list {flag}"
+        assert "default" in result.stdout
+
+
+def test_database_url_comes_from_the_environment(sqlite_engine):
+    url = sqlite_engine.url.render_as_string(hide_password=False)
+    small_clinic(url)
+    env = {**os.environ, "DATABASE_URL": url}
+    document = json.loads(cli("summary", "--format", "json", env=env).stdout)
+    assert document["overall"]["patients"] == 15
