@@ -289,6 +289,38 @@ def patient_outcomes(
         return pd.DataFrame(connection.execute(query).mappings().all())
 
 
+def filter_options(engine: Engine) -> dict[str, list[str]]:
+    """Values present in the data for each cohort filter (small DISTINCT queries).
+
+    ``route`` lists the routes of stored sessions plus ``mixed``; ``quarter`` lists every
+    calendar quarter from the first to the last session.
+    """
+    p, s = schema.patients, schema.sessions
+    with engine.connect() as connection:
+        sites = connection.execute(select(p.c.site).distinct().order_by(p.c.site)).scalars().all()
+        conditions = (
+            connection.execute(select(p.c.condition).distinct().order_by(p.c.condition)).scalars().all()
+        )
+        routes = connection.execute(select(s.c.route).distinct().order_by(s.c.route)).scalars().all()
+        sexes = connection.execute(select(func.coalesce(p.c.sex, "unknown")).distinct()).scalars().all()
+        first, last = connection.execute(select(func.min(s.c.session_date), func.max(s.c.session_date))).one()
+    quarters: list[str] = []
+    if first is not None:
+        first, last = (d if isinstance(d, date) else date.fromisoformat(str(d)) for d in (first, last))
+        year, quarter = first.year, (first.month - 1) // 3 + 1
+        while (year, quarter) <= (last.year, (last.month - 1) // 3 + 1):
+            quarters.append(f"{year}-Q{quarter}")
+            year, quarter = (year + 1, 1) if quarter == 4 else (year, quarter + 1)
+    order = {"F": 0, "M": 1, "X": 2, "unknown": 3}
+    return {
+        "site": list(sites),
+        "condition": list(conditions),
+        "route": [*routes, MIXED_ROUTE] if len(routes) > 1 else list(routes),
+        "sex": sorted(sexes, key=lambda v: order.get(v, 9)),
+        "quarter": quarters,
+    }
+
+
 # --- groups and the response table --------------------------------------------------------
 
 #: Dimensions a response table can be broken down by (``--by``).

@@ -1,52 +1,258 @@
-"""What every page shares: the database engine and cached calls into ``analysis``.
+"""What every page shares: the database, the sidebar filters, the outcome definition, caches.
 
-Caches are bounded (``ttl`` / ``max_entries``); a database that cannot be reached becomes a
-message on the page, never a traceback.
+- The engine is one cached resource per database URL.
+- The sidebar filters live in the entry point (so they survive a page switch) and are bound
+  to the URL (``bind="query-params"``), so a filtered view can be shared as a link.
+- The outcome definition is edited on the Methods page; its widgets are bound to the URL as
+  well, and every page reads the same :func:`definition`.
+- Every cached call is bounded (``ttl`` / ``max_entries``). A database that cannot be reached
+  becomes a message on the page, never a traceback.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any, TypeVar
 
 import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from analysis import outcomes, store
-from analysis.definition import CohortFilter, OutcomeDefinition
+from analysis.definition import AGE_GROUPS, CohortFilter, OutcomeDefinition
+from analysis.vocabulary import CONDITION_NAMES
+
+T = TypeVar("T")
+CACHE = {"ttl": 600, "max_entries": 256, "show_spinner": False}
+
+# Keys of the definition widgets (Methods page) and of the sidebar filters; they are also the
+# URL's query-parameter names.
+DEFINITION_KEYS = ("timepoint", "window", "threshold", "missing", "ci", "band_low", "band_high")
+FILTER_KEYS = ("site", "condition", "route", "sex", "age", "period")
+
+
+def database_url() -> str:
+    """The configured database URL (``DATABASE_URL``, else the embedded SQLite file)."""
+    return store.resolve_url(None)
 
 
 @st.cache_resource(show_spinner=False)
-def _engine(url: str) -> Engine:
+def engine_for(url: str) -> Engine:
+    """The cached engine for ``url`` (for cached functions keyed by URL)."""
     return store.open_database(url)
 
 
 def engine() -> Engine:
     """The engine for the configured database; stops the page with a message if unusable."""
-    url = store.resolve_url(None)
     try:
-        return _engine(url)
+        return engine_for(database_url())
     except store.DatabaseError as exc:
         st.error(f"**The outcomes database cannot be opened.** {exc}", icon=":material/error:")
         st.info("Check the DATABASE_URL setting, or unset it to use the embedded demo database.")
         st.stop()
 
 
-@st.cache_data(ttl=600, max_entries=256, show_spinner=False)
-def response_table(
+def guarded(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a cached analysis call; a failing database stops the page with a clear message."""
+    try:
+        return call(*args, **kwargs)
+    except (SQLAlchemyError, store.DatabaseError) as exc:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        st.error(f"**The outcomes database could not be read.** {reason}", icon=":material/error:")
+        st.stop()
+
+
+# --- cached reads -------------------------------------------------------------------------
+
+
+@st.cache_data(**CACHE)
+def _response_table(
     url: str, definition: OutcomeDefinition, cohort: CohortFilter, by: tuple[str, ...]
 ) -> outcomes.ResponseTable:
-    """Cached :func:`analysis.outcomes.summarize` (keyed by URL, definition, cohort and grouping)."""
-    return outcomes.summarize(_engine(url), definition, cohort, by)
+    return outcomes.summarize(engine_for(url), definition, cohort, by)
 
 
-def summary(
-    definition: OutcomeDefinition, cohort: CohortFilter, by: tuple[str, ...] = ()
-) -> outcomes.ResponseTable:
-    """The response table, or a message and a stopped page when the database fails."""
-    engine()  # opens (and migrates) the database, or stops with a message
-    try:
-        return response_table(store.resolve_url(None), definition, cohort, by)
-    except SQLAlchemyError as exc:
-        st.error(
-            f"**The outcomes database could not be read.** {str(getattr(exc, 'orig', exc)).splitlines()[0]}"
+def response_table(by: tuple[str, ...] = (), **changes: Any) -> outcomes.ResponseTable:
+    """The response table for the current definition (with ``changes``) and sidebar cohort."""
+    from dataclasses import replace
+
+    engine()
+    return guarded(_response_table, database_url(), replace(definition(), **changes), cohort(), by)
+
+
+@st.cache_data(**CACHE)
+def _filter_options(url: str) -> dict[str, list[str]]:
+    return outcomes.filter_options(engine_for(url))
+
+
+def filter_options() -> dict[str, list[str]]:
+    """Values present in the data for each sidebar filter."""
+    engine()
+    return guarded(_filter_options, database_url())
+
+
+@st.cache_data(ttl=60, max_entries=16, show_spinner=False)
+def _is_empty(url: str) -> bool:
+    return store.is_empty(engine_for(url))
+
+
+def database_is_empty() -> bool:
+    """True when no patient is stored (checked at most once a minute)."""
+    engine()
+    return guarded(_is_empty, database_url())
+
+
+def empty_state() -> bool:
+    """Show what to do when there is no data yet; returns True when the page should stop."""
+    if not database_is_empty():
+        return False
+    st.info(
+        "**No patients yet.** Import your clinic's de-identified data on the **Data** page "
+        "(or `python -m analysis import`), or load the demo clinic with "
+        "`python -m analysis demo`.",
+        icon=":material/upload_file:",
+    )
+    return True
+
+
+def clear_caches() -> None:
+    """Forget cached results (after an import changed the data)."""
+    _response_table.clear()
+    _filter_options.clear()
+    _is_empty.clear()
+
+
+# --- the sidebar cohort -------------------------------------------------------------------
+
+
+def label(value: str) -> str:
+    """A readable label for a condition, route or other code (``other_neuropathic`` → "Other neuropathic")."""
+    if value in CONDITION_NAMES:
+        return CONDITION_NAMES[value]
+    return value if value.isupper() else value.replace("_", " ").capitalize()
+
+
+def render_filters() -> None:
+    """Draw the sidebar filters (in the entry point, so they persist across pages)."""
+    options = filter_options()
+    sidebar = st.sidebar
+    sidebar.header("Filters")
+    sidebar.multiselect("Site", options["site"], key="site", bind="query-params", placeholder="All sites")
+    sidebar.multiselect(
+        "Condition",
+        options["condition"],
+        key="condition",
+        bind="query-params",
+        format_func=label,
+        placeholder="All conditions",
+    )
+    sidebar.multiselect(
+        "Route",
+        options["route"],
+        key="route",
+        bind="query-params",
+        format_func=label,
+        placeholder="All routes",
+        help="The route used in most of the patient's sessions; 'mixed' on a tie.",
+    )
+    sidebar.multiselect("Sex", options["sex"], key="sex", bind="query-params", placeholder="All")
+    sidebar.multiselect(
+        "Age group",
+        [label for label, _, _ in AGE_GROUPS],
+        key="age",
+        bind="query-params",
+        placeholder="All ages",
+    )
+    quarters = options["quarter"]
+    if len(quarters) >= 2:
+        sidebar.select_slider(
+            "First treated (quarter)",
+            options=quarters,
+            value=(quarters[0], quarters[-1]),
+            key="period",
+            bind="query-params",
         )
-        st.stop()
+
+
+def _quarter_bounds(label: str) -> tuple[date, date]:
+    year, quarter = int(label[:4]), int(label[-1])
+    start = date(year, 3 * quarter - 2, 1)
+    end = date(year + 1, 1, 1) if quarter == 4 else date(year, 3 * quarter + 1, 1)
+    return start, date.fromordinal(end.toordinal() - 1)
+
+
+def cohort() -> CohortFilter:
+    """The cohort the sidebar selects."""
+    state = st.session_state
+    period = state.get("period")
+    first_from = first_to = None
+    quarters = filter_options()["quarter"]
+    if period and tuple(period) != (quarters[0], quarters[-1]):
+        first_from, first_to = _quarter_bounds(period[0])[0], _quarter_bounds(period[1])[1]
+    return CohortFilter(
+        sites=tuple(state.get("site") or ()),
+        conditions=tuple(state.get("condition") or ()),
+        routes=tuple(state.get("route") or ()),
+        sexes=tuple(state.get("sex") or ()),
+        age_groups=tuple(state.get("age") or ()),
+        first_treated_from=first_from,
+        first_treated_to=first_to,
+    )
+
+
+# --- the outcome definition ---------------------------------------------------------------
+
+_DEFAULTS = OutcomeDefinition()
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "timepoint": int,
+    "window": int,
+    "threshold": float,
+    "missing": str,
+    "ci": str,
+    "band_low": float,
+    "band_high": float,
+}
+
+
+def _setting(key: str, default: Any) -> Any:
+    """A definition setting: the Methods page's widget value, else the shared URL's, else default."""
+    if key in st.session_state:
+        return st.session_state[key]
+    raw = st.query_params.get(key)
+    if raw is None:
+        return default
+    try:
+        return _PARSERS[key](raw)
+    except ValueError:
+        return default
+
+
+def definition() -> OutcomeDefinition:
+    """The outcome definition the user is looking at (Methods page; defaults from SPEC §4)."""
+    try:
+        return OutcomeDefinition(
+            timepoint_days=int(_setting("timepoint", _DEFAULTS.timepoint_days)),
+            window_days=int(_setting("window", _DEFAULTS.window_days)),
+            threshold=float(_setting("threshold", _DEFAULTS.threshold)),
+            missing=_setting("missing", _DEFAULTS.missing),
+            ci=_setting("ci", _DEFAULTS.ci),
+            band=(
+                float(_setting("band_low", _DEFAULTS.band[0])),
+                float(_setting("band_high", _DEFAULTS.band[1])),
+            ),
+        )
+    except ValueError as exc:
+        st.warning(f"The outcome definition in the link is not valid ({exc}); the defaults are used.")
+        return _DEFAULTS
+
+
+def definition_caption(d: OutcomeDefinition) -> str:
+    """One line that says which definition a page shows."""
+    return (
+        f"Responder = pain reduction ≥ {100 * d.threshold:.0f}% from baseline at day {d.timepoint_days} "
+        f"(±{d.window_days} days) · {'ITT' if d.missing == 'itt' else 'completers'} · "
+        f"{'Wilson' if d.ci == 'wilson' else 'exact'} 95% interval · band "
+        f"{100 * d.band[0]:.0f}–{100 * d.band[1]:.0f}%"
+        + (f" · data up to {d.cutoff:%d %b %Y}" if d.cutoff else "")
+    )

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import streamlit as st
 
-from analysis import figures, store
-from analysis.definition import CohortFilter, OutcomeDefinition
-from pages.common import engine, summary
+from analysis import figures
+from pages import common
 
 
 def _rate_text(rate: float | None) -> str:
@@ -17,20 +14,12 @@ def _rate_text(rate: float | None) -> str:
 
 def overview() -> None:
     st.title("Ketamine Outcomes")
-    if store.is_empty(engine()):
-        st.info(
-            "No patients yet. Load the demo clinic with `python -m analysis demo`, or import your "
-            "clinic's de-identified data with `python -m analysis import`."
-        )
+    if common.empty_state():
         return
-    definition = OutcomeDefinition()
-    itt = summary(definition, CohortFilter())
-    completers = summary(replace(definition, missing="completers"), CohortFilter())
+    itt = common.response_table(missing="itt")
+    completers = common.response_table(missing="completers")
     d, overall = itt.definition, itt.overall
-    st.caption(
-        f"Responder = pain reduction of at least {100 * d.threshold:.0f}% from baseline at day "
-        f"{d.timepoint_days} (±{d.window_days} days). Data up to {d.cutoff:%d %b %Y}."
-    )
+    st.caption(common.definition_caption(d))
     columns = st.columns(4)
     columns[0].metric("Patients", f"{overall.patients:,}")
     columns[1].metric(

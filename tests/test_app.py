@@ -49,6 +49,7 @@ def test_empty_database_says_what_to_do(app_on, sqlite_engine):
     at = app_on(sqlite_engine.url.render_as_string(hide_password=False))
     assert not at.exception
     assert "No patients yet" in at.info[0].value
+    assert "Data" in at.info[0].value
 
 
 def test_unreachable_database_is_a_message_not_a_traceback(app_on):
