@@ -125,7 +125,7 @@ def patient_outcomes_query(definition: OutcomeDefinition, cutoff: date) -> Selec
         )
         .where(s.c.session_date <= cutoff_value)
         .group_by(s.c.patient_key)
-        .subquery("first_session")
+        .cte("first_session")  # used twice: computed once
     )
     first_row = s.alias("first_row")  # the first session itself, reached through its natural key
 
@@ -136,24 +136,17 @@ def patient_outcomes_query(definition: OutcomeDefinition, cutoff: date) -> Selec
         .group_by(s.c.patient_key, s.c.route)
         .subquery("route_counts")
     )
-    route_top = (
-        select(route_counts.c.patient_key, func.max(route_counts.c.n).label("top"))
-        .group_by(route_counts.c.patient_key)
-        .subquery("route_top")
-    )
+    route_ranked = select(
+        route_counts,
+        func.max(route_counts.c.n).over(partition_by=route_counts.c.patient_key).label("top"),
+    ).subquery("route_ranked")
     patient_route = (
         select(
-            route_counts.c.patient_key,
-            case((func.count() > 1, MIXED_ROUTE), else_=func.max(route_counts.c.route)).label("route"),
+            route_ranked.c.patient_key,
+            case((func.count() > 1, MIXED_ROUTE), else_=func.max(route_ranked.c.route)).label("route"),
         )
-        .join(
-            route_top,
-            and_(
-                route_top.c.patient_key == route_counts.c.patient_key,
-                route_top.c.top == route_counts.c.n,
-            ),
-        )
-        .group_by(route_counts.c.patient_key)
+        .where(route_ranked.c.n == route_ranked.c.top)
+        .group_by(route_ranked.c.patient_key)
         .subquery("patient_route")
     )
 
@@ -181,7 +174,21 @@ def patient_outcomes_query(definition: OutcomeDefinition, cutoff: date) -> Selec
         )
         .subquery("in_window")
     )
-    nearest = select(in_window).where(in_window.c.rank == 1).subquery("nearest")
+    # Grouped (each patient has exactly one rank-1 row, so MAX is that row's value) so that the
+    # join below is keyed by patient: a plain filtered subquery is rescanned for every patient
+    # by SQLite, which grows with patients × follow-ups.
+    nearest = (
+        select(
+            in_window.c.patient_key,
+            func.max(in_window.c.followup_date).label("followup_date"),
+            func.max(in_window.c.pain).label("pain"),
+            func.max(in_window.c.pgic).label("pgic"),
+            func.max(in_window.c.day).label("day"),
+        )
+        .where(in_window.c.rank == 1)
+        .group_by(in_window.c.patient_key)
+        .subquery("nearest")
+    )
 
     # Baseline = patients.baseline_pain when given (an explicit 0 stays 0), else first pre_pain.
     baseline = func.coalesce(p.c.baseline_pain, first_row.c.pre_pain)
@@ -287,6 +294,63 @@ def patient_outcomes(
         query = query.limit(limit)
     with engine.connect() as connection:
         return pd.DataFrame(connection.execute(query).mappings().all())
+
+
+#: Sessions that make a completed induction series (SPEC §6: 4–8 induction sessions).
+INDUCTION_SESSIONS = 4
+
+
+@dataclass(frozen=True)
+class Funnel:
+    """Patients at each step from registration to response; each step is within the one before."""
+
+    registered: int
+    treated: int
+    completed_induction: int
+    reached_window: int
+    followed_up: int
+    responded: int
+    sessions: int
+
+    def steps(self) -> list[tuple[str, int]]:
+        """(label, patients) for each step, in order."""
+        return [
+            ("Registered", self.registered),
+            ("Had a first session", self.treated),
+            (f"Completed induction (≥{INDUCTION_SESSIONS} sessions)", self.completed_induction),
+            ("…and reached the follow-up window", self.reached_window),
+            ("…and had a follow-up in it", self.followed_up),
+            ("…and responded", self.responded),
+        ]
+
+
+def funnel(
+    engine: Engine, definition: OutcomeDefinition = OutcomeDefinition(), cohort: CohortFilter = CohortFilter()
+) -> Funnel:
+    """The patient funnel for a cohort, aggregated in the database.
+
+    "Reached the follow-up window" means eligible (SPEC §4): a follow-up in the window, or the
+    window has closed.
+    """
+    definition = resolve(engine, definition)
+    assert definition.cutoff is not None
+    rows = apply_filter(patient_outcomes_query(definition, definition.cutoff), cohort).subquery("cohort")
+    induction = rows.c.n_sessions >= INDUCTION_SESSIONS
+
+    def total(condition: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.coalesce(func.sum(_flag(condition)), 0)
+
+    query = select(
+        func.count().label("registered"),
+        total(rows.c.n_sessions > 0).label("treated"),
+        total(induction).label("completed_induction"),
+        total(and_(induction, rows.c.eligible == 1)).label("reached_window"),
+        total(and_(induction, rows.c.with_followup == 1)).label("followed_up"),
+        total(and_(induction, rows.c.responder == 1)).label("responded"),
+        func.coalesce(func.sum(rows.c.n_sessions), 0).label("sessions"),
+    )
+    with engine.connect() as connection:
+        return Funnel(**{k: int(v) for k, v in connection.execute(query).mappings().one().items()})
 
 
 def filter_options(engine: Engine) -> dict[str, list[str]]:
@@ -464,13 +528,18 @@ def summarize(
         raise ValueError(f"cannot break down by {', '.join(unknown)}; choose from {', '.join(DIMENSIONS)}")
     definition = resolve(engine, definition)
     with engine.connect() as connection:
-        overall_row = connection.execute(group_counts_query(definition, cohort, ())).mappings().one()
-        group_rows = (
-            connection.execute(group_counts_query(definition, cohort, by)).mappings().all() if by else []
-        )
-    overall = _group_result({}, dict(overall_row), definition)
+        group_rows = [
+            dict(row) for row in connection.execute(group_counts_query(definition, cohort, by)).mappings()
+        ]
+    # Counts add up across groups, so the overall row needs no second pass over the data.
+    overall_counts = {
+        name: sum(int(row[name]) for row in group_rows) for name in ("patients", *_COUNT_COLUMNS)
+    }
+    overall = _group_result({}, overall_counts, definition)
     overall = replace(overall, p_gt_lower_holm=overall.p_gt_lower, p_gt_upper_holm=overall.p_gt_upper)
-    groups = [
-        _group_result({name: str(row[name]) for name in by}, dict(row), definition) for row in group_rows
-    ]
+    groups = (
+        [_group_result({name: str(row[name]) for name in by}, row, definition) for row in group_rows]
+        if by
+        else []
+    )
     return ResponseTable(definition=definition, by=tuple(by), overall=overall, groups=_with_holm(groups))

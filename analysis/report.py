@@ -13,7 +13,7 @@ import io
 import pandas as pd
 
 from analysis.outcomes import ResponseTable
-from analysis.vocabulary import CONDITION_NAMES
+from analysis.vocabulary import display_name
 
 SUPPRESSED = "<11"
 COUNT_COLUMNS = ("patients", "evaluable", "pending", "eligible", "with_followup", "n", "responders")
@@ -65,7 +65,7 @@ def response_table_text(table: ResponseTable, *, suppress: bool = True) -> str:
         label = (
             "All patients"
             if is_overall
-            else " / ".join(CONDITION_NAMES.get(str(record[key]), str(record[key])) for key in table.by)
+            else " / ".join(display_name(str(record[key])) for key in table.by)
         )
         ci = (
             "—"

@@ -80,3 +80,10 @@ def canonical_condition(label: str) -> str | None:
 def canonical_route(label: str) -> str | None:
     """Return the route code for ``label``, or ``None`` when it is not recognised."""
     return ROUTE_LOOKUP.get(label.strip().casefold())
+
+
+def display_name(code: str) -> str:
+    """A readable name for a condition, route or other code (``other_neuropathic`` → its name)."""
+    if code in CONDITION_NAMES:
+        return CONDITION_NAMES[code]
+    return code if code.isupper() else code.replace("_", " ").capitalize()

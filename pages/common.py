@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from analysis import outcomes, store
 from analysis.definition import AGE_GROUPS, CohortFilter, OutcomeDefinition
-from analysis.vocabulary import CONDITION_NAMES
+from analysis.vocabulary import display_name
 
 T = TypeVar("T")
 CACHE = {"ttl": 600, "max_entries": 256, "show_spinner": False}
@@ -126,11 +126,8 @@ def clear_caches() -> None:
 # --- the sidebar cohort -------------------------------------------------------------------
 
 
-def label(value: str) -> str:
-    """A readable label for a condition, route or other code (``other_neuropathic`` → "Other neuropathic")."""
-    if value in CONDITION_NAMES:
-        return CONDITION_NAMES[value]
-    return value if value.isupper() else value.replace("_", " ").capitalize()
+#: A readable label for a condition, route or other code.
+label = display_name
 
 
 def render_filters() -> None:

@@ -1,53 +1,83 @@
-"""Overview: the director's page — the response rate against the conventional-therapy band."""
+"""Overview: the director's page — response against the conventional-therapy band, at a glance."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from analysis import figures
+from analysis import figures, outcomes
+from analysis.definition import CohortFilter, OutcomeDefinition
+from analysis.figures import overview as overview_figures
 from pages import common
 
+VERDICTS = {
+    "above": ("success", "**Above the conventional-therapy band**: the whole 95% interval lies above {top}."),
+    "below": (
+        "error",
+        "**Below the conventional-therapy band**: the whole 95% interval lies below {bottom}.",
+    ),
+    "overlaps": (
+        "info",
+        "**Not distinguishable from conventional therapy**: the 95% interval overlaps the "
+        "{bottom}–{top} band.",
+    ),
+    "no_data": ("info", "**Not measurable yet**: no patient has reached the follow-up window."),
+}
 
-def _rate_text(rate: float | None) -> str:
-    return "—" if rate is None else f"{100 * rate:.1f}%"
+
+@st.cache_data(**common.CACHE)
+def _funnel(url: str, definition: OutcomeDefinition, cohort: CohortFilter) -> outcomes.Funnel:
+    return outcomes.funnel(common.engine_for(url), definition, cohort)
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def _rate_row(label: str, group: outcomes.GroupResult) -> figures.RateRow:
+    return figures.RateRow(
+        label, group.rate, group.ci_low, group.ci_high, group.responders, group.n, group.small_n
+    )
 
 
 def overview() -> None:
-    st.title("Ketamine Outcomes")
+    st.title("Clinic overview")
     if common.empty_state():
         return
     itt = common.response_table(missing="itt")
     completers = common.response_table(missing="completers")
+    by_quarter = common.response_table(by=("quarter",), missing="itt")
     d, overall = itt.definition, itt.overall
+    funnel = common.guarded(_funnel, common.database_url(), d, common.cohort())
     st.caption(common.definition_caption(d))
-    columns = st.columns(4)
-    columns[0].metric("Patients", f"{overall.patients:,}")
+
+    band = {"bottom": f"{100 * d.band[0]:.0f}%", "top": f"{100 * d.band[1]:.0f}%"}
+    columns = st.columns(5)
+    columns[0].metric("Patients treated", f"{funnel.treated:,}", help=f"{funnel.sessions:,} sessions in all.")
     columns[1].metric(
         "Response rate (ITT)",
-        _rate_text(overall.rate),
-        help="Patients whose window has closed without a follow-up count as non-responders.",
+        _percent(overall.rate),
+        help="Eligible patients without a follow-up in the window count as non-responders.",
     )
-    columns[2].metric("Responders / eligible", f"{overall.responders:,} / {overall.n:,}")
-    columns[3].metric("Pending (window still open)", f"{overall.pending:,}")
+    columns[2].metric(
+        "95% interval",
+        "—" if overall.ci_low is None else f"{100 * overall.ci_low:.0f}–{100 * overall.ci_high:.0f}%",
+        help=f"{overall.responders:,} responders of {overall.n:,} eligible patients.",
+    )
+    columns[3].metric(
+        "Follow-up completeness",
+        _percent(overall.with_followup / overall.eligible if overall.eligible else None),
+        help="Eligible patients with a follow-up in the window.",
+    )
+    columns[4].metric(
+        "Pending", f"{overall.pending:,}", help="Window still open, no follow-up yet: in no rate."
+    )
+
+    kind, text = VERDICTS[overall.verdict]
+    getattr(st, kind)(text.format(**band))
+
     rows = [
-        figures.RateRow(
-            "All eligible (ITT)",
-            overall.rate,
-            overall.ci_low,
-            overall.ci_high,
-            overall.responders,
-            overall.n,
-            overall.small_n,
-        ),
-        figures.RateRow(
-            "With follow-up (completers)",
-            completers.overall.rate,
-            completers.overall.ci_low,
-            completers.overall.ci_high,
-            completers.overall.responders,
-            completers.overall.n,
-            completers.overall.small_n,
-        ),
+        _rate_row("All eligible patients (ITT)", overall),
+        _rate_row("Patients with a follow-up (completers)", completers.overall),
     ]
     st.plotly_chart(
         figures.forest_plot(
@@ -56,13 +86,17 @@ def overview() -> None:
         theme=None,
         alt=figures.forest_alt_text(rows, d.band),
     )
-    verdicts = {
-        "above": "above the conventional-therapy band: the whole 95% interval lies above it.",
-        "below": "below the conventional-therapy band: the whole 95% interval lies below it.",
-        "overlaps": "not distinguishable from the conventional-therapy band: the 95% interval overlaps it.",
-        "no_data": "not yet measurable: no patient has reached the follow-up window.",
-    }
-    st.markdown(f"**Verdict (ITT):** the response rate is {verdicts[overall.verdict]}")
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(
+            overview_figures.quarterly_trend(by_quarter.groups, d.band, threshold=d.threshold),
+            theme=None,
+            alt=overview_figures.trend_alt_text(by_quarter.groups),
+        )
+    with right:
+        st.plotly_chart(
+            overview_figures.patient_funnel(funnel), theme=None, alt=overview_figures.funnel_alt_text(funnel)
+        )
 
 
 overview()

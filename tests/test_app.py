@@ -37,9 +37,10 @@ def test_overview_shows_the_rate_the_engine_computes(app_on, sqlite_engine):
     at = app_on(sqlite_engine.url.render_as_string(hide_password=False))
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Patients"] == "30"
+    assert metrics["Patients treated"] == "30"
     assert metrics["Response rate (ITT)"] == f"{100 * expected.rate:.1f}%" == "46.7%"
-    assert metrics["Responders / eligible"] == "14 / 30"
+    assert metrics["95% interval"] == f"{100 * expected.ci_low:.0f}–{100 * expected.ci_high:.0f}%"
+    assert metrics["Follow-up completeness"] == "100.0%"
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert spec["data"][0]["x"][0] == pytest.approx(expected.rate)
     assert spec["layout"]["shapes"][0]["layer"] == "below"  # the band behind the data
