@@ -20,7 +20,8 @@ pio.templates["ketamine_outcomes"] = go.layout.Template(
     layout={
         "colorway": list(OKABE_ITO),
         "font": {"family": "Source Sans Pro, Arial, sans-serif", "size": 14},
-        "margin": {"l": 10, "r": 20, "t": 50, "b": 50},
+        "margin": {"l": 10, "r": 20, "t": 70, "b": 50},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1},
         "hoverlabel": {"font_size": 13},
     }
 )
@@ -41,21 +42,35 @@ class RateRow:
 
 
 def add_band(figure: go.Figure, band: tuple[float, float], *, axis: str = "x") -> go.Figure:
-    """Shade the benchmark band behind the data, the same way on every chart."""
+    """Shade the benchmark band behind the data, the same way on every chart.
+
+    On a horizontal rate axis (forest plots) the band is labelled above the plot; on a
+    vertical one (trends) it gets a legend entry, so that the label never covers a point.
+    """
     bottom, top = band
     label = f"Conventional therapy {100 * bottom:.0f}–{100 * top:.0f}%"
-    shape = {
-        "fillcolor": BAND_FILL,
-        "line_width": 0,
-        "layer": "below",
-        "annotation_text": label,
-        "annotation_font_size": 12,
-        "annotation_font_color": "#444",
-    }
+    shape = {"fillcolor": BAND_FILL, "line_width": 0, "layer": "below"}
     if axis == "x":
-        figure.add_vrect(x0=bottom, x1=top, annotation_position="top left", **shape)
+        figure.add_vrect(
+            x0=bottom,
+            x1=top,
+            annotation_text=label,
+            annotation_position="outside top",
+            annotation_font={"size": 12, "color": "#444"},
+            **shape,
+        )
     else:
-        figure.add_hrect(y0=bottom, y1=top, annotation_position="top left", **shape)
+        figure.add_hrect(y0=bottom, y1=top, **shape)
+        figure.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                name=label,
+                hoverinfo="skip",
+                marker={"symbol": "square", "size": 14, "color": BAND_FILL},
+            )
+        )
     return figure
 
 
