@@ -30,6 +30,10 @@ test: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
+# Speed and memory at scale; prints one table. BENCH_ARGS="--sizes 100k,1m,10m" adds the 10M clinic.
+bench: $(VENV)/.installed-dev
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
