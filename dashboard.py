@@ -22,6 +22,7 @@ PAGES = {
     ],
 }
 navigation = st.navigation(PAGES)
+common.mark_entry_point()
 if not common.database_is_empty():
     common.render_filters()
 navigation.run()

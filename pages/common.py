@@ -117,10 +117,28 @@ def empty_state() -> bool:
 
 
 def clear_caches() -> None:
-    """Forget cached results (after an import changed the data)."""
-    _response_table.clear()
-    _filter_options.clear()
-    _is_empty.clear()
+    """Forget every cached result (after an import changed the data), on every page."""
+    st.cache_data.clear()
+
+
+def ensure_entry_point() -> None:
+    """Rerun through ``dashboard.py`` when Streamlit ran a page script on its own.
+
+    Because the pages live in ``pages/``, Streamlit's legacy multipage mode handles the very
+    first run after the server starts: a deep link (``/safety?condition=CRPS``) would then run
+    the page without the entry point — no filters, no layout. The entry point marks the
+    session; a page that finds no mark asks for a rerun, which goes through ``st.navigation``.
+    """
+    if not st.session_state.get(_ENTRY_MARK):
+        st.rerun()
+
+
+def mark_entry_point() -> None:
+    """Called by ``dashboard.py`` on every run, before the page runs."""
+    st.session_state[_ENTRY_MARK] = True
+
+
+_ENTRY_MARK = "_entry_point_ran"
 
 
 # --- the sidebar cohort -------------------------------------------------------------------

@@ -1,6 +1,141 @@
-"""Safety page (being built)."""
+"""Safety: adverse events per session, dissociation against four hours, events at follow-up."""
 
+from __future__ import annotations
+
+import pandas as pd
 import streamlit as st
 
-st.title("Safety")
-st.info("This page is being built.")
+from analysis import safety
+from analysis.definition import CohortFilter, OutcomeDefinition
+from analysis.figures import safety as charts
+from analysis.stats import ProportionEstimate
+from pages import common
+
+
+@st.cache_data(**common.CACHE)
+def _sessions(url: str, definition: OutcomeDefinition, cohort: CohortFilter) -> safety.SessionSafety:
+    return safety.session_summary(common.engine_for(url), definition, cohort)
+
+
+@st.cache_data(**common.CACHE)
+def _events(url: str, definition: OutcomeDefinition, cohort: CohortFilter) -> pd.DataFrame:
+    return safety.events_by_type(common.engine_for(url), definition, cohort, by="route")
+
+
+@st.cache_data(**common.CACHE)
+def _dissociation(
+    url: str, definition: OutcomeDefinition, cohort: CohortFilter
+) -> safety.DissociationSummary:
+    return safety.dissociation_durations(common.engine_for(url), definition, cohort)
+
+
+@st.cache_data(**common.CACHE)
+def _followups(
+    url: str, definition: OutcomeDefinition, cohort: CohortFilter
+) -> tuple[pd.DataFrame, safety.LongTermEvents]:
+    engine = common.engine_for(url)
+    return safety.followup_events(engine, definition, cohort), safety.long_term_events(
+        engine, definition, cohort
+    )
+
+
+@st.cache_data(**common.CACHE)
+def _blood_pressure(
+    url: str, definition: OutcomeDefinition, cohort: CohortFilter
+) -> safety.BloodPressureSessions:
+    return safety.blood_pressure_sessions(common.engine_for(url), definition, cohort)
+
+
+def _rate(estimate: ProportionEstimate) -> str:
+    return "—" if estimate.rate is None else f"{100 * estimate.rate:.1f}%"
+
+
+def _claim(claim: str, finding: str, note: str) -> None:
+    with st.container(border=True):
+        st.markdown(f"**Claim:** {claim}")
+        st.markdown(f"**Our data:** {finding}")
+        st.caption(note)
+
+
+def safety_page() -> None:
+    st.title("Safety")
+    if common.empty_state():
+        return
+    key = (common.database_url(), common.definition(), common.cohort())
+    sessions = common.guarded(_sessions, *key)
+    if sessions.sessions == 0:
+        st.info("No sessions for the patients in the current filters.", icon=":material/filter_alt_off:")
+        return
+    dissociation = common.guarded(_dissociation, *key)
+    followups, long_term = common.guarded(_followups, *key)
+    st.caption(
+        f"{sessions.sessions:,} sessions of {sessions.patients:,} patients in the current filters, up to "
+        f"{sessions.cutoff:%d %b %Y}. Each adverse event type counts once per session."
+    )
+    columns = st.columns(4)
+    columns[0].metric("Sessions", f"{sessions.sessions:,}")
+    columns[1].metric(
+        "AE rate per session",
+        _rate(sessions.any_ae),
+        help="Sessions with at least one adverse event (AE), of all sessions.",
+    )
+    columns[2].metric("Dissociation per session", _rate(sessions.dissociation))
+    columns[3].metric("Dissociation > 4 hours", f"{dissociation.over_limit:,}", help="Episodes over 240 min.")
+
+    left, right = st.columns(2)
+    with left:
+        _claim(
+            "dissociative effects last no more than about 4 hours.",
+            dissociation.finding(),
+            "A session's recorded duration is that of its longest adverse event "
+            f"({dissociation.with_other_events:,} of these sessions had another event too), so the share "
+            "within 4 hours can only be understated. Exactly 240 min counts as within.",
+        )
+    with right:
+        _claim(
+            "no long-term effects are expected at the 3-month follow-up.",
+            long_term.finding(),
+            f"Follow-ups from day {long_term.from_day} after the first session on: the 3-month window "
+            "and later. An event reported at follow-up is not necessarily caused by ketamine.",
+        )
+
+    events = common.guarded(_events, *key)
+    st.plotly_chart(
+        charts.events_by_type_chart(events, route_label=common.label),
+        theme=None,
+        alt=charts.events_alt_text(events, route_label=common.label),
+    )
+    left, right = st.columns(2)
+    left.plotly_chart(
+        charts.dissociation_histogram(dissociation),
+        theme=None,
+        alt=charts.dissociation_alt_text(dissociation),
+    )
+    if followups.empty:
+        right.info("No follow-ups recorded yet for these patients.")
+    else:
+        right.plotly_chart(
+            charts.followup_events_chart(followups), theme=None, alt=charts.followup_alt_text(followups)
+        )
+    st.caption("Bars show 95% intervals that treat sessions (or follow-ups) as independent.")
+
+    blood_pressure = common.guarded(_blood_pressure, *key)
+    with st.expander(f"Sessions with a blood-pressure event ({blood_pressure.total:,})"):
+        st.dataframe(
+            blood_pressure.sessions.assign(route=blood_pressure.sessions["route"].map(common.label)),
+            hide_index=True,
+            column_config={
+                "patient_id": st.column_config.TextColumn("Patient"),
+                "session_date": st.column_config.DateColumn("Session date"),
+                "route": "Route",
+                "dose_mg": st.column_config.NumberColumn("Dose (mg)", format="%.0f"),
+                "dose_mg_per_kg": st.column_config.NumberColumn("Dose (mg/kg)", format="%.2f"),
+                "ae_duration_min": st.column_config.NumberColumn("Longest event (min)", format="%.0f"),
+                "adverse_events": "All events of the session",
+            },
+        )
+        if blood_pressure.truncated:
+            st.caption(f"The latest {len(blood_pressure.sessions):,} of {blood_pressure.total:,} are shown.")
+
+
+safety_page()
