@@ -193,7 +193,7 @@ def _run_import(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if not result.ok:
-        print(f"Import refused: {len(result.problems)} problem(s); nothing was written.", file=sys.stderr)
+        print(result.summary_line(), file=sys.stderr)
         for problem in result.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_REFUSED

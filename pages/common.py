@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from typing import Any, TypeVar
 
@@ -75,10 +77,29 @@ def _response_table(
 
 def response_table(by: tuple[str, ...] = (), **changes: Any) -> outcomes.ResponseTable:
     """The response table for the current definition (with ``changes``) and sidebar cohort."""
-    from dataclasses import replace
-
     engine()
     return guarded(_response_table, database_url(), replace(definition(), **changes), cohort(), by)
+
+
+@st.cache_data(**CACHE)
+def _cohort_call(
+    url: str, function: str, definition: OutcomeDefinition, cohort: CohortFilter, extra: tuple[Any, ...]
+) -> Any:
+    module_name, _, name = function.rpartition(".")
+    analysis_function = getattr(importlib.import_module(module_name), name)
+    return analysis_function(engine_for(url), definition, cohort, *extra)
+
+
+def cohort_result(function: Callable[..., T], *extra: Any, **changes: Any) -> T:
+    """``function(engine, definition, cohort, *extra)`` for the current view, cached and guarded.
+
+    ``function`` is an ``analysis`` function with that signature (e.g. ``safety.session_summary``);
+    the cache key is its name, the database URL, the definition (with ``changes``), the sidebar
+    cohort and ``extra``.
+    """
+    engine()
+    name = f"{function.__module__}.{function.__qualname__}"
+    return guarded(_cohort_call, database_url(), name, replace(definition(), **changes), cohort(), extra)
 
 
 @st.cache_data(**CACHE)

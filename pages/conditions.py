@@ -1,6 +1,123 @@
-"""Conditions page (being built)."""
+"""Conditions: response by condition against the band, and one condition's pain over time."""
 
+from __future__ import annotations
+
+import pandas as pd
 import streamlit as st
 
-st.title("Conditions")
-st.info("This page is being built.")
+from analysis import figures, outcomes, trajectories
+from analysis.definition import CohortFilter, OutcomeDefinition
+from analysis.figures import trajectories as trajectory_figures
+from pages import common
+
+VERDICTS = {"above": "Above band", "overlaps": "Overlaps band", "below": "Below band", "no_data": "No data"}
+
+
+@st.cache_data(**common.CACHE)
+def _mean_trajectory(
+    url: str, definition: OutcomeDefinition, cohort: CohortFilter, condition: str
+) -> pd.DataFrame:
+    return trajectories.mean_trajectory(common.engine_for(url), definition, cohort, condition)
+
+
+def _rate_row(group: outcomes.GroupResult, label: str) -> figures.RateRow:
+    return figures.RateRow(
+        label, group.rate, group.ci_low, group.ci_high, group.responders, group.n, group.small_n
+    )
+
+
+def _table(groups: list[outcomes.GroupResult], band: tuple[float, float]) -> None:
+    bottom, top = (f"{100 * edge:.0f}%" for edge in band)
+    frame = pd.DataFrame(
+        {
+            "Condition": [common.label(g.keys["condition"]) for g in groups],
+            "Patients": [g.patients for g in groups],
+            "Eligible": [g.eligible for g in groups],
+            "With follow-up": [g.with_followup for g in groups],
+            "Responders": [g.responders for g in groups],
+            "Rate": [g.rate for g in groups],
+            "CI low": [g.ci_low for g in groups],
+            "CI high": [g.ci_high for g in groups],
+            f"p > {bottom}": [g.p_gt_lower for g in groups],
+            f"p > {top}": [g.p_gt_upper for g in groups],
+            f"p > {bottom} Holm": [g.p_gt_lower_holm for g in groups],
+            f"p > {top} Holm": [g.p_gt_upper_holm for g in groups],
+            "Verdict": [VERDICTS.get(g.verdict, g.verdict) for g in groups],
+            "Small n": [g.small_n for g in groups],
+        }
+    )
+    percent = st.column_config.NumberColumn(format="percent", width="small")
+    p_value = st.column_config.NumberColumn(format="%.3f", width="small")
+    config = {name: p_value for name in frame.columns if name.startswith("p > ")}
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            **config,
+            **{name: st.column_config.NumberColumn(width="small") for name in ("Patients", "Eligible")},
+            "Rate": st.column_config.NumberColumn(format="percent", width="small", help="Responders ÷ n."),
+            "CI low": percent,
+            "CI high": percent,
+            "Small n": st.column_config.CheckboxColumn(width="small", help="Denominator under 11."),
+        },
+    )
+
+
+def _condition_detail(table: outcomes.ResponseTable, codes: list[str]) -> None:
+    d = table.definition
+    st.subheader("One condition over time")
+    code = st.selectbox("Condition", codes, format_func=common.label, key="trajectory_condition")
+    name = common.label(code)
+    left, right = st.columns([3, 2])
+    frame = common.guarded(_mean_trajectory, common.database_url(), d, common.cohort(), code)
+    if frame.empty:
+        left.info(f"No pain scores recorded for {name} in this selection.")
+    else:
+        left.plotly_chart(
+            trajectory_figures.mean_trajectory_chart(frame, title=f"{name}: mean pain over time"),
+            theme=None,
+            alt=trajectory_figures.mean_trajectory_alt_text(frame, name),
+        )
+        left.caption(
+            "Pain before each of the first 8 sessions, then at follow-ups near 1, 3 and 6 months "
+            "(days 15–45, 60–120, 150–210; one per patient). The shaded band is the 95% interval "
+            "of the mean. Fewer patients reach later points, so the line mixes different patients."
+        )
+    by_route = common.response_table(by=("condition", "route"))
+    rows = [
+        _rate_row(g, common.label(g.keys["route"])) for g in by_route.groups if g.keys["condition"] == code
+    ]
+    right.plotly_chart(
+        figures.forest_plot(rows, d.band, title="Response by route", threshold=d.threshold),
+        theme=None,
+        alt=figures.forest_alt_text(rows, d.band),
+    )
+    right.caption("Routes are not randomised; small groups (hollow markers) are uncertain.")
+
+
+def conditions() -> None:
+    st.title("Conditions")
+    if common.empty_state():
+        return
+    table = common.response_table(by=("condition",))
+    d = table.definition
+    st.caption(common.definition_caption(d))
+    if not table.groups:
+        st.info("No patients match the filters in the sidebar.")
+        return
+    rows = [_rate_row(g, common.label(g.keys["condition"])) for g in table.groups]
+    st.plotly_chart(
+        figures.forest_plot(rows, d.band, title="Response rate by condition", threshold=d.threshold),
+        theme=None,
+        alt=figures.forest_alt_text(rows, d.band),
+    )
+    _table(table.groups, d.band)
+    st.caption(
+        "p: one-sided exact binomial p-value for a rate above the band's bottom and top; Holm: "
+        "adjusted across the conditions of this table. Hollow markers, ticked rows: n under 11."
+    )
+    _condition_detail(table, [g.keys["condition"] for g in table.groups])
+
+
+conditions()

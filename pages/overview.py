@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis import figures, outcomes
-from analysis.definition import CohortFilter, OutcomeDefinition
+from analysis import figures, outcomes, safety
 from analysis.figures import overview as overview_figures
 from pages import common
 
@@ -22,11 +21,6 @@ VERDICTS = {
     ),
     "no_data": ("info", "**Not measurable yet**: no patient has reached the follow-up window."),
 }
-
-
-@st.cache_data(**common.CACHE)
-def _funnel(url: str, definition: OutcomeDefinition, cohort: CohortFilter) -> outcomes.Funnel:
-    return outcomes.funnel(common.engine_for(url), definition, cohort)
 
 
 def _percent(value: float | None) -> str:
@@ -47,11 +41,12 @@ def overview() -> None:
     completers = common.response_table(missing="completers")
     by_quarter = common.response_table(by=("quarter",), missing="itt")
     d, overall = itt.definition, itt.overall
-    funnel = common.guarded(_funnel, common.database_url(), d, common.cohort())
+    funnel = common.cohort_result(outcomes.funnel)
+    adverse = common.cohort_result(safety.session_summary).any_ae
     st.caption(common.definition_caption(d))
 
     band = {"bottom": f"{100 * d.band[0]:.0f}%", "top": f"{100 * d.band[1]:.0f}%"}
-    columns = st.columns(5)
+    columns = st.columns(6)
     columns[0].metric("Patients treated", f"{funnel.treated:,}", help=f"{funnel.sessions:,} sessions in all.")
     columns[1].metric(
         "Response rate (ITT)",
@@ -70,6 +65,11 @@ def overview() -> None:
     )
     columns[4].metric(
         "Pending", f"{overall.pending:,}", help="Window still open, no follow-up yet: in no rate."
+    )
+    columns[5].metric(
+        "Adverse events per session",
+        _percent(adverse.rate),
+        help=f"Sessions with any adverse event: {adverse.count:,} of {adverse.nobs:,} (see Safety).",
     )
 
     kind, text = VERDICTS[overall.verdict]

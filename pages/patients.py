@@ -1,6 +1,143 @@
-"""Patients page (being built)."""
+"""Patients: one pseudonymous patient's sessions and follow-ups, and the cohort's outcome list."""
 
+from __future__ import annotations
+
+import pandas as pd
 import streamlit as st
 
-st.title("Patients")
-st.info("This page is being built.")
+from analysis import outcomes, trajectories
+from analysis.definition import CohortFilter, OutcomeDefinition
+from analysis.figures import trajectories as trajectory_figures
+from pages import common
+
+LIST_LIMIT = 500
+STATUS_BADGES = {
+    trajectories.RESPONDER: ":green-badge[Responder]",
+    trajectories.NON_RESPONDER: ":orange-badge[Non-responder]",
+    trajectories.PENDING: ":blue-badge[Pending]",
+    trajectories.NOT_EVALUABLE: ":gray-badge[Not evaluable]",
+    trajectories.NO_FOLLOWUP: ":gray-badge[No follow-up]",
+}
+
+
+@st.cache_data(ttl=60, max_entries=64, show_spinner=False)
+def _resolved(url: str, definition: OutcomeDefinition) -> OutcomeDefinition:
+    return outcomes.resolve(common.engine_for(url), definition)
+
+
+@st.cache_data(**common.CACHE)
+def _cohort_list(
+    url: str, definition: OutcomeDefinition, cohort: CohortFilter, search: str, limit: int
+) -> tuple[pd.DataFrame, int]:
+    return trajectories.cohort_list(common.engine_for(url), definition, cohort, search=search, limit=limit)
+
+
+@st.cache_data(**common.CACHE)
+def _timeline(url: str, definition: OutcomeDefinition, patient_id: str) -> trajectories.PatientTimeline:
+    return trajectories.patient_timeline(common.engine_for(url), patient_id, definition)
+
+
+def _patient(url: str, d: OutcomeDefinition, patient_id: str) -> None:
+    try:
+        timeline = common.guarded(_timeline, url, d, patient_id)
+    except LookupError:
+        st.warning(f"Patient {patient_id} is no longer in the database (the data changed); pick another.")
+        return
+    o = timeline.outcome
+    st.subheader(f"Patient {patient_id}")
+    st.markdown(
+        f"{STATUS_BADGES[timeline.status]} {common.label(o['condition'])} · site {o['site']} · "
+        f"route {common.label(o['route'])} · {o['n_sessions']} session{'' if o['n_sessions'] == 1 else 's'}"
+        + (f" · first session {o['index_date']:%d %b %Y}" if o["index_date"] else "")
+    )
+    st.caption(timeline.reason)
+    st.plotly_chart(
+        trajectory_figures.patient_timeline_chart(timeline, title=f"{patient_id}: pain over time"),
+        theme=None,
+        alt=trajectory_figures.patient_timeline_alt_text(timeline),
+    )
+    st.caption(
+        "Circles: pain before a session, triangles: after it. Diamonds: follow-ups; the larger one "
+        "is the follow-up the outcome uses. Hover a point for route, dose and adverse events."
+    )
+    events = timeline.events()
+    events["route"] = events["route"].map(lambda v: common.label(v) if isinstance(v, str) else "")
+    events["adverse_events"] = events["adverse_events"].map(
+        lambda v: v.replace(";", ", ") if isinstance(v, str) else ""
+    )
+    st.dataframe(
+        events,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "day": st.column_config.NumberColumn("Day", format="%d"),
+            "date": st.column_config.DateColumn("Date", format="D MMM YYYY"),
+            "event": "Event",
+            "route": "Route",
+            "dose_mg": st.column_config.NumberColumn("Dose", format="%g mg"),
+            "pre_pain": st.column_config.NumberColumn("Pain before", format="%g"),
+            "post_pain": st.column_config.NumberColumn("Pain after", format="%g"),
+            "pain": st.column_config.NumberColumn("Follow-up pain", format="%g"),
+            "pgic": st.column_config.NumberColumn(
+                "PGIC", format="%d", help="1 = very much improved … 7 = very much worse"
+            ),
+            "adverse_events": "Adverse events",
+            "ae_duration_min": st.column_config.NumberColumn("AE duration", format="%g min"),
+        },
+    )
+
+
+def _cohort_table(rows: pd.DataFrame, total: int) -> None:
+    st.subheader("Cohort")
+    shown = f"Showing {len(rows):,} of {total:,} patients" if total > len(rows) else f"{total:,} patients"
+    st.caption(f"{shown} in the sidebar's selection, by ID; search by ID to narrow.")
+    frame = rows.assign(condition=rows["condition"].map(common.label), route=rows["route"].map(common.label))
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        column_order=[
+            "patient_id",
+            "status",
+            *[c for c in frame.columns if c not in ("patient_id", "status")],
+        ],
+        column_config={
+            "patient_id": "Patient",
+            "condition": "Condition",
+            "site": "Site",
+            "route": "Route",
+            "index_date": st.column_config.DateColumn("First session", format="D MMM YYYY"),
+            "n_sessions": st.column_config.NumberColumn("Sessions", format="%d"),
+            "baseline": st.column_config.NumberColumn("Baseline pain", format="%g"),
+            "followup_day": st.column_config.NumberColumn("Follow-up day", format="%d"),
+            "followup_pain": st.column_config.NumberColumn("Follow-up pain", format="%g"),
+            "reduction": st.column_config.NumberColumn("Reduction", format="percent"),
+            "status": "Status",
+        },
+    )
+
+
+def patients() -> None:
+    st.title("Patients")
+    if common.empty_state():
+        return
+    common.engine()
+    url = common.database_url()
+    d = common.guarded(_resolved, url, common.definition())
+    st.caption(common.definition_caption(d))
+    search = st.text_input(
+        "Find a patient", key="patient_search", placeholder="Start of a patient ID, e.g. P00"
+    )
+    rows, total = common.guarded(_cohort_list, url, d, common.cohort(), search.strip(), LIST_LIMIT)
+    if rows.empty:
+        st.info("No patient matches the search and the sidebar filters.")
+        return
+    options = rows["patient_id"].tolist()
+    if st.session_state.get("patient") not in options:
+        st.session_state["patient"] = options[0]  # the filters excluded the last choice
+    patient_id = st.selectbox("Patient", options, key="patient")
+    _patient(url, d, patient_id)
+    _cohort_table(rows, total)
+
+
+patients()

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from analysis import dosing, figures, outcomes, stats
-from analysis.definition import CohortFilter, OutcomeDefinition
 from analysis.figures import routes as route_figures
 from pages import common
-
-
-@st.cache_data(**common.CACHE)
-def _dose_response(url: str, definition: OutcomeDefinition, cohort: CohortFilter) -> pd.DataFrame:
-    return dosing.dose_response(common.engine_for(url), definition, cohort)
 
 
 def _comparison(groups: dict[str, outcomes.GroupResult], alpha: float) -> None:
@@ -75,7 +68,7 @@ def routes() -> None:
     _comparison({g.keys["route"]: g for g in table.groups if g.n > 0}, d.alpha)
 
     st.subheader("Dose per kilogram and outcome")
-    frame = common.guarded(_dose_response, common.database_url(), d, common.cohort())
+    frame = common.cohort_result(dosing.dose_response)
     if frame.empty:
         st.info("No session in this selection has a recorded body weight.")
         return
