@@ -151,6 +151,12 @@ def ensure_entry_point() -> None:
     session; a page that finds no mark asks for a rerun, which goes through ``st.navigation``.
     """
     if not st.session_state.get(_ENTRY_MARK):
+        # Streamlit 1.67 leaves legacy mode only when the public st.navigation runs, which the
+        # legacy runner never calls (runtime/scriptrunner/script_runner.py, _mpa_v1); without
+        # this the rerun would land in legacy mode again.
+        from streamlit.runtime.pages_manager import PagesManager
+
+        PagesManager.uses_pages_directory = False
         st.rerun()
 
 

@@ -103,6 +103,7 @@ def _editor() -> None:
 
 
 def methods() -> None:
+    common.ensure_entry_point()
     st.title("Methods")
     _editor()
     d = common.definition()

@@ -34,6 +34,7 @@ def _rate_row(label: str, group: outcomes.GroupResult) -> figures.RateRow:
 
 
 def overview() -> None:
+    common.ensure_entry_point()
     st.title("Clinic overview")
     if common.empty_state():
         return

@@ -212,3 +212,40 @@ def test_database_url_comes_from_the_environment(sqlite_engine):
     env = {**os.environ, "DATABASE_URL": url}
     document = json.loads(cli("summary", "--format", "json", env=env).stdout)
     assert document["overall"]["patients"] == 15
+
+
+def test_import_of_the_sample_files_prints_a_one_line_summary_and_is_idempotent(sqlite_engine):
+    url = sqlite_engine.url.render_as_string(hide_password=False)
+    samples = sorted(str(p) for p in (ROOT / "data" / "sample").glob("*.csv"))
+    first = cli("import", "--db", url, *samples)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count("\n") == 1
+    assert first.stdout.startswith("Imported 10 patients (10 new)")
+    counts = store.table_counts(sqlite_engine)
+    again = cli("import", "--db", url, *samples)
+    assert again.returncode == 0, again.stderr
+    assert store.table_counts(sqlite_engine) == counts
+
+
+def test_refused_import_lists_every_problem_and_writes_nothing(sqlite_engine, tmp_path):
+    url = sqlite_engine.url.render_as_string(hide_password=False)
+    (tmp_path / "patients.csv").write_text(
+        "patient_id,condition,age\nA1,crps,17\nA2,gout,40\nA3,migraine,50\n", encoding="utf-8"
+    )
+    result = cli("import", "--db", url, str(tmp_path / "patients.csv"))
+    assert result.returncode == 1
+    assert "row 2, column age" in result.stderr
+    assert "row 3, column condition" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert store.table_counts(sqlite_engine)["patients"] == 0
+
+
+def test_demo_writes_a_reproducible_clinic(sqlite_engine):
+    url = sqlite_engine.url.render_as_string(hide_password=False)
+    result = cli("demo", "--db", url, "--patients", "200", "--seed", "5")
+    assert result.returncode == 0, result.stderr
+    assert "200 patients" in result.stdout
+    counts = store.table_counts(sqlite_engine)
+    assert counts["patients"] == 200 and counts["sessions"] > 800
+    assert cli("demo", "--db", url, "--patients", "200", "--seed", "5").returncode == 0
+    assert store.table_counts(sqlite_engine) == counts

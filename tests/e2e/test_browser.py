@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.e2e.conftest import ROOT, screenshot, wait_for_app_run
+from tests.e2e.conftest import ROOT, AppServer, screenshot, wait_for_app_run
 
 PAGES = ["conditions", "routes", "safety", "patients", "data", "methods"]
 
@@ -93,3 +93,21 @@ def test_every_page_renders_a_chart_without_an_exception(app_server, page, name)
         page.get_by_test_id("stPlotlyChart").first.wait_for(state="visible")
     page.wait_for_timeout(500)  # let plotly finish drawing before the picture
     screenshot(page, name)
+
+
+def test_a_deep_link_as_the_first_request_after_start_goes_through_the_entry_point(demo_database, page):
+    """Streamlit's legacy pages/ mode handles the first run after start; the page must not run alone."""
+    from playwright.sync_api import expect
+
+    server = AppServer(demo_database)
+    try:
+        page.goto(f"{server.url}/conditions?condition=CRPS")
+        wait_for_app_run(page)
+        expect(page.get_by_test_id("stSidebar").get_by_text("Filters", exact=True)).to_be_visible()
+        nav = page.get_by_test_id("stSidebarNav")
+        expect(nav.get_by_text("Overview", exact=True)).to_be_visible()
+        assert nav.get_by_text("common", exact=True).count() == 0
+        assert page.get_by_test_id("stException").count() == 0
+        assert "condition=CRPS" in page.url
+    finally:
+        server.stop()
