@@ -63,9 +63,7 @@ def response_table_text(table: ResponseTable, *, suppress: bool = True) -> str:
     for position, record in enumerate(records):
         is_overall = position == len(records) - 1
         label = (
-            "All patients"
-            if is_overall
-            else " / ".join(display_name(str(record[key])) for key in table.by)
+            "All patients" if is_overall else " / ".join(display_name(str(record[key])) for key in table.by)
         )
         ci = (
             "—"
