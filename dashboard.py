@@ -1,4 +1,4 @@
-"""Ketamine Outcomes: the Streamlit entry point — page config, shared filters, navigation."""
+"""Ketamine Outcomes: the Streamlit entry point — page config, login, shared filters, navigation."""
 
 import streamlit as st
 
@@ -6,22 +6,34 @@ from pages import common
 
 st.set_page_config(page_title="Ketamine Outcomes", page_icon=":material/monitoring:", layout="wide")
 
+# (permission needed, file, title, icon); see analysis.access.PERMISSIONS. Each page checks
+# its permission again before it draws.
 PAGES = {
     "Outcomes": [
-        st.Page("pages/overview.py", title="Overview", icon=":material/monitoring:", default=True),
-        st.Page("pages/conditions.py", title="Conditions", icon=":material/stethoscope:"),
-        st.Page("pages/routes.py", title="Routes", icon=":material/compare_arrows:"),
-        st.Page("pages/safety.py", title="Safety", icon=":material/health_and_safety:"),
+        ("aggregates", "pages/overview.py", "Overview", ":material/monitoring:"),
+        ("aggregates", "pages/conditions.py", "Conditions", ":material/stethoscope:"),
+        ("aggregates", "pages/routes.py", "Routes", ":material/compare_arrows:"),
+        ("aggregates", "pages/safety.py", "Safety", ":material/health_and_safety:"),
     ],
     "Clinicians": [
-        st.Page("pages/patients.py", title="Patients", icon=":material/person_search:"),
+        ("patients", "pages/patients.py", "Patients", ":material/person_search:"),
     ],
     "Data and methods": [
-        st.Page("pages/data.py", title="Data", icon=":material/database:"),
-        st.Page("pages/methods.py", title="Methods", icon=":material/menu_book:"),
+        ("aggregates", "pages/data.py", "Data", ":material/database:"),
+        ("aggregates", "pages/methods.py", "Methods", ":material/menu_book:"),
     ],
 }
-navigation = st.navigation(PAGES)
+
+granted = common.gate()  # the login screen and the "no access" page stop here
+allowed = {
+    section: [
+        st.Page(path, title=title, icon=icon, default=path == "pages/overview.py")
+        for permission, path, title, icon in entries
+        if granted.can(permission)
+    ]
+    for section, entries in PAGES.items()
+}
+navigation = st.navigation({section: pages for section, pages in allowed.items() if pages})
 common.mark_entry_point()
 if not common.database_is_empty():
     common.render_filters()

@@ -15,13 +15,14 @@ import importlib
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 from typing import Any, TypeVar
 
 import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from analysis import outcomes, store
+from analysis import access, outcomes, store
 from analysis.definition import AGE_GROUPS, CohortFilter, OutcomeDefinition
 from analysis.vocabulary import display_name
 
@@ -168,6 +169,94 @@ def mark_entry_point() -> None:
 _ENTRY_MARK = "_entry_point_ran"
 
 
+# --- login, roles and sites ---------------------------------------------------------------
+
+_ACCESS_KEY = "_access"
+
+
+def auth_configured() -> bool:
+    """True when ``.streamlit/secrets.toml`` has an ``[auth]`` section (OpenID Connect login)."""
+    try:
+        return "auth" in st.secrets
+    except (FileNotFoundError, st.errors.StreamlitSecretNotFoundError):
+        return False
+
+
+@st.cache_resource(ttl=60, show_spinner=False)
+def _policy(path: str, modified: float) -> access.AccessPolicy:
+    return access.load_policy(Path(path))
+
+
+def _load_policy() -> access.AccessPolicy:
+    path = access.access_file()
+    return _policy(str(path), path.stat().st_mtime if path.exists() else 0.0)
+
+
+def _login_screen() -> None:
+    st.title("Ketamine Outcomes")
+    st.write("Outcome data of this clinic is for its staff only. Please log in with your clinic account.")
+    st.button("Log in", on_click=st.login, type="primary", icon=":material/login:")
+
+
+def _no_access_screen(who: str) -> None:
+    st.title("Ketamine Outcomes")
+    st.warning(
+        f"You are logged in as **{who}**, but this account has not been given access to the dashboard. "
+        "Please ask the clinic director to add you to the access list.",
+        icon=":material/lock:",
+    )
+    st.button("Log out", on_click=st.logout)
+
+
+def gate() -> access.Access:
+    """Log the visitor in (when login is configured) and return what they may see.
+
+    Without ``[auth]`` the app runs open, as the demo, and says so in a banner. With it, a
+    visitor who is not logged in sees only the login screen, and a logged-in user whom the
+    access file does not know sees only a polite "no access" page.
+    """
+    if not auth_configured():
+        st.sidebar.warning(
+            "**Open demo:** no login is configured, so anyone who can reach this address sees "
+            "everything. See docs/security.md before using real data.",
+            icon=":material/lock_open:",
+        )
+        st.session_state[_ACCESS_KEY] = access.OPEN_ACCESS
+        return access.OPEN_ACCESS
+    if not st.user.is_logged_in:
+        _login_screen()
+        st.stop()
+    try:
+        granted = _load_policy().resolve(st.user.to_dict())
+    except access.AccessConfigError as exc:
+        st.error(f"**The access list cannot be read.** {exc}")
+        st.stop()
+    if not granted.granted:
+        _no_access_screen(granted.user)
+        st.stop()
+    with st.sidebar:
+        sites = "all sites" if granted.sites is None else ", ".join(sorted(granted.sites)) or "no site"
+        st.caption(f"{granted.user} · {granted.role} · {sites}")
+        st.button("Log out", on_click=st.logout, icon=":material/logout:")
+    st.session_state[_ACCESS_KEY] = granted
+    return granted
+
+
+def current_access() -> access.Access:
+    """The access decided by :func:`gate` on this run (no access if the gate did not run)."""
+    return st.session_state.get(_ACCESS_KEY) or access.Access(user="unknown", role=None, sites=frozenset())
+
+
+def page_guard(permission: str = "aggregates") -> access.Access:
+    """First line of every page: through the entry point, and allowed to see this page."""
+    ensure_entry_point()
+    granted = current_access()
+    if not granted.can(permission):
+        st.error("Your role does not give access to this page.", icon=":material/lock:")
+        st.stop()
+    return granted
+
+
 # --- the sidebar cohort -------------------------------------------------------------------
 
 
@@ -178,6 +267,9 @@ label = display_name
 def render_filters() -> None:
     """Draw the sidebar filters (in the entry point, so they persist across pages)."""
     options = filter_options()
+    allowed = current_access().sites
+    if allowed is not None:
+        options = {**options, "site": [site for site in options["site"] if site in allowed]}
     sidebar = st.sidebar
     sidebar.header("Filters")
     sidebar.multiselect("Site", options["site"], key="site", bind="query-params", placeholder="All sites")
@@ -233,7 +325,7 @@ def cohort() -> CohortFilter:
     if period and tuple(period) != (quarters[0], quarters[-1]):
         first_from, first_to = _quarter_bounds(period[0])[0], _quarter_bounds(period[1])[1]
     return CohortFilter(
-        sites=tuple(state.get("site") or ()),
+        sites=current_access().scope_sites(tuple(state.get("site") or ())),
         conditions=tuple(state.get("condition") or ()),
         routes=tuple(state.get("route") or ()),
         sexes=tuple(state.get("sex") or ()),

@@ -97,7 +97,7 @@ def _condition_detail(table: outcomes.ResponseTable, codes: list[str]) -> None:
 
 
 def conditions() -> None:
-    common.ensure_entry_point()
+    common.page_guard()
     st.title("Conditions")
     if common.empty_state():
         return

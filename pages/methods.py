@@ -103,7 +103,7 @@ def _editor() -> None:
 
 
 def methods() -> None:
-    common.ensure_entry_point()
+    common.page_guard()
     st.title("Methods")
     _editor()
     d = common.definition()

@@ -34,7 +34,7 @@ def _rate_row(label: str, group: outcomes.GroupResult) -> figures.RateRow:
 
 
 def overview() -> None:
-    common.ensure_entry_point()
+    common.page_guard()
     st.title("Clinic overview")
     if common.empty_state():
         return

@@ -118,7 +118,7 @@ def _cohort_table(rows: pd.DataFrame, total: int) -> None:
 
 
 def patients() -> None:
-    common.ensure_entry_point()
+    common.page_guard("patients")
     st.title("Patients")
     if common.empty_state():
         return

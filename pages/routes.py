@@ -47,7 +47,7 @@ def _comparison(groups: dict[str, outcomes.GroupResult], alpha: float) -> None:
 
 
 def routes() -> None:
-    common.ensure_entry_point()
+    common.page_guard()
     st.title("Routes of administration")
     if common.empty_state():
         return

@@ -58,7 +58,7 @@ def _claim(claim: str, finding: str, note: str) -> None:
 
 
 def safety_page() -> None:
-    common.ensure_entry_point()
+    common.page_guard()
     st.title("Safety")
     if common.empty_state():
         return
