@@ -208,6 +208,12 @@ def _no_access_screen(who: str) -> None:
     st.button("Log out", on_click=st.logout)
 
 
+def _only_page(draw: Callable[[], None], title: str) -> None:
+    """Show one screen as the app's only (hidden) page, then stop: no other page is reachable."""
+    st.navigation([st.Page(draw, title=title, url_path="welcome", default=True)], position="hidden").run()
+    st.stop()
+
+
 def gate() -> access.Access:
     """Log the visitor in (when login is configured) and return what they may see.
 
@@ -224,16 +230,14 @@ def gate() -> access.Access:
         st.session_state[_ACCESS_KEY] = access.OPEN_ACCESS
         return access.OPEN_ACCESS
     if not st.user.is_logged_in:
-        _login_screen()
-        st.stop()
+        _only_page(_login_screen, "Log in")
     try:
         granted = _load_policy().resolve(st.user.to_dict())
     except access.AccessConfigError as exc:
         st.error(f"**The access list cannot be read.** {exc}")
         st.stop()
     if not granted.granted:
-        _no_access_screen(granted.user)
-        st.stop()
+        _only_page(lambda: _no_access_screen(granted.user), "No access")
     with st.sidebar:
         sites = "all sites" if granted.sites is None else ", ".join(sorted(granted.sites)) or "no site"
         st.caption(f"{granted.user} · {granted.role} · {sites}")

@@ -56,10 +56,17 @@ def free_port() -> int:
 class AppServer:
     """A running ``streamlit run dashboard.py`` on a database of the test's choosing."""
 
-    def __init__(self, database_url: str, *, extra_args: tuple[str, ...] = ()) -> None:
-        self.port = free_port()
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        extra_args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+    ) -> None:
+        self.port = port or free_port()
         self.url = f"http://localhost:{self.port}"
-        env = {**os.environ, "DATABASE_URL": database_url}
+        env = {**os.environ, "DATABASE_URL": database_url, **(env or {})}
         self.log = open(ROOT / "test-artifacts" / f"streamlit-{self.port}.log", "w")  # noqa: SIM115
         self.process = subprocess.Popen(
             [
