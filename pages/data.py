@@ -1,6 +1,240 @@
-"""Data page (being built)."""
+"""Data: import the clinic's files, check data quality, download the tables and the board report.
 
+- The import goes through :func:`analysis.ingest.import_uploads`, the CLI's importer: all or
+  nothing, every problem listed as a table (table, row as a spreadsheet shows it, column,
+  value, reason); warnings (dropped columns, ignored sheets) and data-quality notes (accepted
+  rows to check) are shown after it. Files above ``ingest.MAX_UPLOAD_BYTES`` together are
+  refused from their announced sizes, before they are read; the uploader also refuses any one
+  file above that size in the browser. A database that cannot be used is a message, never a
+  traceback. After a successful import every cache is cleared, so the same run already shows
+  the new data. The outcome of an import is shown on the run of the click only.
+- Data quality (:mod:`analysis.quality`) and the downloads follow the sidebar selection and
+  the Methods page's definition; they are hidden, with a note, while the database is empty
+  (the import form always shows: it is where a new clinic starts).
+- Permissions (:data:`analysis.access.PERMISSIONS`, checked with ``common.page_guard``): the
+  page needs ``aggregates``; the import form ``import``; data quality ``quality`` (it lists
+  patient ids); the "Show small cells" checkbox ``export_unsuppressed`` — without it every
+  download is suppressed. Without login configured everyone is director (open demo).
+- Downloads suppress small cells (SPEC §4) unless "Show small cells (internal use)" is
+  ticked. The CSV downloads are the response tables by condition, by route and by
+  condition × route for the current definition and selection
+  (:func:`analysis.report.response_table_csv`: formula-like cells neutralised). The HTML report
+  (:func:`analysis.board_report.overview_html`, several MB with plotly.js inline) is built only
+  when its button is clicked, off the script thread; if the database fails then, the download
+  is a one-line HTML page saying so.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
 import streamlit as st
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
-st.title("Data")
-st.info("This page is being built.")
+from analysis import board_report, ingest, quality, store
+from analysis.definition import CohortFilter, OutcomeDefinition
+from analysis.report import response_table_csv
+from pages import common
+
+CONTRACT = (
+    "Import three tables — `patients`, `sessions`, `followups` — as CSV files with those names or one "
+    ".xlsx workbook with sheets of those names, columns as in the import contract (README, SPEC §3). "
+    "**Direct identifiers are refused** (names, e-mails, phone numbers, record numbers, addresses, "
+    "dates of birth…): the whole import is, and nothing is written."
+)
+CSV_DOWNLOADS = (
+    ("Response by condition (CSV)", ("condition",), "response-by-condition.csv"),
+    ("Response by route (CSV)", ("route",), "response-by-route.csv"),
+    ("Response by condition × route (CSV)", ("condition", "route"), "response-by-condition-route.csv"),
+)
+
+
+@st.cache_data(**common.CACHE)
+def _quality(url: str, definition: OutcomeDefinition, cohort: CohortFilter) -> quality.QualityReport:
+    return quality.data_quality(common.engine_for(url), definition, cohort)
+
+
+def _contract_columns() -> str:
+    lines = []
+    for table, fields in ingest.FIELDS.items():
+        names = ", ".join(f"**{f.name}**" if f.required else f.name for f in fields)
+        lines.append(f"- `{table}`: {names}")
+    return "\n".join(lines) + "\n\nRequired columns in bold. Sample files: `data/sample/`."
+
+
+def _problem_frame(problems: list[ingest.Problem]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [(p.table, p.row, p.column, p.value, p.reason) for p in problems],
+        columns=["table", "row", "column", "value", "reason"],
+    )
+
+
+def _show_import(report: ingest.ImportReport) -> None:
+    if not report.ok:
+        n = report.problem_count or len(report.problems)
+        st.error(
+            f"**Nothing was imported: {n} problem{'s' if n != 1 else ''} found.** Fix them in the files "
+            "and import again; the database is unchanged.",
+            icon=":material/block:",
+        )
+        st.dataframe(
+            _problem_frame(report.problems),
+            hide_index=True,
+            column_config={"row": st.column_config.NumberColumn("row", format="%d")},
+        )
+    else:
+        st.success(report.summary_line(), icon=":material/check_circle:")
+    for warning in report.warnings:
+        st.warning(warning)
+    if report.ok and report.data_quality:
+        st.info("Imported, but please check these rows (data quality):")
+        st.dataframe(_problem_frame(report.data_quality), hide_index=True)
+
+
+def _import_section() -> None:
+    st.subheader("Import")
+    st.markdown(CONTRACT)
+    with st.expander("Columns of the import contract"):
+        st.markdown(_contract_columns())
+    files = st.file_uploader(
+        "CSV files (patients, sessions, followups) or one Excel workbook",
+        type=["csv", "xlsx"],
+        accept_multiple_files=True,
+        max_upload_size=max(1, -(-ingest.MAX_UPLOAD_BYTES // 1024**2)),  # MB per file, rounded up
+        key="uploads",
+    )
+    if not st.button("Import", type="primary", icon=":material/upload:"):
+        return
+    if not files:
+        st.warning("Choose the files to import first.")
+        return
+    total = sum(f.size for f in files)
+    if total > ingest.MAX_UPLOAD_BYTES:
+        st.error(
+            f"**Nothing was imported.** The files are {total / 1024**2:.0f} MB together, above the limit of "
+            f"{ingest.MAX_UPLOAD_BYTES // 1024**2} MB; split the import into smaller files."
+        )
+        return
+    engine = common.engine()
+    with st.status(f"Importing {len(files)} file{'s' if len(files) != 1 else ''}…", expanded=True) as status:
+        st.write("Reading and checking every row, then writing in one transaction…")
+        try:
+            report = ingest.import_uploads(engine, [(f.name, f.getvalue()) for f in files])
+        except (store.DatabaseError, SQLAlchemyError) as exc:
+            status.update(label="Import failed", state="error")
+            st.error(f"**Nothing was imported: the database could not be used.** {exc}")
+            return
+        if report.ok:
+            status.update(label="Import complete", state="complete", expanded=False)
+        else:
+            status.update(label="Nothing was imported", state="error", expanded=False)
+    _show_import(report)
+    if report.ok:
+        common.clear_caches()
+        _quality.clear()
+
+
+def _quality_section(definition: OutcomeDefinition, cohort: CohortFilter) -> None:
+    st.subheader("Data quality")
+    report = common.guarded(_quality, common.database_url(), definition, cohort)
+    before = report.before_first_session
+    columns = st.columns(4)
+    columns[0].metric("Patients in the selection", f"{report.patients:,}")
+    columns[1].metric(
+        "Not evaluable",
+        f"{report.not_evaluable_total:,}",
+        help="No session, or baseline pain missing or 0: in no rate.",
+    )
+    columns[2].metric(
+        "Follow-ups before the first session",
+        f"{before.followups:,}",
+        help="Accepted on import (SPEC §3); check their dates.",
+    )
+    columns[3].metric(
+        "Follow-ups outside every window",
+        f"{report.outside_windows_total:,}",
+        help=f"Expected windows: {report.windows_text()} (days 30, 90, 180 and the time point ± the window).",
+    )
+    left, right = st.columns(2)
+    left.markdown("**Patients not evaluable, and why**")
+    left.dataframe(report.not_evaluable_frame(), hide_index=True)
+    right.markdown(f"**Follow-ups outside every window** ({report.windows_text()})")
+    right.dataframe(report.outside_windows_frame(), hide_index=True)
+    if report.followups_without_session:
+        st.caption(
+            f"{report.followups_without_session:,} follow-up(s) belong to patients without any session."
+        )
+    st.markdown(f"**Sessions with a missing value** (of {report.sessions:,} sessions)")
+    st.dataframe(report.sessions_frame(), hide_index=True)
+    st.caption(f"Data up to {report.definition.cutoff:%d %b %Y}; examples are pseudonymous patient ids.")
+
+
+def _report_html(
+    engine: Engine, definition: OutcomeDefinition, cohort: CohortFilter, suppress: bool, clinic: str
+) -> str:
+    """Built on click, off the script thread: no Streamlit calls here."""
+    try:
+        return board_report.overview_html(engine, definition, cohort, suppress=suppress, clinic_name=clinic)
+    except (store.DatabaseError, SQLAlchemyError) as exc:
+        return (
+            f"<!DOCTYPE html><title>Report unavailable</title><p>The database could not be read ({exc}).</p>"
+        )
+
+
+def _downloads_section(definition: OutcomeDefinition, cohort: CohortFilter, *, may_unsuppress: bool) -> None:
+    st.subheader("Downloads")
+    show_small = may_unsuppress and st.checkbox(
+        "Show small cells (internal use)",
+        value=False,
+        key="show_small_cells",
+        help="For the clinic director. Off (the default): counts of groups with fewer than 11 patients "
+        'in the denominator are shown as "<11", as SPEC §4 requires for exports and reports.',
+    )
+    suppress = not show_small
+    clinic = st.text_input("Clinic name for the report title (optional)", key="report_clinic", max_chars=80)
+    columns = st.columns(len(CSV_DOWNLOADS) + 1)
+    for column, (label, by, file_name) in zip(columns, CSV_DOWNLOADS, strict=False):
+        csv = response_table_csv(common.response_table(by=by), suppress=suppress)
+        column.download_button(
+            label, csv, file_name=file_name, mime="text/csv", on_click="ignore", icon=":material/download:"
+        )
+    engine = common.engine()
+    columns[-1].download_button(
+        "Board report (HTML)",
+        data=lambda: _report_html(engine, definition, cohort, suppress, clinic),
+        file_name=f"ketamine-outcomes-report-{date.today().isoformat()}.html",
+        mime="text/html",
+        on_click="ignore",
+        icon=":material/description:",
+        type="primary",
+    )
+    st.caption(
+        (
+            "Small cells are suppressed (<11). "
+            if suppress
+            else "**Small cells are shown: internal use only.** "
+        )
+        + "Cells that a spreadsheet would run as a formula are neutralised. The report is one HTML file "
+        "that opens offline and prints; it follows the sidebar selection and the Methods definition."
+    )
+
+
+def data_page() -> None:
+    granted = common.page_guard()
+    st.title("Data")
+    if granted.can("import"):
+        _import_section()
+    else:
+        st.caption("Importing data is for the clinic director.")
+    if common.database_is_empty():
+        st.info("Data quality and downloads appear here once the clinic's data is imported.")
+        return
+    definition, cohort = common.definition(), common.cohort()
+    if granted.can("quality"):
+        _quality_section(definition, cohort)
+    _downloads_section(definition, cohort, may_unsuppress=granted.can("export_unsuppressed"))
+
+
+data_page()
