@@ -38,6 +38,9 @@ from analysis.definition import CohortFilter, OutcomeDefinition
 from analysis.report import response_table_csv
 from pages import common
 
+#: Problem lists up to this long are shown as a plain table; longer ones in a scrolling grid.
+PLAIN_TABLE_ROWS = 200
+
 CONTRACT = (
     "Import three tables — `patients`, `sessions`, `followups` — as CSV files with those names or one "
     ".xlsx workbook with sheets of those names, columns as in the import contract (README, SPEC §3). "
@@ -66,9 +69,21 @@ def _contract_columns() -> str:
 
 def _problem_frame(problems: list[ingest.Problem]) -> pd.DataFrame:
     return pd.DataFrame(
-        [(p.table, p.row, p.column, p.value, p.reason) for p in problems],
-        columns=["table", "row", "column", "value", "reason"],
+        [
+            (p.table, "" if p.row is None else p.row, p.column or "", p.value or "", p.reason)
+            for p in problems
+        ],
+        columns=["Table", "Row", "Column", "Value", "Why"],
     )
+
+
+def _problem_table(problems: list[ingest.Problem]) -> None:
+    """A plain table (readable, printable, searchable with Ctrl-F) for a usual list; a grid for long ones."""
+    frame = _problem_frame(problems)
+    if len(frame) <= PLAIN_TABLE_ROWS:
+        st.table(frame.set_index("Table"))
+    else:
+        st.dataframe(frame, hide_index=True)
 
 
 def _show_import(report: ingest.ImportReport) -> None:
@@ -79,18 +94,14 @@ def _show_import(report: ingest.ImportReport) -> None:
             "and import again; the database is unchanged.",
             icon=":material/block:",
         )
-        st.dataframe(
-            _problem_frame(report.problems),
-            hide_index=True,
-            column_config={"row": st.column_config.NumberColumn("row", format="%d")},
-        )
+        _problem_table(report.problems)
     else:
         st.success(report.summary_line(), icon=":material/check_circle:")
     for warning in report.warnings:
         st.warning(warning)
     if report.ok and report.data_quality:
         st.info("Imported, but please check these rows (data quality):")
-        st.dataframe(_problem_frame(report.data_quality), hide_index=True)
+        _problem_table(report.data_quality)
 
 
 def _import_section() -> None:

@@ -95,10 +95,11 @@ def test_an_identifier_column_is_refused_and_nothing_is_written(open_data_page, 
     patients = b"patient_id,condition,email\nKO-900,CRPS,someone@example.org\nKO-001,CRPS,x@example.org\n"
     at = upload_and_import(open_data_page(sqlite_engine), [("patients.csv", patients)])
     assert "Nothing was imported" in at.error[0].value
-    problems = at.dataframe[0].value
-    assert list(problems.columns) == ["table", "row", "column", "value", "reason"]
-    refusal = problems[problems["column"] == "email"]
-    assert len(refusal) == 1 and "identifier" in refusal["reason"].iloc[0]
+    problems = at.table[0].value.reset_index()
+    assert list(problems.columns) == ["Table", "Row", "Column", "Value", "Why"]
+    refusal = problems[problems["Column"] == "email"]
+    assert len(refusal) == 1 and "identifier" in refusal["Why"].iloc[0]
+    assert "someone@example.org" not in problems.to_string()  # identifying values are never echoed
     assert at.get("status")[0].proto.label == "Nothing was imported"
     assert snapshot(sqlite_engine) == before
 
@@ -112,8 +113,8 @@ def test_a_follow_up_before_the_first_session_is_imported_and_noted(open_data_pa
     at = upload_and_import(open_data_page(sqlite_engine), files)
     assert at.success[0].value.endswith("1 data-quality note.")
     assert "please check" in at.info[0].value
-    notes = at.dataframe[0].value
-    assert list(notes[["table", "row", "value"]].itertuples(index=False, name=None)) == [
+    notes = at.table[0].value.reset_index()
+    assert list(notes[["Table", "Row", "Value"]].itertuples(index=False, name=None)) == [
         ("followups", 2, "2025-03-01")
     ]
     assert store.table_counts(sqlite_engine) == {"patients": 1, "sessions": 1, "followups": 1}
@@ -123,8 +124,8 @@ def test_a_follow_up_before_the_first_session_is_imported_and_noted(open_data_pa
 def test_every_problem_is_listed_with_its_row(open_data_page, sqlite_engine):
     patients = b"patient_id,condition,age\nP1,CRPS,17\nP2,unknown condition,40\nP3,CRPS,44\n"
     at = upload_and_import(open_data_page(sqlite_engine), [("patients.csv", patients)])
-    problems = at.dataframe[0].value
-    assert sorted(zip(problems["row"], problems["column"], strict=True)) == [(2, "age"), (3, "condition")]
+    problems = at.table[0].value.reset_index()
+    assert sorted(zip(problems["Row"], problems["Column"], strict=True)) == [(2, "age"), (3, "condition")]
     assert "2 problems" in at.error[0].value
     assert store.table_counts(sqlite_engine)["patients"] == 0
 

@@ -111,3 +111,28 @@ def test_a_deep_link_as_the_first_request_after_start_goes_through_the_entry_poi
         assert "condition=CRPS" in page.url
     finally:
         server.stop()
+
+
+def test_uploading_a_file_with_an_identifier_column_is_refused_and_changes_nothing(
+    app_server, demo_database, page, tmp_path
+):
+    from analysis import store
+
+    engine = store.make_engine(demo_database)
+    before = store.table_counts(engine)
+    upload = tmp_path / "patients.csv"
+    upload.write_text("patient_id,condition,email\nNEW-1,crps,someone@example.org\n", encoding="utf-8")
+    page.goto(f"{app_server.url}/data")
+    wait_for_app_run(page)
+    page.get_by_test_id("stFileUploader").locator("input[type=file]").set_input_files(str(upload))
+    page.get_by_test_id("stFileChipName").filter(has_text="patients.csv").wait_for()
+    page.get_by_role("button", name="Import").click()
+    wait_for_app_run(page)
+    page.get_by_text("Nothing was imported", exact=False).first.wait_for()
+    problems = page.get_by_test_id("stTable")
+    assert "email" in problems.inner_text()
+    assert "direct identifier" in problems.inner_text()
+    assert "someone@example.org" not in page.content()  # the identifying value is never echoed
+    screenshot(page, "data-refused-upload")
+    assert store.table_counts(engine) == before
+    engine.dispose()
