@@ -126,6 +126,7 @@ def test_uploading_a_file_with_an_identifier_column_is_refused_and_changes_nothi
     wait_for_app_run(page)
     page.get_by_test_id("stFileUploader").locator("input[type=file]").set_input_files(str(upload))
     page.get_by_test_id("stFileChipName").filter(has_text="patients.csv").wait_for()
+    wait_for_app_run(page, settle_ms=1000)  # the upload's own rerun
     page.get_by_role("button", name="Import").click()
     wait_for_app_run(page)
     page.get_by_text("Nothing was imported", exact=False).first.wait_for()
