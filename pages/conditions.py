@@ -6,18 +6,10 @@ import pandas as pd
 import streamlit as st
 
 from analysis import figures, outcomes, trajectories
-from analysis.definition import CohortFilter, OutcomeDefinition
 from analysis.figures import trajectories as trajectory_figures
 from pages import common
 
 VERDICTS = {"above": "Above band", "overlaps": "Overlaps band", "below": "Below band", "no_data": "No data"}
-
-
-@st.cache_data(**common.CACHE)
-def _mean_trajectory(
-    url: str, definition: OutcomeDefinition, cohort: CohortFilter, condition: str
-) -> pd.DataFrame:
-    return trajectories.mean_trajectory(common.engine_for(url), definition, cohort, condition)
 
 
 def _rate_row(group: outcomes.GroupResult, label: str) -> figures.RateRow:
@@ -70,7 +62,7 @@ def _condition_detail(table: outcomes.ResponseTable, codes: list[str]) -> None:
     code = st.selectbox("Condition", codes, format_func=common.label, key="trajectory_condition")
     name = common.label(code)
     left, right = st.columns([3, 2])
-    frame = common.guarded(_mean_trajectory, common.database_url(), d, common.cohort(), code)
+    frame = common.cohort_result(trajectories.mean_trajectory, code)
     if frame.empty:
         left.info(f"No pain scores recorded for {name} in this selection.")
     else:

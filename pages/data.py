@@ -54,11 +54,6 @@ CSV_DOWNLOADS = (
 )
 
 
-@st.cache_data(**common.CACHE)
-def _quality(url: str, definition: OutcomeDefinition, cohort: CohortFilter) -> quality.QualityReport:
-    return quality.data_quality(common.engine_for(url), definition, cohort)
-
-
 def _contract_columns() -> str:
     lines = []
     for table, fields in ingest.FIELDS.items():
@@ -144,12 +139,11 @@ def _import_section() -> None:
     _show_import(report)
     if report.ok:
         common.clear_caches()
-        _quality.clear()
 
 
-def _quality_section(definition: OutcomeDefinition, cohort: CohortFilter) -> None:
+def _quality_section() -> None:
     st.subheader("Data quality")
-    report = common.guarded(_quality, common.database_url(), definition, cohort)
+    report = common.cohort_result(quality.data_quality)
     before = report.before_first_session
     columns = st.columns(4)
     columns[0].metric("Patients in the selection", f"{report.patients:,}")
@@ -244,7 +238,7 @@ def data_page() -> None:
         return
     definition, cohort = common.definition(), common.cohort()
     if granted.can("quality"):
-        _quality_section(definition, cohort)
+        _quality_section()
     _downloads_section(definition, cohort, may_unsuppress=granted.can("export_unsuppressed"))
 
 

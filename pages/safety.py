@@ -2,48 +2,12 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from analysis import safety
-from analysis.definition import CohortFilter, OutcomeDefinition
 from analysis.figures import safety as charts
 from analysis.stats import ProportionEstimate
 from pages import common
-
-
-@st.cache_data(**common.CACHE)
-def _sessions(url: str, definition: OutcomeDefinition, cohort: CohortFilter) -> safety.SessionSafety:
-    return safety.session_summary(common.engine_for(url), definition, cohort)
-
-
-@st.cache_data(**common.CACHE)
-def _events(url: str, definition: OutcomeDefinition, cohort: CohortFilter) -> pd.DataFrame:
-    return safety.events_by_type(common.engine_for(url), definition, cohort, by="route")
-
-
-@st.cache_data(**common.CACHE)
-def _dissociation(
-    url: str, definition: OutcomeDefinition, cohort: CohortFilter
-) -> safety.DissociationSummary:
-    return safety.dissociation_durations(common.engine_for(url), definition, cohort)
-
-
-@st.cache_data(**common.CACHE)
-def _followups(
-    url: str, definition: OutcomeDefinition, cohort: CohortFilter
-) -> tuple[pd.DataFrame, safety.LongTermEvents]:
-    engine = common.engine_for(url)
-    return safety.followup_events(engine, definition, cohort), safety.long_term_events(
-        engine, definition, cohort
-    )
-
-
-@st.cache_data(**common.CACHE)
-def _blood_pressure(
-    url: str, definition: OutcomeDefinition, cohort: CohortFilter
-) -> safety.BloodPressureSessions:
-    return safety.blood_pressure_sessions(common.engine_for(url), definition, cohort)
 
 
 def _rate(estimate: ProportionEstimate) -> str:
@@ -62,13 +26,13 @@ def safety_page() -> None:
     st.title("Safety")
     if common.empty_state():
         return
-    key = (common.database_url(), common.definition(), common.cohort())
-    sessions = common.guarded(_sessions, *key)
+    sessions = common.cohort_result(safety.session_summary)
     if sessions.sessions == 0:
         st.info("No sessions for the patients in the current filters.", icon=":material/filter_alt_off:")
         return
-    dissociation = common.guarded(_dissociation, *key)
-    followups, long_term = common.guarded(_followups, *key)
+    dissociation = common.cohort_result(safety.dissociation_durations)
+    followups = common.cohort_result(safety.followup_events)
+    long_term = common.cohort_result(safety.long_term_events)
     st.caption(
         f"{sessions.sessions:,} sessions of {sessions.patients:,} patients in the current filters, up to "
         f"{sessions.cutoff:%d %b %Y}. Each adverse event type counts once per session."
@@ -100,7 +64,7 @@ def safety_page() -> None:
             "and later. An event reported at follow-up is not necessarily caused by ketamine.",
         )
 
-    events = common.guarded(_events, *key)
+    events = common.cohort_result(safety.events_by_type)
     st.plotly_chart(
         charts.events_by_type_chart(events, route_label=common.label),
         theme=None,
@@ -120,7 +84,7 @@ def safety_page() -> None:
         )
     st.caption("Bars show 95% intervals that treat sessions (or follow-ups) as independent.")
 
-    blood_pressure = common.guarded(_blood_pressure, *key)
+    blood_pressure = common.cohort_result(safety.blood_pressure_sessions)
     with st.expander(f"Sessions with a blood-pressure event ({blood_pressure.total:,})"):
         st.dataframe(
             blood_pressure.sessions.assign(route=blood_pressure.sessions["route"].map(common.label)),
