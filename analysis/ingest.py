@@ -19,6 +19,11 @@ Rules the SPEC leaves open, decided here:
   Dates are written ``YYYY-MM-DD`` (typed dates from a workbook or a frame are accepted; a
   time of day is ignored) and must fall between 1970-01-01 and the day of the import.
 - ``patient_id`` is case-sensitive. ``site`` is at most 64 characters; missing → ``main``.
+  A site containing a control character or a bidi override/isolate mark is refused (value
+  hidden). Any other site text is stored verbatim, also one that starts with ``=``, ``+``,
+  ``-`` or ``@``: it is never evaluated here, and exports neutralise such cells
+  (:func:`analysis.report.neutralise_formula`). Every value reaches the database as a bound
+  parameter, so SQL fragments in cells are plain text.
 - Adverse-event codes are case-insensitive; spaces and hyphens inside a code count as
   underscores (``visual disturbance``).
 - Upserts: a column absent from the file leaves the stored value of an existing row as it is
@@ -44,6 +49,20 @@ Rules the SPEC leaves open, decided here:
   tied to one table (size, file mix) carry the table name ``import``, and a file whose name is
   not a table carries the file name.
 
+Transactions, concurrency and the log:
+
+- One import is one transaction, and nothing is ever deleted: rows are inserted or updated
+  in place (upserts), never removed.
+- Two imports at once run one after the other (SQLite ``BEGIN IMMEDIATE``; a PostgreSQL
+  advisory lock), so the result is always that of one serial order. An import waits up to
+  :data:`LOCK_WAIT_SECONDS` for another; when the database stays busy (locked, deadlock,
+  serialization failure) it is tried :data:`BUSY_ATTEMPTS` times with a growing pause, then
+  refused with :data:`BUSY_REASON`: nothing written, try again.
+- Every attempt is recorded in the import log (:mod:`analysis.audit`): an applied import in
+  its own transaction (data and log row, or neither), a refused one in a small transaction
+  of its own afterwards. ``user`` (default ``unknown``) and ``source`` (``cli``, ``app``,
+  ``demo``; default ``app``) are keyword arguments of the three entry points.
+
 Validation works on whole columns (pandas/pyarrow string kernels, lookups once per distinct
 value); Python loops run only over problems, over distinct candidate cells of the identifier
 screen, over mixed-type columns of workbooks, and to build the dicts ``executemany`` takes.
@@ -53,9 +72,12 @@ from __future__ import annotations
 
 import codecs
 import io
+import random
 import re
+import time
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path, PurePath
@@ -64,10 +86,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, Select, Table, func, select
+from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from analysis import schema, vocabulary
+from analysis import audit, schema, vocabulary
 from analysis.store import DatabaseError
 
 TABLES: tuple[str, ...] = ("patients", "sessions", "followups")
@@ -78,10 +101,23 @@ MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 MAX_WORKBOOK_UNCOMPRESSED_BYTES = 1024 * 1024 * 1024
 #: Problems listed in a report; beyond it one final problem says how many more were found.
 MAX_PROBLEMS = 1000
+#: Most columns one table may have (the contract needs at most 9); wider files are refused
+#: before they are parsed, so that width cannot be used to make an import take hours.
+MAX_COLUMNS = 1000
+#: A CSV header (the first record) must end within this many characters.
+MAX_HEADER_CHARS = 1024 * 1024
 #: Dates before this are refused as typos (ketamine was approved in 1970).
 EARLIEST_DATE = date(1970, 1, 1)
 #: Cell texts that mean "missing" (compared case-insensitively).
 MISSING_MARKERS = frozenset({"na", "n/a", "null", "none", "nan", "-"})
+#: How long one attempt waits for another import to finish before it gives up (seconds).
+LOCK_WAIT_SECONDS = 10.0
+#: Attempts at the database when it is busy (locked, deadlock, serialization failure).
+BUSY_ATTEMPTS = 3
+#: First pause between attempts (seconds); doubled each time, with a random jitter.
+BUSY_BACKOFF_SECONDS = 0.25
+#: The problem given when every attempt found the database busy.
+BUSY_REASON = "the database was busy with another import and nothing was written; try again in a moment"
 
 NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "patients": ("patient_id",),
@@ -140,6 +176,8 @@ class ImportReport:
     updated: dict[str, int] = field(default_factory=dict)
     unchanged: dict[str, int] = field(default_factory=dict)
     problem_count: int = 0
+    #: The row of the import log (:mod:`analysis.audit`) that records this attempt, if any.
+    import_id: int | None = None
 
     def summary_line(self) -> str:
         """One line for the CLI and the upload page."""
@@ -168,13 +206,21 @@ class ImportReport:
 
 
 def import_frames(
-    engine: Engine, frames: Mapping[str, pd.DataFrame], *, today: date | None = None
+    engine: Engine,
+    frames: Mapping[str, pd.DataFrame],
+    *,
+    today: date | None = None,
+    user: str | None = None,
+    source: str = "app",
 ) -> ImportReport:
     """Import tables given as frames keyed by table name (any subset of the three).
 
     Cells may be text (as read from CSV) or typed (dates, numbers, NaN/None). Row numbers in
-    problems are spreadsheet rows: the frame's first row is row 2.
+    problems are spreadsheet rows: the frame's first row is row 2. ``user`` and ``source``
+    (``cli``, ``app`` or ``demo``) go to the import log; each frame is logged with the SHA-256
+    of its canonical CSV rendering (:func:`analysis.audit.canonical_csv`).
     """
+    attempt = audit.Attempt.of(user, source, [audit.digest_frame(n, f) for n, f in frames.items()])
     problems = _Problems()
     sheets = []
     if not frames:
@@ -190,37 +236,66 @@ def import_frames(
             problems.file(table, f"{table} is given twice")
             continue
         sheets.append(_Sheet.from_frame(table, frame, source=table))
-    return _run(engine, sheets, today or date.today(), problems, [])
+    return _run(engine, sheets, today or date.today(), problems, [], attempt)
 
 
-def import_paths(engine: Engine, paths: Sequence[str | Path], *, today: date | None = None) -> ImportReport:
-    """Import CSV files named ``patients``/``sessions``/``followups`` (``.csv``), or one ``.xlsx``."""
+def import_paths(
+    engine: Engine,
+    paths: Sequence[str | Path],
+    *,
+    today: date | None = None,
+    user: str | None = None,
+    source: str = "app",
+) -> ImportReport:
+    """Import CSV files named ``patients``/``sessions``/``followups`` (``.csv``), or one ``.xlsx``.
+
+    ``user`` and ``source`` go to the import log with each file's name, size and SHA-256.
+    """
+    audit.Attempt.of(user, source, [])  # a wrong source is a programming error: say so first
     problems = _Problems()
     files: list[Path] = []
+    digests: list[audit.FileDigest] = []
     for raw in paths:
         path = Path(raw)
         if not path.is_file():
             problems.file(path.name or str(path), f"file not found: {path}")
+            digests.append(audit.FileDigest(path.name or str(path), None, None))
         else:
             files.append(path)
     total = sum(p.stat().st_size for p in files)
     if total > MAX_UPLOAD_BYTES:
         problems.file("import", _too_large(total))
-    if problems:
-        return _refused(problems, [])
-    return _import_files(engine, [(p.name, p.read_bytes()) for p in files], today, problems)
+    if problems:  # refused unread (the log hashes the files that exist, streaming them)
+        attempt = audit.Attempt.of(user, source, [*digests, *(audit.digest_path(p) for p in files)])
+        return _refused(problems, [], engine, attempt)
+    uploads = [(p.name, p.read_bytes()) for p in files]
+    attempt = audit.Attempt.of(user, source, [audit.digest_bytes(n, d) for n, d in uploads])
+    return _import_files(engine, uploads, today, problems, attempt)
 
 
 def import_uploads(
-    engine: Engine, uploads: Sequence[tuple[str, bytes]], *, today: date | None = None
+    engine: Engine,
+    uploads: Sequence[tuple[str, bytes]],
+    *,
+    today: date | None = None,
+    user: str | None = None,
+    source: str = "app",
 ) -> ImportReport:
-    """Import ``(file name, bytes)`` pairs, as :func:`import_paths` does files."""
+    """Import ``(file name, bytes)`` pairs, as :func:`import_paths` does files.
+
+    Above :data:`MAX_UPLOAD_BYTES` (all files together) the import is refused before any file
+    is parsed; the attempt is still logged, with each file's size and SHA-256.
+    """
+    attempt = audit.Attempt.of(
+        user, source, [audit.digest_bytes(PurePath(name).name, data) for name, data in uploads]
+    )
     problems = _Problems()
     total = sum(len(data) for _, data in uploads)
     if total > MAX_UPLOAD_BYTES:
         problems.file("import", _too_large(total))
-        return _refused(problems, [])
-    return _import_files(engine, [(PurePath(name).name, data) for name, data in uploads], today, problems)
+        return _refused(problems, [], engine, attempt)
+    files = [(PurePath(name).name, data) for name, data in uploads]
+    return _import_files(engine, files, today, problems, attempt)
 
 
 def _too_large(size: int) -> str:
@@ -231,7 +306,11 @@ def _too_large(size: int) -> str:
 
 
 def _import_files(
-    engine: Engine, files: list[tuple[str, bytes]], today: date | None, problems: _Problems
+    engine: Engine,
+    files: list[tuple[str, bytes]],
+    today: date | None,
+    problems: _Problems,
+    attempt: audit.Attempt,
 ) -> ImportReport:
     warnings: list[str] = []
     sheets: list[_Sheet] = []
@@ -242,7 +321,7 @@ def _import_files(
         problems.file(
             "import", "give either CSV files or one .xlsx workbook, not several files with a workbook"
         )
-        return _refused(problems, warnings)
+        return _refused(problems, warnings, engine, attempt)
     seen: dict[str, str] = {}
     for name, data in files:
         suffix = PurePath(name).suffix.casefold()
@@ -263,7 +342,7 @@ def _import_files(
         sheet = _read_csv(name, table, data, problems)
         if sheet is not None:
             sheets.append(sheet)
-    return _run(engine, sheets, today or date.today(), problems, warnings)
+    return _run(engine, sheets, today or date.today(), problems, warnings, attempt)
 
 
 # --------------------------------------------------------------------------- reading files
@@ -319,6 +398,17 @@ def _read_csv(name: str, table: str, data: bytes, problems: _Problems) -> _Sheet
         return None
     if not text.strip():
         problems.file(table, f"{name} is empty: it needs at least a header row")
+        return None
+    width = _header_width(text)
+    if width is None:
+        problems.file(
+            table,
+            f"the first line of {name} is longer than {MAX_HEADER_CHARS:,} characters; "
+            "it must hold the column names only",
+        )
+        return None
+    if width > MAX_COLUMNS:
+        problems.file(table, _too_wide(name, table, f"more than {MAX_COLUMNS:,}"))
         return None
     try:
         # header=None: the header is read as row 1 so that duplicate names are not mangled;
@@ -388,6 +478,39 @@ def _read_workbook(name: str, data: bytes, problems: _Problems, warnings: list[s
     return sheets
 
 
+_CSV_SPECIAL = re.compile(r'[,"\r\n]')
+
+
+def _header_width(text: str) -> int | None:
+    """Fields in the first CSV record, counted up to ``MAX_COLUMNS + 1`` without parsing.
+
+    None when that record does not end within :data:`MAX_HEADER_CHARS` characters. Quotes
+    are followed (a quoted comma or line break is part of a name); the scan is linear and
+    looks at no more than the first :data:`MAX_HEADER_CHARS` characters.
+    """
+    fields, quoted = 1, False
+    for match in _CSV_SPECIAL.finditer(text, 0, MAX_HEADER_CHARS):
+        char = match.group()
+        if char == '"':
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif char == ",":
+            fields += 1
+            if fields > MAX_COLUMNS:
+                return fields
+        else:
+            return fields
+    return fields if len(text) <= MAX_HEADER_CHARS else None
+
+
+def _too_wide(name: str, table: str, columns: str) -> str:
+    return (
+        f"{name} has {columns} columns; a table may have at most {MAX_COLUMNS:,} "
+        f"({table} needs at most {len(FIELDS[table])}): remove the extra columns"
+    )
+
+
 def _sheet_from_rows(table: str, rows: list[tuple], source: str) -> _Sheet | None:
     """The first non-empty row is the header; row numbers are the sheet's own."""
     first = next((i for i, r in enumerate(rows) if any(v is not None for v in r)), None)
@@ -413,6 +536,12 @@ class _Problems:
 
     def __bool__(self) -> bool:
         return bool(self._chunks)
+
+    def copy(self) -> _Problems:
+        """An independent list holding the problems found so far (one per database attempt)."""
+        other = _Problems()
+        other._chunks, other._hidden = list(self._chunks), list(self._hidden)
+        return other
 
     def file(self, table: str, reason: str, column: str | None = None) -> None:
         self._chunks.append(
@@ -493,9 +622,36 @@ def _display(value: Any) -> str | None:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _refused(problems: _Problems, warnings: list[str]) -> ImportReport:
+def _refused(
+    problems: _Problems, warnings: list[str], engine: Engine, attempt: audit.Attempt
+) -> ImportReport:
     listed, total = problems.build()
-    return ImportReport(ok=False, problems=listed, warnings=warnings, problem_count=total)
+    report = ImportReport(ok=False, problems=listed, warnings=warnings, problem_count=total)
+    _log_refusal(engine, report, attempt)
+    return report
+
+
+def _log_refusal(engine: Engine, report: ImportReport, attempt: audit.Attempt) -> None:
+    """Record a refused attempt in the import log, in a small transaction of its own.
+
+    The data tables are untouched whatever happens here; a log that cannot be written (the
+    database unreachable, still busy) becomes a warning on the report, not an exception that
+    would hide the problem list.
+    """
+    try:
+        with _import_transaction(engine, exclusive=False) as connection:
+            report.import_id = audit.record(
+                connection, attempt, applied=False, problem_count=report.problem_count
+            )
+    except SQLAlchemyError as exc:
+        report.warnings.append(
+            f"the refused import could not be recorded in the import log ({_first_line(exc)})"
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return detail[0] if detail else type(exc).__name__
 
 
 # --------------------------------------------------------------------------- identifiers
@@ -546,7 +702,11 @@ def identifier_reason(header: str) -> str | None:
     return None
 
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+# Bounded repeats (RFC 5321 lengths): an unbounded local part made a 1 MB cell like
+# "aaaa…@b" take quadratic time (hours) in re.search; bounded, it stays linear.
+_EMAIL = re.compile(
+    r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,8}\.[A-Za-z]{2,63}"
+)
 _SSN = re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])", re.ASCII)
 # Separators must repeat (555-123-4567, 555.123.4567, 555 123 4567) so that ISO dates and
 # decimal numbers, which have at most one dot, never match.
@@ -717,6 +877,9 @@ FIELDS: dict[str, tuple[_Field, ...]] = {
 }  # fmt: skip
 
 _PATIENT_ID = r"[A-Za-z0-9_.\-]{1,64}"
+# C0/C1 control characters and the Unicode bidi embedding/override/isolate marks (text that
+# displays differently from what it is): never part of a site name.
+_CONTROL = "[\\x00-\\x1f\\x7f-\\x9f\u202a-\u202e\u2066-\u2069]"  # RE2 and re alike
 _ISO_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 _AGE_CAP = 90
 
@@ -745,8 +908,13 @@ def _events(label: str) -> tuple[str | None, str | None]:
     codes = [c for c in codes if c]
     unknown = [c for c in codes if c not in vocabulary.ADVERSE_EVENT_LOOKUP]
     if unknown:
+        if identifying_kind(label):  # never echo an identifier, not even inside a reason
+            named = "(value hidden)"
+        else:
+            named = ", ".join(repr(_display(c)) for c in unknown[:5])
+            named += f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         return None, (
-            f"unknown adverse event {', '.join(repr(c) for c in unknown)}; use codes separated by ';' "
+            f"unknown adverse event {named}; use codes separated by ';' "
             f"from: {', '.join(vocabulary.ADVERSE_EVENTS)}"
         )
     canonical = sorted({vocabulary.ADVERSE_EVENT_LOOKUP[c] for c in codes})
@@ -837,7 +1005,16 @@ def _parse_field(
     if spec.kind == "site":
         long = (text.str.len() > 64).to_numpy(dtype=bool)
         problems.cells(table, name, long, rows, raw_cells, "site must be at most 64 characters")
-        return text.mask(long).fillna("main").astype(object)
+        control = text.str.contains(_CONTROL).to_numpy(dtype=bool) & ~long
+        problems.cells(
+            table,
+            name,
+            control,
+            rows,
+            None,
+            "site contains a control or text-direction character (value hidden); retype the site name",
+        )
+        return text.mask(long | control).fillna("main").astype(object)
     if spec.kind == "events":
         parsed = _by_unique(text, _events)
         codes = parsed.map(lambda p: p[0], na_action="ignore")
@@ -867,6 +1044,9 @@ class _Checked:
     supplied: tuple[str, ...]
 
 
+_LISTED_COLUMNS = 20  # unknown columns named in the warning; the rest are counted
+
+
 def _check_sheet(sheet: _Sheet, today: date, problems: _Problems, warnings: list[str]) -> _Checked:
     table, fields = sheet.table, {f.name: f for f in FIELDS[sheet.table]}
     contract: dict[str, int] = {}
@@ -879,7 +1059,7 @@ def _check_sheet(sheet: _Sheet, today: date, problems: _Problems, warnings: list
         key = _normalise_header(header)
         if key in fields:
             if key in contract:
-                problems.file(table, f"two columns are named {key}; keep one", column=header)
+                problems.file(table, f"two columns are named {key}; keep one", column=_display(header))
                 continue
             contract[key] = position
             screened.append(position)
@@ -890,29 +1070,54 @@ def _check_sheet(sheet: _Sheet, today: date, problems: _Problems, warnings: list
                 table,
                 f"the column name looks like a direct identifier ({why}); remove the column: "
                 "identifiers must not be imported",
-                column=header,
+                column=_display(header),
             )
         else:
             unknown.append(header)
             screened.append(position)
 
-    cells = {position: _cells(sheet.frame[position]) for position in screened}
+    # Contract columns are parsed one by one; every other screened column (unknown or without
+    # a header) only needs its missing cells and the identifier screen, so those are stacked
+    # into one long column and done in one pass, however wide the file.
+    in_contract = set(contract.values())
+    cells = {position: _cells(sheet.frame[position]) for position in screened if position in in_contract}
+    extra = [position for position in screened if position not in in_contract]
+    missing = [c.isna().to_numpy() for c in cells.values()]
+    n_rows = len(sheet.frame)
+    if extra:
+        block = sheet.frame.iloc[:, extra].to_numpy(dtype=object).ravel(order="F")
+        stacked = _cells(pd.Series(block, dtype=object))
+        missing.extend(stacked.isna().to_numpy().reshape(len(extra), n_rows))
     # A row whose cells are all missing is an empty spreadsheet row: skipped, numbering kept.
-    if cells:
-        empty = np.logical_and.reduce([c.isna().to_numpy() for c in cells.values()])
-    else:
-        empty = np.ones(len(sheet.frame), dtype=bool)
+    empty = np.logical_and.reduce(missing) if missing else np.ones(n_rows, dtype=bool)
     keep = ~empty
     rows = sheet.rows[keep]
+    n_kept = len(rows)
     cells = {p: c[keep].reset_index(drop=True) for p, c in cells.items()}
+    extra_cells: dict[int, pd.Series] = {}
+    if extra:
+        stacked = stacked[np.tile(keep, len(extra))].reset_index(drop=True)
+        present = stacked.notna().to_numpy().reshape(len(extra), n_kept)
+        if _is_text(stacked):
+            candidate = stacked.str.contains(_CANDIDATE).fillna(False).to_numpy(dtype=bool)
+            flagged = candidate.reshape(len(extra), n_kept).any(axis=1)
+        else:
+            flagged = np.zeros(len(extra), dtype=bool)
+        for i, position in enumerate(extra):
+            if not sheet.headers[position] and present[i].any():
+                warnings.append(f"{table}: column {_letter(position)} has no header and was dropped")
+            if flagged[i]:
+                extra_cells[position] = stacked.iloc[i * n_kept : (i + 1) * n_kept].reset_index(drop=True)
 
-    for position, series in cells.items():
-        header = sheet.headers[position]
-        if not header and series.notna().any():
-            warnings.append(f"{table}: column {_letter(position)} has no header and was dropped")
-        _screen_cells(table, header or f"column {_letter(position)}", series, rows, problems)
+    for position in screened:
+        series = cells.get(position, extra_cells.get(position))
+        if series is not None:
+            label = _display(sheet.headers[position]) or f"column {_letter(position)}"
+            _screen_cells(table, label, series, rows, problems)
     if unknown:
-        listed = ", ".join(repr(h) for h in unknown)
+        listed = ", ".join(repr(_display(h)) for h in unknown[:_LISTED_COLUMNS])
+        if len(unknown) > _LISTED_COLUMNS:
+            listed += f" and {len(unknown) - _LISTED_COLUMNS:,} more"
         warnings.append(
             f"{table}: column(s) {listed} are not part of the import and were dropped (not stored)"
         )
@@ -1044,7 +1249,7 @@ def _followups_before_first_session(
 ) -> list[Problem]:
     """Data quality (accepted): a follow-up dated before the patient's first session."""
     f = checked.get("followups")
-    if f is None or not {"patient_id", "followup_date"} <= set(f.data.columns):
+    if f is None or f.data.empty or not {"patient_id", "followup_date"} <= set(f.data.columns):
         return []
     firsts = [stored_first.assign(first_session=_as_days(stored_first["first_session"]))]
     s = checked.get("sessions")
@@ -1053,6 +1258,8 @@ def _followups_before_first_session(
             s.data[["patient_id", "session_date"]].rename(columns={"session_date": "first_session"})
         )
     first = pd.concat(firsts, ignore_index=True).dropna().groupby("patient_id")["first_session"].min()
+    if first.empty:  # no session anywhere: mapping onto an empty date lookup makes pandas raise
+        return []
     followup_first = f.data["patient_id"].map(first)
     early = (f.data["followup_date"] < followup_first).to_numpy()
     return [
@@ -1150,52 +1357,173 @@ def _write_table(
 # --------------------------------------------------------------------------- the import
 
 
+@contextmanager
+def _import_transaction(engine: Engine, exclusive: bool = True) -> Iterator[Connection]:
+    """One transaction that holds the importers' write lock from its first statement.
+
+    Two imports at once then run one after the other, each reading what the other committed,
+    so the result is always the result of one serial order (never a mix of the two).
+
+    - SQLite: ``BEGIN IMMEDIATE`` takes the write lock before the first read. pysqlite would
+      otherwise start the transaction only at the first write, after the reads, and a reader
+      that becomes a writer can fail at once in WAL mode. This connection alone is switched to
+      driver-level autocommit (SQLAlchemy's documented recipe for emitting ``BEGIN``) while
+      the transaction runs, and waits at most :data:`LOCK_WAIT_SECONDS` for the lock.
+    - PostgreSQL: a transaction-scoped advisory lock per schema, taken before the first read
+      (READ COMMITTED: every later statement sees the other import's commit), waited for at
+      most :data:`LOCK_WAIT_SECONDS` (``lock_timeout``).
+
+    ``exclusive=False`` (logging a refusal) skips the PostgreSQL advisory lock: a log row
+    needs no serial order. On SQLite every write needs the database's one write lock anyway.
+    """
+    wait_ms = max(1, round(LOCK_WAIT_SECONDS * 1000))
+    with engine.connect() as connection:
+        if connection.dialect.name != "sqlite":
+            with connection.begin():
+                connection.execute(select(func.set_config("lock_timeout", f"{wait_ms}ms", True)))
+                if exclusive:
+                    connection.execute(_PG_IMPORT_LOCK)
+                yield connection
+            return
+        raw = connection.connection.driver_connection
+        saved_level = raw.isolation_level
+        saved_wait = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+        raw.isolation_level = None  # pysqlite issues no BEGIN of its own; we issue ours
+        raw.execute(f"PRAGMA busy_timeout={wait_ms}")
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            yield connection
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            try:  # hand the connection back to the pool as it was
+                raw.execute(f"PRAGMA busy_timeout={int(saved_wait)}")
+                raw.isolation_level = saved_level
+            except Exception:  # it cannot be restored: the pool must not reuse it
+                connection.invalidate()
+
+
+_PG_IMPORT_LOCK = sql_text(
+    "SELECT pg_advisory_xact_lock(hashtextextended('ketamine-outcomes import ' || current_schema(), 0))"
+)
+#: PostgreSQL SQLSTATEs worth another attempt: serialization failure, deadlock, lock timeout.
+_RETRY_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+#: SQLite result codes worth another attempt: SQLITE_BUSY, SQLITE_LOCKED (low byte).
+_RETRY_SQLITE_CODES = frozenset({5, 6})
+
+
+def _is_busy(exc: SQLAlchemyError) -> bool:
+    """True when ``exc`` means "another transaction was in the way", not "the database is broken"."""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) in _RETRY_SQLSTATES:
+        return True
+    code = getattr(orig, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF in _RETRY_SQLITE_CODES:
+        return True
+    message = str(orig or exc).casefold()
+    return "database is locked" in message or "database table is locked" in message
+
+
 def _run(
-    engine: Engine, sheets: list[_Sheet], today: date, problems: _Problems, warnings: list[str]
+    engine: Engine,
+    sheets: list[_Sheet],
+    today: date,
+    problems: _Problems,
+    warnings: list[str],
+    attempt: audit.Attempt,
 ) -> ImportReport:
-    """Validate everything, then write it in one transaction if nothing is wrong."""
+    """Validate everything, then write it in one transaction if nothing is wrong.
+
+    The database part is tried up to :data:`BUSY_ATTEMPTS` times when another transaction is
+    in the way (SQLite busy, PostgreSQL deadlock, serialization failure or lock timeout), with
+    a growing pause; then the import is refused with :data:`BUSY_REASON`. Any other database
+    failure raises :class:`DatabaseError`. Either way nothing was written.
+    """
     checked: dict[str, _Checked] = {}
     for sheet in sheets:
+        if len(sheet.headers) > MAX_COLUMNS:  # workbooks and frames; CSV files are checked unparsed
+            problems.file(sheet.table, _too_wide(sheet.source, sheet.table, f"{len(sheet.headers):,}"))
+            continue
         checked[sheet.table] = _check_sheet(sheet, today, problems, warnings)
     _check_duplicates(checked, problems)
+
+    report = ImportReport(ok=False, warnings=warnings)
+    for number in range(1, BUSY_ATTEMPTS + 1):
+        report = ImportReport(ok=False, warnings=list(warnings))
+        try:
+            _write(engine, checked, problems.copy(), report, attempt)
+        except SQLAlchemyError as exc:
+            if not _is_busy(exc):
+                where = engine.url.render_as_string(hide_password=True)
+                raise DatabaseError(
+                    f"The import could not use the database at {where}; nothing was written "
+                    f"({_first_line(exc)})."
+                ) from exc
+            if number < BUSY_ATTEMPTS:
+                pause = BUSY_BACKOFF_SECONDS * 2 ** (number - 1)
+                time.sleep(pause * random.uniform(0.5, 1.5))
+                continue
+            report = ImportReport(
+                ok=False,
+                problems=[Problem("import", None, None, None, BUSY_REASON)],
+                warnings=list(warnings),
+                problem_count=1,
+            )
+        break
+    if not report.ok:
+        _log_refusal(engine, report, attempt)
+    return report
+
+
+def _write(
+    engine: Engine,
+    checked: Mapping[str, _Checked],
+    problems: _Problems,
+    report: ImportReport,
+    attempt: audit.Attempt,
+) -> None:
+    """One attempt: the checks that need the database, then the writes and the log row."""
 
     def column(table: str, name: str) -> pd.Series:
         c = checked.get(table)
         return c.data[name] if c is not None and name in c.data else pd.Series([], dtype=object)
 
-    report = ImportReport(ok=False, warnings=warnings)
-    try:
-        with engine.begin() as connection:
-            referenced = _ids(column("sessions", "patient_id"), column("followups", "patient_id"))
-            stored_patients = _fetch(connection, _ids(column("patients", "patient_id")), _stored_patients)
-            known = set(_fetch(connection, referenced, _key_map)["patient_id"])
-            known |= set(_ids(column("patients", "patient_id")))
-            _check_patients_exist(checked, known, problems)
-            stored_first = _fetch(connection, _ids(column("followups", "patient_id")), _first_sessions)
-            report.data_quality = _followups_before_first_session(checked, stored_first)
-            if problems:
-                report.problems, report.problem_count = problems.build()
-                return report  # nothing was written; the transaction ends empty
-            stored = {"patients": stored_patients}
-            for table in ("sessions", "followups"):
-                if table in checked:
-                    ids = _ids(column(table, "patient_id"))
-                    stored[table] = _fetch(connection, ids, _stored_rows(_SQL_TABLES[table]))
-            if "patients" in checked:
-                _write_table(connection, checked["patients"], stored["patients"], ["patient_id"], report)
-            for table, date_column in (("sessions", "session_date"), ("followups", "followup_date")):
-                if table in checked:
-                    keys = ["patient_key", date_column]
-                    _write_table(connection, checked[table], stored[table], keys, report)
-    except SQLAlchemyError as exc:
-        where = engine.url.render_as_string(hide_password=True)
-        detail = str(getattr(exc, "orig", exc)).strip().splitlines()
-        raise DatabaseError(
-            f"The import could not use the database at {where}; nothing was written "
-            f"({detail[0] if detail else type(exc).__name__})."
-        ) from exc
-    report.ok = True
-    return report
+    with _import_transaction(engine) as connection:
+        referenced = _ids(column("sessions", "patient_id"), column("followups", "patient_id"))
+        stored_patients = _fetch(connection, _ids(column("patients", "patient_id")), _stored_patients)
+        known = set(_fetch(connection, referenced, _key_map)["patient_id"])
+        known |= set(_ids(column("patients", "patient_id")))
+        _check_patients_exist(checked, known, problems)
+        stored_first = _fetch(connection, _ids(column("followups", "patient_id")), _first_sessions)
+        report.data_quality = _followups_before_first_session(checked, stored_first)
+        if problems:
+            report.problems, report.problem_count = problems.build()
+            return  # nothing was written; the transaction ends empty
+        stored = {"patients": stored_patients}
+        for table in ("sessions", "followups"):
+            if table in checked:
+                ids = _ids(column(table, "patient_id"))
+                stored[table] = _fetch(connection, ids, _stored_rows(_SQL_TABLES[table]))
+        if "patients" in checked:
+            _write_table(connection, checked["patients"], stored["patients"], ["patient_id"], report)
+        for table, date_column in (("sessions", "session_date"), ("followups", "followup_date")):
+            if table in checked:
+                keys = ["patient_key", date_column]
+                _write_table(connection, checked[table], stored[table], keys, report)
+        counts = {
+            table: {
+                "inserted": report.inserted[table],
+                "updated": report.updated[table],
+                "unchanged": report.unchanged[table],
+            }
+            for table in TABLES
+            if table in report.inserted
+        }
+        # The log row is part of the import's transaction: data and log, or neither.
+        report.import_id = audit.record(connection, attempt, applied=True, counts=counts)
+    report.ok = not report.problems
 
 
 __all__ = [

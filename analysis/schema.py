@@ -8,6 +8,10 @@ ones the outcome queries walk: ``sessions(patient_key, session_date)`` and
 
 Adverse events are stored as canonical codes, sorted and joined by ``;`` (empty → NULL).
 No column can hold a direct identifier: the importer refuses them before anything is written.
+
+``imports`` is the import log (the audit trail): one row per import attempt, applied or
+refused — who, when, from where, which files (name, SHA-256, size) and the counts written.
+It is append-only: the migration adds triggers that refuse ``UPDATE`` and ``DELETE`` on it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
+    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -23,6 +28,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 
@@ -98,6 +104,27 @@ followups = Table(
     ),
     CheckConstraint("phq9 IS NULL OR (phq9 >= 0 AND phq9 <= 27)", name="phq9_range"),
     CheckConstraint("mme IS NULL OR mme >= 0", name="mme_range"),
+)
+
+#: Where an import came from, and how it ended (the import log's vocabularies).
+IMPORT_SOURCES: tuple[str, ...] = ("cli", "app", "demo")
+IMPORT_STATUSES: tuple[str, ...] = ("applied", "refused")
+
+imports = Table(
+    "imports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("imported_at", DateTime(timezone=True), nullable=False),  # UTC
+    Column("user", Text, nullable=False),  # an e-mail, 'cli:<os user>', or 'unknown'
+    Column("source", String(8), nullable=False),
+    Column("files", Text, nullable=False),  # JSON: [{"name", "sha256", "bytes"}, ...]
+    Column("status", String(8), nullable=False),
+    Column("counts", Text, nullable=False),  # JSON: {table: {inserted, updated, unchanged}}
+    Column("problem_count", Integer, nullable=False, server_default="0"),
+    CheckConstraint("source IN ('cli', 'app', 'demo')", name="source_vocabulary"),
+    CheckConstraint("status IN ('applied', 'refused')", name="status_vocabulary"),
+    CheckConstraint("problem_count >= 0", name="problem_count_range"),
+    Index(None, "imported_at"),
 )
 
 #: Import-contract columns per table, in the order the contract lists them (SPEC §3).
