@@ -7,6 +7,7 @@ written); 2 a bad setting or argument; 3 the database cannot be reached or opene
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import math
 import sys
@@ -164,6 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cli_user() -> str:
+    """Who runs the command, for the import log."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
 def _run_demo(args: argparse.Namespace) -> int:
     from analysis import demo
 
@@ -176,7 +185,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         kwargs["n_patients"] = args.patients
     if args.seed is not None:
         kwargs["seed"] = args.seed
-    result = demo.load_demo(engine, **kwargs)
+    result = demo.load_demo(engine, **kwargs, user=_cli_user())
     if not result.ok:  # the generator must always satisfy the contract; say so loudly if not
         for problem in result.problems:
             print(problem, file=sys.stderr)
@@ -189,7 +198,7 @@ def _run_import(args: argparse.Namespace) -> int:
     from analysis import ingest
 
     engine = open_database(args.db)
-    result = ingest.import_paths(engine, [Path(p) for p in args.paths])
+    result = ingest.import_paths(engine, [Path(p) for p in args.paths], user=_cli_user(), source="cli")
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if not result.ok:

@@ -272,13 +272,14 @@ def load_demo(
     seed: int = DEFAULT_SEED,
     *,
     today: date | None = None,
+    user: str | None = None,
 ) -> ImportReport:
     """Generate the demo clinic and write it through the real importer (one transaction)."""
     from analysis.ingest import import_frames
 
     today = today or date.today()
     frames: Mapping[str, pd.DataFrame] = generate(n_patients, seed, today=today)
-    return import_frames(engine, frames, today=today)
+    return import_frames(engine, frames, today=today, user=user, source="demo")
 
 
 # --------------------------------------------------------------------------- patients

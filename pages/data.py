@@ -33,13 +33,15 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from analysis import board_report, ingest, quality, store
+from analysis import audit, board_report, ingest, quality, store
 from analysis.definition import CohortFilter, OutcomeDefinition
 from analysis.report import response_table_csv
 from pages import common
 
 #: Problem lists up to this long are shown as a plain table; longer ones in a scrolling grid.
 PLAIN_TABLE_ROWS = 200
+#: Import attempts listed on the page.
+HISTORY_ROWS = 50
 
 CONTRACT = (
     "Import three tables — `patients`, `sessions`, `followups` — as CSV files with those names or one "
@@ -127,7 +129,12 @@ def _import_section() -> None:
     with st.status(f"Importing {len(files)} file{'s' if len(files) != 1 else ''}…", expanded=True) as status:
         st.write("Reading and checking every row, then writing in one transaction…")
         try:
-            report = ingest.import_uploads(engine, [(f.name, f.getvalue()) for f in files])
+            report = ingest.import_uploads(
+                engine,
+                [(f.name, f.getvalue()) for f in files],
+                user=common.current_access().user,
+                source="app",
+            )
         except (store.DatabaseError, SQLAlchemyError) as exc:
             status.update(label="Import failed", state="error")
             st.error(f"**Nothing was imported: the database could not be used.** {exc}")
@@ -240,6 +247,47 @@ def data_page() -> None:
     if granted.can("quality"):
         _quality_section()
     _downloads_section(definition, cohort, may_unsuppress=granted.can("export_unsuppressed"))
+    if granted.can("audit"):
+        _history_section()
+
+
+def _history_section() -> None:
+    st.subheader("Import history")
+    history = common.guarded(audit.recent_imports, common.engine(), HISTORY_ROWS)
+    if history.empty:
+        st.caption("No import yet.")
+        return
+    st.dataframe(
+        history[
+            [
+                "imported_at",
+                "user",
+                "source",
+                "status",
+                "files",
+                "inserted",
+                "updated",
+                "unchanged",
+                "problem_count",
+            ]
+        ],
+        hide_index=True,
+        column_config={
+            "imported_at": st.column_config.DatetimeColumn("When (UTC)", format="D MMM YYYY, HH:mm"),
+            "user": "Who",
+            "source": "From",
+            "status": "Result",
+            "files": "Files",
+            "inserted": st.column_config.NumberColumn("New rows", format="%d"),
+            "updated": st.column_config.NumberColumn("Updated", format="%d"),
+            "unchanged": st.column_config.NumberColumn("Unchanged", format="%d"),
+            "problem_count": st.column_config.NumberColumn("Problems", format="%d"),
+        },
+    )
+    st.caption(
+        f"The latest {HISTORY_ROWS} attempts, applied or refused. The log is append-only; file "
+        "fingerprints (SHA-256) are in the database's imports table."
+    )
 
 
 data_page()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis import store
+from analysis import audit, store
 from tests.clinic import add_patient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -225,6 +225,8 @@ def test_import_of_the_sample_files_prints_a_one_line_summary_and_is_idempotent(
     again = cli("import", "--db", url, *samples)
     assert again.returncode == 0, again.stderr
     assert store.table_counts(sqlite_engine) == counts
+    log = audit.recent_imports(sqlite_engine)
+    assert list(log["source"]) == ["cli", "cli"] and all(log["user"].str.startswith("cli:"))
 
 
 def test_refused_import_lists_every_problem_and_writes_nothing(sqlite_engine, tmp_path):

@@ -246,3 +246,18 @@ def test_each_role_sees_its_part_of_the_page(
     assert ("Not evaluable" in [m.label for m in at.metric]) == sees_quality
     assert (len(at.checkbox) == 1) == may_unsuppress
     assert len(at.get("download_button")) == 4  # every role may download suppressed tables
+
+
+def test_an_import_from_the_page_is_logged_with_who_and_listed_in_the_history(open_data_page, sqlite_engine):
+    from analysis import audit
+
+    files = [(p.name, p.read_bytes()) for p in sorted(SAMPLE.glob("*.csv"))]
+    at = upload_and_import(open_data_page(sqlite_engine), files)
+    assert "Imported 10 patients" in at.success[0].value
+    log = audit.recent_imports(sqlite_engine)
+    assert list(log[["user", "source", "status"]].itertuples(index=False, name=None)) == [
+        ("(no login configured)", "app", "applied")
+    ]
+    at.run()
+    history = at.dataframe[-1].value
+    assert list(history["status"]) == ["applied"]
