@@ -1,0 +1,100 @@
+"""No page reads whole tables: every query a page runs returns at most what a page can show.
+
+Each page is rendered (AppTest) on a clinic of 8,000 patients with a listener on the database
+cursor that counts the rows each query returns. A page that loaded sessions or patients into
+Python would fetch thousands of rows and fail here. The largest list a page shows is the
+Patients page's cohort list (500 rows); there is no per-patient statistic query yet (regression
+or survival), so no query is exempt.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, event
+from streamlit.testing.v1 import AppTest
+
+from analysis import demo, store
+
+ROOT = Path(__file__).resolve().parent.parent
+PATIENTS = 8_000
+ROW_BUDGET = 501  # the cohort list's 500 rows (+1 to learn whether there are more)
+PAGES = ["overview", "conditions", "routes", "safety", "patients", "data", "methods"]
+FETCHED: list[tuple[int, str]] = []
+
+
+class CountingCursor(sqlite3.Cursor):
+    """Counts the rows each statement returns to Python."""
+
+    def execute(self, sql, parameters=()):
+        self._statement, self._rows = sql, 0
+        FETCHED.append((0, sql))
+        self._slot = len(FETCHED) - 1
+        return super().execute(sql, parameters)
+
+    def _count(self, rows: list) -> list:
+        self._rows += len(rows)
+        FETCHED[self._slot] = (self._rows, self._statement)
+        return rows
+
+    def fetchall(self):
+        return self._count(super().fetchall())
+
+    def fetchmany(self, size=None):
+        return self._count(super().fetchmany(size) if size is not None else super().fetchmany())
+
+    def fetchone(self):
+        row = super().fetchone()
+        if row is not None:
+            self._count([row])
+        return row
+
+
+class CountingConnection(sqlite3.Connection):
+    def cursor(self, factory=CountingCursor):
+        return super().cursor(factory)
+
+
+@pytest.fixture(scope="module")
+def large_clinic(tmp_path_factory) -> Iterator[str]:
+    path = tmp_path_factory.mktemp("large") / "clinic.db"
+    url = f"sqlite:///{path}"
+    engine = store.open_database(url)
+    report = demo.load_demo(engine, PATIENTS, seed=11, today=date(2026, 11, 1))
+    assert report.ok
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture
+def counting_engines(monkeypatch):
+    """Make every engine the app opens count the rows its queries return."""
+
+    def make_engine(url: str | None = None):
+        engine = create_engine(store.resolve_url(url), connect_args={"factory": CountingConnection})
+        event.listen(engine, "connect", store._sqlite_pragmas)
+        return engine
+
+    monkeypatch.setattr(store, "make_engine", make_engine)
+    FETCHED.clear()
+    return FETCHED
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_a_page_fetches_no_more_rows_than_it_can_show(large_clinic, counting_engines, monkeypatch, name):
+    import streamlit as st
+
+    st.cache_resource.clear()  # a fresh, counting engine and empty caches for every page
+    st.cache_data.clear()
+    monkeypatch.setenv("DATABASE_URL", large_clinic)
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=120).run()
+    if name != "overview":
+        at.switch_page(f"pages/{name}.py").run()
+    assert not at.exception
+    assert counting_engines, "the listener saw no query: the test is not measuring anything"
+    worst, statement = max(counting_engines, key=lambda item: item[0])
+    assert worst <= ROW_BUDGET, f"{name}: a query returned {worst} rows:\n{statement[:400]}"
