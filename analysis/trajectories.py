@@ -274,17 +274,9 @@ class PatientTimeline:
         return events.drop(columns="_order").reset_index(drop=True)
 
 
-_SESSION_COLUMNS = (
-    "session_date",
-    "route",
-    "dose_mg",
-    "weight_kg",
-    "pre_pain",
-    "post_pain",
-    "adverse_events",
-    "ae_duration_min",
-)
-_FOLLOWUP_COLUMNS = ("followup_date", "pain", "pgic", "bpi_interference", "phq9", "mme", "adverse_events")
+# The contract's columns after patient_id: what a clinician sees of each session and follow-up.
+_SESSION_COLUMNS = schema.CONTRACT_COLUMNS["sessions"][1:]
+_FOLLOWUP_COLUMNS = schema.CONTRACT_COLUMNS["followups"][1:]
 
 
 def patient_timeline(engine: Engine, patient_id: str, definition: OutcomeDefinition) -> PatientTimeline:

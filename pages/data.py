@@ -259,17 +259,7 @@ def _history_section() -> None:
         return
     st.dataframe(
         history[
-            [
-                "imported_at",
-                "user",
-                "source",
-                "status",
-                "files",
-                "inserted",
-                "updated",
-                "unchanged",
-                "problem_count",
-            ]
+            [column for column in audit.RECENT_COLUMNS if column not in ("id", "file_details", "counts")]
         ],
         hide_index=True,
         column_config={
