@@ -512,34 +512,66 @@ def _with_holm(groups: list[GroupResult]) -> list[GroupResult]:
     ]
 
 
+@dataclass(frozen=True)
+class GroupCounts:
+    """Per-group counts of one per-patient pass: all a response table needs from the database.
+
+    They depend on the time point, window, threshold, cut-off and cohort only — not on the
+    missing-data policy, interval method, band or alpha, which :func:`response_table` applies —
+    so the ITT and completers tables of one view can share them.
+    """
+
+    cutoff: date
+    by: tuple[str, ...]
+    rows: tuple[dict[str, Any], ...]
+
+
+def group_counts(
+    engine: Engine,
+    definition: OutcomeDefinition = OutcomeDefinition(),
+    cohort: CohortFilter = CohortFilter(),
+    by: Sequence[str] = (),
+) -> GroupCounts:
+    """Run the per-patient pass once and return the counts per group of ``by``."""
+    unknown = [name for name in by if name not in DIMENSIONS]
+    if unknown:
+        raise ValueError(f"cannot break down by {', '.join(unknown)}; choose from {', '.join(DIMENSIONS)}")
+    definition = resolve(engine, definition)
+    assert definition.cutoff is not None
+    with engine.connect() as connection:
+        rows = tuple(
+            dict(row) for row in connection.execute(group_counts_query(definition, cohort, by)).mappings()
+        )
+    return GroupCounts(cutoff=definition.cutoff, by=tuple(by), rows=rows)
+
+
+def response_table(counts: GroupCounts, definition: OutcomeDefinition) -> ResponseTable:
+    """Rates, intervals, tests and verdicts (SPEC §4) on counts from :func:`group_counts`.
+
+    Holm adjustment runs across the groups of the table; the overall row is a family of one,
+    so its adjusted p-values equal its raw ones.
+    """
+    definition = replace(definition, cutoff=counts.cutoff)
+    by = counts.by
+    # Counts add up across groups, so the overall row needs no second pass over the data.
+    overall_counts = {
+        name: sum(int(row[name]) for row in counts.rows) for name in ("patients", *_COUNT_COLUMNS)
+    }
+    overall = _group_result({}, overall_counts, definition)
+    overall = replace(overall, p_gt_lower_holm=overall.p_gt_lower, p_gt_upper_holm=overall.p_gt_upper)
+    groups = (
+        [_group_result({name: str(row[name]) for name in by}, row, definition) for row in counts.rows]
+        if by
+        else []
+    )
+    return ResponseTable(definition=definition, by=by, overall=overall, groups=_with_holm(groups))
+
+
 def summarize(
     engine: Engine,
     definition: OutcomeDefinition = OutcomeDefinition(),
     cohort: CohortFilter = CohortFilter(),
     by: Sequence[str] = (),
 ) -> ResponseTable:
-    """The response table (SPEC §4–5) for a cohort, overall and per group of ``by``.
-
-    Holm adjustment runs across the groups of the table; the overall row is a family of one,
-    so its adjusted p-values equal its raw ones.
-    """
-    unknown = [name for name in by if name not in DIMENSIONS]
-    if unknown:
-        raise ValueError(f"cannot break down by {', '.join(unknown)}; choose from {', '.join(DIMENSIONS)}")
-    definition = resolve(engine, definition)
-    with engine.connect() as connection:
-        group_rows = [
-            dict(row) for row in connection.execute(group_counts_query(definition, cohort, by)).mappings()
-        ]
-    # Counts add up across groups, so the overall row needs no second pass over the data.
-    overall_counts = {
-        name: sum(int(row[name]) for row in group_rows) for name in ("patients", *_COUNT_COLUMNS)
-    }
-    overall = _group_result({}, overall_counts, definition)
-    overall = replace(overall, p_gt_lower_holm=overall.p_gt_lower, p_gt_upper_holm=overall.p_gt_upper)
-    groups = (
-        [_group_result({name: str(row[name]) for name in by}, row, definition) for row in group_rows]
-        if by
-        else []
-    )
-    return ResponseTable(definition=definition, by=tuple(by), overall=overall, groups=_with_holm(groups))
+    """The response table (SPEC §4–5) for a cohort, overall and per group of ``by``."""
+    return response_table(group_counts(engine, definition, cohort, by), definition)

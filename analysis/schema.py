@@ -77,6 +77,7 @@ sessions = Table(
     Column("adverse_events", String(200)),
     Column("ae_duration_min", Float),
     UniqueConstraint("patient_key", "session_date"),
+    Index(None, "session_date"),  # the data cut-off and the quarter filter: max/min in an index
     CheckConstraint("dose_mg > 0 AND dose_mg <= 1000", name="dose_range"),
     CheckConstraint("weight_kg IS NULL OR (weight_kg >= 30 AND weight_kg <= 300)", name="weight_range"),
     CheckConstraint("pre_pain IS NULL OR (pre_pain >= 0 AND pre_pain <= 10)", name="pre_pain_range"),
@@ -97,6 +98,7 @@ followups = Table(
     Column("mme", Float),
     Column("adverse_events", String(200)),
     UniqueConstraint("patient_key", "followup_date"),
+    Index(None, "followup_date"),
     CheckConstraint("pain >= 0 AND pain <= 10", name="pain_range"),
     CheckConstraint("pgic IS NULL OR (pgic >= 1 AND pgic <= 7)", name="pgic_range"),
     CheckConstraint(

@@ -37,7 +37,6 @@ from dataclasses import dataclass
 
 from scipy.stats import binomtest, fisher_exact
 from scipy.stats.contingency import odds_ratio as _scipy_odds_ratio
-from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
 __all__ = [
@@ -204,13 +203,15 @@ def holm(pvalues: Sequence[float | None]) -> list[float | None]:
     """Holm step-down adjusted p-values [5]_, leaving ``None`` entries in place.
 
     The adjustment runs over the non-``None`` values only (their number is ``m``): sorted
-    ascending, ``p_(i)`` becomes ``max_{j<=i} min(1, (m - j + 1) p_(j))``; statsmodels
-    ``multipletests(method="holm")``, the same as R's ``p.adjust(method="holm")``.
+    ascending, ``p_(i)`` becomes ``max_{j<=i} min(1, (m - j + 1) p_(j))``, as R's
+    ``p.adjust(method="holm")``.
 
     Notes
     -----
     Holm's procedure controls the family-wise error rate under any dependence between the
-    tests and is uniformly more powerful than Bonferroni's.
+    tests and is uniformly more powerful than Bonferroni's. Written out here rather than calling
+    statsmodels' ``multipletests``, which runs a full ``gc.collect()`` on every call (0.1–0.3 s
+    in the app process; docs/performance.md).
     """
     present = [(i, p) for i, p in enumerate(pvalues) if p is not None]
     for _, p in present:
@@ -219,9 +220,11 @@ def holm(pvalues: Sequence[float | None]) -> list[float | None]:
     adjusted: list[float | None] = [None] * len(pvalues)
     if not present:
         return adjusted
-    corrected = multipletests([p for _, p in present], method="holm")[1]
-    for (i, _), value in zip(present, corrected, strict=True):
-        adjusted[i] = _clip01(value)
+    m = len(present)
+    running = 0.0
+    for rank, (i, p) in enumerate(sorted(present, key=lambda item: item[1])):
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[i] = running
     return adjusted
 
 

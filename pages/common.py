@@ -70,16 +70,25 @@ def guarded(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 @st.cache_data(**CACHE)
-def _response_table(
+def _group_counts(
     url: str, definition: OutcomeDefinition, cohort: CohortFilter, by: tuple[str, ...]
-) -> outcomes.ResponseTable:
-    return outcomes.summarize(engine_for(url), definition, cohort, by)
+) -> outcomes.GroupCounts:
+    return outcomes.group_counts(engine_for(url), definition, cohort, by)
 
 
 def response_table(by: tuple[str, ...] = (), **changes: Any) -> outcomes.ResponseTable:
-    """The response table for the current definition (with ``changes``) and sidebar cohort."""
+    """The response table for the current definition (with ``changes``) and sidebar cohort.
+
+    The database pass is cached on what changes the counts only, so that the ITT and the
+    completers tables of a view (and a change of band or interval) share one pass.
+    """
     engine()
-    return guarded(_response_table, database_url(), replace(definition(), **changes), cohort(), by)
+    chosen = replace(definition(), **changes)
+    counting = replace(
+        chosen, missing=_DEFAULTS.missing, ci=_DEFAULTS.ci, band=_DEFAULTS.band, alpha=_DEFAULTS.alpha
+    )
+    counts = guarded(_group_counts, database_url(), counting, cohort(), by)
+    return outcomes.response_table(counts, chosen)
 
 
 @st.cache_data(**CACHE)
