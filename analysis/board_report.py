@@ -333,24 +333,8 @@ def overview_html(
     parts.append("</tbody></table>")
 
     rows = [
-        figures.RateRow(
-            "All eligible patients (ITT)",
-            overall.rate,
-            overall.ci_low,
-            overall.ci_high,
-            overall.responders,
-            overall.n,
-            overall.small_n,
-        ),
-        figures.RateRow(
-            "Patients with a follow-up (completers)",
-            completers.overall.rate,
-            completers.overall.ci_low,
-            completers.overall.ci_high,
-            completers.overall.responders,
-            completers.overall.n,
-            completers.overall.small_n,
-        ),
+        figures.RateRow.from_group("All eligible patients (ITT)", overall),
+        figures.RateRow.from_group("Patients with a follow-up (completers)", completers.overall),
     ]
     forest = figures.forest_plot(
         rows, d.band, title="Response rate against conventional therapy", threshold=d.threshold

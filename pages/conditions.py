@@ -12,12 +12,6 @@ from pages import common
 VERDICTS = {"above": "Above band", "overlaps": "Overlaps band", "below": "Below band", "no_data": "No data"}
 
 
-def _rate_row(group: outcomes.GroupResult, label: str) -> figures.RateRow:
-    return figures.RateRow(
-        label, group.rate, group.ci_low, group.ci_high, group.responders, group.n, group.small_n
-    )
-
-
 def _table(groups: list[outcomes.GroupResult], band: tuple[float, float]) -> None:
     bottom, top = (f"{100 * edge:.0f}%" for edge in band)
     frame = pd.DataFrame(
@@ -78,7 +72,9 @@ def _condition_detail(table: outcomes.ResponseTable, codes: list[str]) -> None:
         )
     by_route = common.response_table(by=("condition", "route"))
     rows = [
-        _rate_row(g, common.label(g.keys["route"])) for g in by_route.groups if g.keys["condition"] == code
+        figures.RateRow.from_group(common.label(g.keys["route"]), g)
+        for g in by_route.groups
+        if g.keys["condition"] == code
     ]
     right.plotly_chart(
         figures.forest_plot(rows, d.band, title="Response by route", threshold=d.threshold),
@@ -99,7 +95,7 @@ def conditions() -> None:
     if not table.groups:
         st.info("No patients match the filters in the sidebar.")
         return
-    rows = [_rate_row(g, common.label(g.keys["condition"])) for g in table.groups]
+    rows = [figures.RateRow.from_group(common.label(g.keys["condition"]), g) for g in table.groups]
     st.plotly_chart(
         figures.forest_plot(rows, d.band, title="Response rate by condition", threshold=d.threshold),
         theme=None,

@@ -27,12 +27,6 @@ def _percent(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f}%"
 
 
-def _rate_row(label: str, group: outcomes.GroupResult) -> figures.RateRow:
-    return figures.RateRow(
-        label, group.rate, group.ci_low, group.ci_high, group.responders, group.n, group.small_n
-    )
-
-
 def overview() -> None:
     common.page_guard()
     st.title("Clinic overview")
@@ -77,8 +71,8 @@ def overview() -> None:
     getattr(st, kind)(text.format(**band))
 
     rows = [
-        _rate_row("All eligible patients (ITT)", overall),
-        _rate_row("Patients with a follow-up (completers)", completers.overall),
+        figures.RateRow.from_group("All eligible patients (ITT)", overall),
+        figures.RateRow.from_group("Patients with a follow-up (completers)", completers.overall),
     ]
     st.plotly_chart(
         figures.forest_plot(

@@ -54,12 +54,7 @@ def routes() -> None:
     table = common.response_table(by=("route",))
     d = table.definition
     st.caption(common.definition_caption(d))
-    rows = [
-        figures.RateRow(
-            common.label(g.keys["route"]), g.rate, g.ci_low, g.ci_high, g.responders, g.n, g.small_n
-        )
-        for g in table.groups
-    ]
+    rows = [figures.RateRow.from_group(common.label(g.keys["route"]), g) for g in table.groups]
     st.plotly_chart(
         figures.forest_plot(rows, d.band, title="Response rate by route", threshold=d.threshold),
         theme=None,

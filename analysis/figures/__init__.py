@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -39,6 +40,11 @@ class RateRow:
     responders: int
     n: int
     small_n: bool = False
+
+    @classmethod
+    def from_group(cls, label: str, group: Any) -> RateRow:
+        """The row of one response-table group (an :class:`analysis.outcomes.GroupResult`)."""
+        return cls(label, group.rate, group.ci_low, group.ci_high, group.responders, group.n, group.small_n)
 
 
 def add_band(figure: go.Figure, band: tuple[float, float], *, axis: str = "x") -> go.Figure:
