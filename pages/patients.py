@@ -44,6 +44,10 @@ def _patient(url: str, d: OutcomeDefinition, patient_id: str) -> None:
         st.warning(f"Patient {patient_id} is no longer in the database (the data changed); pick another.")
         return
     o = timeline.outcome
+    allowed = common.current_access().sites
+    if allowed is not None and o["site"] not in allowed:  # defence in depth: the list is scoped already
+        st.error("This patient belongs to a site your role does not cover.", icon=":material/lock:")
+        return
     st.subheader(f"Patient {patient_id}")
     st.markdown(
         f"{STATUS_BADGES[timeline.status]} {common.label(o['condition'])} · site {o['site']} · "

@@ -193,3 +193,16 @@ def test_a_clinician_sees_only_their_sites_numbers(clinic):
 def test_a_director_sees_every_site(clinic):
     at = app_as(USERS["director"])
     assert {m.label: m.value for m in at.metric}["Patients treated"] == "17"
+
+
+def test_a_clinician_cannot_open_a_patient_of_another_site(clinic, policy):
+    """Even if a patient id of another site reached the page (a crafted session), it is refused."""
+    at = AppTest.from_file(str(ROOT / "pages" / "patients.py"), default_timeout=60)
+    at.session_state["_access"] = policy.resolve(USERS["clinician"])  # nurse: site north only
+    at.session_state["_entry_point_ran"] = True
+    at.session_state["patient"] = "M0"  # a main-site patient
+    at.run()
+    assert not at.exception
+    shown = at.selectbox(key="patient").value
+    assert shown.startswith("N")  # the picker only offers north patients
+    assert not any(s.value == "Patient M0" for s in at.subheader)
