@@ -324,6 +324,40 @@ class Funnel:
         ]
 
 
+def _funnel_columns(rows: Any) -> list[ColumnElement[int]]:
+    """Sums over per-patient rows that make the funnel (nested steps, see :class:`Funnel`)."""
+    induction = rows.c.n_sessions >= INDUCTION_SESSIONS
+
+    def total(condition: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.coalesce(func.sum(_flag(condition)), 0)
+
+    return [
+        total(rows.c.n_sessions > 0).label("funnel_treated"),
+        total(induction).label("funnel_completed_induction"),
+        total(and_(induction, rows.c.eligible == 1)).label("funnel_reached_window"),
+        total(and_(induction, rows.c.with_followup == 1)).label("funnel_followed_up"),
+        total(and_(induction, rows.c.responder == 1)).label("funnel_responded"),
+        func.coalesce(func.sum(rows.c.n_sessions), 0).label("funnel_sessions"),
+    ]
+
+
+def funnel_from_counts(counts: GroupCounts) -> Funnel:
+    """The patient funnel of a cohort from the counts of any breakdown (they add up)."""
+
+    def total(name: str) -> int:
+        return sum(int(row[name]) for row in counts.rows)
+
+    return Funnel(
+        registered=total("patients"),
+        treated=total("funnel_treated"),
+        completed_induction=total("funnel_completed_induction"),
+        reached_window=total("funnel_reached_window"),
+        followed_up=total("funnel_followed_up"),
+        responded=total("funnel_responded"),
+        sessions=total("funnel_sessions"),
+    )
+
+
 def funnel(
     engine: Engine, definition: OutcomeDefinition = OutcomeDefinition(), cohort: CohortFilter = CohortFilter()
 ) -> Funnel:
@@ -332,25 +366,7 @@ def funnel(
     "Reached the follow-up window" means eligible (SPEC §4): a follow-up in the window, or the
     window has closed.
     """
-    definition = resolve(engine, definition)
-    assert definition.cutoff is not None
-    rows = apply_filter(patient_outcomes_query(definition, definition.cutoff), cohort).subquery("cohort")
-    induction = rows.c.n_sessions >= INDUCTION_SESSIONS
-
-    def total(condition: ColumnElement[bool]) -> ColumnElement[int]:
-        return func.coalesce(func.sum(_flag(condition)), 0)
-
-    query = select(
-        func.count().label("registered"),
-        total(rows.c.n_sessions > 0).label("treated"),
-        total(induction).label("completed_induction"),
-        total(and_(induction, rows.c.eligible == 1)).label("reached_window"),
-        total(and_(induction, rows.c.with_followup == 1)).label("followed_up"),
-        total(and_(induction, rows.c.responder == 1)).label("responded"),
-        func.coalesce(func.sum(rows.c.n_sessions), 0).label("sessions"),
-    )
-    with engine.connect() as connection:
-        return Funnel(**{k: int(v) for k, v in connection.execute(query).mappings().one().items()})
+    return funnel_from_counts(group_counts(engine, definition, cohort))
 
 
 def filter_options(engine: Engine) -> dict[str, list[str]]:
@@ -470,6 +486,7 @@ def group_counts_query(definition: OutcomeDefinition, cohort: CohortFilter, by: 
             *keys,
             func.count().label("patients"),
             *[func.coalesce(func.sum(rows.c[name]), 0).label(name) for name in _COUNT_COLUMNS],
+            *_funnel_columns(rows),
         )
         .group_by(*keys)
         .order_by(*keys)

@@ -76,19 +76,23 @@ def _group_counts(
     return outcomes.group_counts(engine_for(url), definition, cohort, by)
 
 
-def response_table(by: tuple[str, ...] = (), **changes: Any) -> outcomes.ResponseTable:
-    """The response table for the current definition (with ``changes``) and sidebar cohort.
+def group_counts(by: tuple[str, ...] = (), **changes: Any) -> outcomes.GroupCounts:
+    """The per-group counts of the current view, cached on what changes the counts only.
 
-    The database pass is cached on what changes the counts only, so that the ITT and the
-    completers tables of a view (and a change of band or interval) share one pass.
+    The ITT and the completers tables of a view (and a change of band or interval) share one
+    database pass; so do the overall row and the funnel, which add up from any breakdown.
     """
     engine()
     chosen = replace(definition(), **changes)
     counting = replace(
         chosen, missing=_DEFAULTS.missing, ci=_DEFAULTS.ci, band=_DEFAULTS.band, alpha=_DEFAULTS.alpha
     )
-    counts = guarded(_group_counts, database_url(), counting, cohort(), by)
-    return outcomes.response_table(counts, chosen)
+    return guarded(_group_counts, database_url(), counting, cohort(), by)
+
+
+def response_table(by: tuple[str, ...] = (), **changes: Any) -> outcomes.ResponseTable:
+    """The response table for the current definition (with ``changes``) and sidebar cohort."""
+    return outcomes.response_table(group_counts(by, **changes), replace(definition(), **changes))
 
 
 @st.cache_data(**CACHE)

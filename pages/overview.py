@@ -32,11 +32,11 @@ def overview() -> None:
     st.title("Clinic overview")
     if common.empty_state():
         return
-    itt = common.response_table(missing="itt")
-    completers = common.response_table(missing="completers")
+    # One database pass: the quarters add up to the overall row and to the funnel.
     by_quarter = common.response_table(by=("quarter",), missing="itt")
-    d, overall = itt.definition, itt.overall
-    funnel = common.cohort_result(outcomes.funnel)
+    completers = common.response_table(by=("quarter",), missing="completers")
+    d, overall = by_quarter.definition, by_quarter.overall
+    funnel = outcomes.funnel_from_counts(common.group_counts(("quarter",), missing="itt"))
     adverse = common.cohort_result(safety.session_summary).any_ae
     st.caption(common.definition_caption(d))
 

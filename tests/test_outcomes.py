@@ -283,3 +283,20 @@ def test_cohort_filters_apply_in_the_query(engine):
     assert summarize(engine, definition, CohortFilter(routes=("oral",))).overall.patients == 0
     window = CohortFilter(first_treated_from=date(2025, 1, 1), first_treated_to=date(2025, 1, 5))
     assert summarize(engine, definition, window).overall.patients == 0
+
+
+def test_funnel_steps_are_nested_and_add_up_from_any_breakdown(engine):
+    from analysis.outcomes import funnel, funnel_from_counts, group_counts
+
+    four = [{"day": d} for d in (0, 7, 14, 21)]
+    add_patient(engine, "R", baseline_pain=10, sessions=four, followups=[{"day": 90, "pain": 2}])
+    add_patient(engine, "N", baseline_pain=10, sessions=four, followups=[{"day": 90, "pain": 9}])
+    add_patient(engine, "L", baseline_pain=10, sessions=four)  # lost to follow-up
+    add_patient(engine, "ONE", baseline_pain=10, followups=[{"day": 90, "pain": 1}])  # responder, 1 session
+    add_patient(engine, "NEVER", sessions=[])
+    definition = OutcomeDefinition(cutoff=CUTOFF)
+    steps = funnel(engine, definition)
+    assert [count for _, count in steps.steps()] == [5, 4, 3, 3, 2, 1]
+    assert steps.sessions == 13
+    by_quarter = funnel_from_counts(group_counts(engine, definition, by=("quarter",)))
+    assert by_quarter == steps
