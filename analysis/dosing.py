@@ -13,7 +13,7 @@ from sqlalchemy import Date, Engine, case, func, literal, select
 
 from analysis import schema, stats
 from analysis.definition import SMALL_CELL, CohortFilter, OutcomeDefinition
-from analysis.outcomes import apply_filter, patient_outcomes_query, resolve
+from analysis.outcomes import cohort_query
 
 #: Upper bounds (mg/kg, exclusive) of the dose bands; the last band is open-ended.
 DOSE_BANDS: tuple[tuple[str, float], ...] = (
@@ -34,7 +34,7 @@ def dose_response(
     Columns: route, dose_band, patients, mean_mg_per_kg, n, responders, rate, ci_low, ci_high,
     small_n. ``n`` follows the definition's missing-data policy.
     """
-    definition = resolve(engine, definition)
+    definition, cohort_rows = cohort_query(engine, definition, cohort)
     assert definition.cutoff is not None
     s = schema.sessions
     dose = (
@@ -43,7 +43,7 @@ def dose_response(
         .group_by(s.c.patient_key)
         .subquery("dose")
     )
-    rows = apply_filter(patient_outcomes_query(definition, definition.cutoff), cohort).subquery("cohort")
+    rows = cohort_rows.subquery("cohort")
     band = case(*[(dose.c.mg_per_kg < upper, label) for label, upper in DOSE_BANDS], else_=OPEN_BAND)
     query = (
         select(

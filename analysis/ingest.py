@@ -90,7 +90,7 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from analysis import audit, schema, vocabulary
+from analysis import audit, facts, schema, vocabulary
 from analysis.store import DatabaseError
 
 TABLES: tuple[str, ...] = ("patients", "sessions", "followups")
@@ -1534,6 +1534,8 @@ def _write(
             for table in TABLES
             if table in report.inserted
         }
+        # The per-patient facts follow the rows they come from, in the same transaction.
+        facts.refresh(connection, _ids(*(c.data["patient_id"] for c in checked.values())))
         # The log row is part of the import's transaction: data and log, or neither.
         report.import_id = audit.record(connection, attempt, applied=True, counts=counts)
     report.ok = not report.problems

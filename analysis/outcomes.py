@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
@@ -39,7 +39,7 @@ from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 from analysis import schema, stats
 from analysis.definition import AGE_GROUPS, SMALL_CELL, CohortFilter, OutcomeDefinition
 from analysis.store import data_cutoff
-from analysis.vocabulary import MIXED_ROUTE
+from analysis.vocabulary import ADVERSE_EVENTS, MIXED_ROUTE
 
 #: Tolerance of SPEC §4 so that a reduction of exactly 30 % counts despite floating point.
 EPSILON = 1e-9
@@ -93,6 +93,26 @@ def _quarter_postgresql(element: quarter_of, compiler: Any, **kw: Any) -> str:
     return f"to_char({compiler.process(value, **kw)}, 'YYYY-\"Q\"Q')"
 
 
+# --- adverse events, per session --------------------------------------------------------
+
+
+def has_event(column: ColumnElement[Any], code: str) -> ColumnElement[bool]:
+    """True where the ``;``-joined codes in ``column`` include ``code`` (delimiter-safe).
+
+    ``';' || column || ';'`` is searched for ``';code;'`` with LIKE wildcards escaped, so that
+    ``_`` in ``visual_disturbance`` is a plain character. NULL (no event) is never a match.
+    """
+    if code not in ADVERSE_EVENTS:
+        raise ValueError(f"unknown adverse event {code!r}; choose from {', '.join(ADVERSE_EVENTS)}")
+    wrapped = literal(";", String) + column + literal(";", String)
+    return wrapped.contains(f";{code};", autoescape=True)
+
+
+def has_any_event(column: ColumnElement[Any]) -> ColumnElement[bool]:
+    """True where at least one adverse event is recorded."""
+    return and_(column.is_not(None), column != "")
+
+
 # --- the per-patient derivation -----------------------------------------------------------
 
 
@@ -107,14 +127,115 @@ def _age_group_expression(age: ColumnElement[Any]) -> ColumnElement[str]:
     )
 
 
-def patient_outcomes_query(definition: OutcomeDefinition, cutoff: date) -> Select[Any]:
-    """One row per patient with every SPEC §4 quantity, computed in the database.
-
-    The cohort is not filtered here (see :func:`apply_filter`); ``cutoff`` is the resolved
-    data cut-off.
+def _nearest_followups(
+    index: Any, definition: OutcomeDefinition, cutoff: date | None, keys: Sequence[int] | None = None
+) -> Any:
+    """Per patient of ``index`` (``patient_key``, ``index_date``), the follow-up in the window
+    nearest the time point; a tie → the earlier one. Follow-ups after ``cutoff`` do not count.
     """
-    p, s, f = schema.patients, schema.sessions, schema.followups
+    f = schema.followups
+    day = days_between(f.c.followup_date, index.c.index_date)
+    where = [day >= definition.window_start, day <= definition.window_end]
+    if cutoff is not None:
+        where.append(f.c.followup_date <= literal(cutoff, Date))
+    if keys is not None:
+        where.append(f.c.patient_key.in_(keys))
+    in_window = (
+        select(
+            f.c.patient_key,
+            f.c.followup_date,
+            f.c.pain,
+            f.c.pgic,
+            day.label("day"),
+            func.row_number()
+            .over(
+                partition_by=f.c.patient_key,
+                order_by=(func.abs(day - definition.timepoint_days), day),
+            )
+            .label("rank"),
+        )
+        .join(index, index.c.patient_key == f.c.patient_key)
+        .where(*where)
+        .subquery("in_window")
+    )
+    # Grouped (each patient has exactly one rank-1 row, so MAX is that row's value) so that the
+    # join below is keyed by patient: a plain filtered subquery is rescanned for every patient
+    # by SQLite, which grows with patients × follow-ups.
+    return (
+        select(
+            in_window.c.patient_key,
+            func.max(in_window.c.followup_date).label("followup_date"),
+            func.max(in_window.c.pain).label("pain"),
+            func.max(in_window.c.pgic).label("pgic"),
+            func.max(in_window.c.day).label("day"),
+        )
+        .where(in_window.c.rank == 1)
+        .group_by(in_window.c.patient_key)
+        .subquery("nearest")
+    )
+
+
+def _outcome_columns(
+    definition: OutcomeDefinition,
+    cutoff: date,
+    *,
+    index_date: ColumnElement[Any],
+    baseline: ColumnElement[Any],
+    followup: tuple[ColumnElement[Any], ColumnElement[Any], ColumnElement[Any], ColumnElement[Any]],
+) -> list[ColumnElement[Any]]:
+    """SPEC §4 from per-patient facts: baseline, the nearest follow-up, reduction and flags.
+
+    ``followup`` is (date, day, pain, PGIC) of the nearest follow-up in the window, NULL when
+    there is none. The one place where evaluable, eligible, pending and responder are defined.
+    """
+    followup_date, followup_day, followup_pain, followup_pgic = followup
+    evaluable = and_(index_date.is_not(None), baseline.is_not(None), baseline > 0)
+    has_followup = followup_date.is_not(None)
+    # "index date + T + W ≤ cut-off" as a plain date comparison (no date arithmetic per row).
+    window_closed = index_date <= literal(cutoff - timedelta(days=definition.window_end), Date)
+    eligible = and_(evaluable, or_(has_followup, window_closed))
+    reduction = case(
+        (and_(evaluable, has_followup), (baseline - followup_pain) / func.cast(baseline, Float)),
+        else_=None,
+    )
+    responder = and_(eligible, has_followup, reduction >= definition.threshold - EPSILON)
+    substantial = and_(eligible, has_followup, reduction >= SUBSTANTIAL - EPSILON)
+    return [
+        baseline.label("baseline"),
+        followup_date.label("followup_date"),
+        followup_day.label("followup_day"),
+        followup_pain.label("followup_pain"),
+        followup_pgic.label("followup_pgic"),
+        reduction.label("reduction"),
+        _flag(evaluable).label("evaluable"),
+        _flag(and_(evaluable, ~or_(has_followup, window_closed))).label("pending"),
+        _flag(eligible).label("eligible"),
+        _flag(and_(eligible, has_followup)).label("with_followup"),
+        _flag(responder).label("responder"),
+        _flag(substantial).label("substantial"),
+    ]
+
+
+def _sessions_with(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(_flag(condition)), 0)
+
+
+def patient_outcomes_query(
+    definition: OutcomeDefinition, cutoff: date, *, keys: Sequence[int] | None = None
+) -> Select[Any]:
+    """One row per patient with every SPEC §4 quantity, computed from the stored rows.
+
+    The straightforward computation: it scans the sessions and follow-ups as of ``cutoff``
+    (the resolved data cut-off). :func:`facts_query` gives the same rows from the
+    ``patient_facts`` table when the cut-off is the latest stored date; :func:`cohort_query`
+    chooses. ``keys`` restricts the rows to those patients (the facts refresh uses it). The
+    cohort is not filtered here (see :func:`apply_filter`).
+    """
+    p, s = schema.patients, schema.sessions
     cutoff_value = literal(cutoff, Date)
+
+    def mine(key: ColumnElement[Any]) -> list[ColumnElement[bool]]:
+        return [] if keys is None else [key.in_(keys)]
 
     # Index date = first session; sessions after the cut-off do not count.
     first = (
@@ -122,8 +243,10 @@ def patient_outcomes_query(definition: OutcomeDefinition, cutoff: date) -> Selec
             s.c.patient_key,
             func.min(s.c.session_date).label("index_date"),
             func.count().label("n_sessions"),
+            _sessions_with(has_any_event(s.c.adverse_events)).label("sessions_with_ae"),
+            _sessions_with(has_event(s.c.adverse_events, "dissociation")).label("sessions_with_dissociation"),
         )
-        .where(s.c.session_date <= cutoff_value)
+        .where(s.c.session_date <= cutoff_value, *mine(s.c.patient_key))
         .group_by(s.c.patient_key)
         .cte("first_session")  # used twice: computed once
     )
@@ -132,7 +255,7 @@ def patient_outcomes_query(definition: OutcomeDefinition, cutoff: date) -> Selec
     # Patient route = plurality of sessions; a tie for the most → "mixed".
     route_counts = (
         select(s.c.patient_key, s.c.route, func.count().label("n"))
-        .where(s.c.session_date <= cutoff_value)
+        .where(s.c.session_date <= cutoff_value, *mine(s.c.patient_key))
         .group_by(s.c.patient_key, s.c.route)
         .subquery("route_counts")
     )
@@ -149,60 +272,10 @@ def patient_outcomes_query(definition: OutcomeDefinition, cutoff: date) -> Selec
         .group_by(route_ranked.c.patient_key)
         .subquery("patient_route")
     )
-
-    # The follow-up in the window nearest the time point; a tie → the earlier one.
-    day = days_between(f.c.followup_date, first.c.index_date)
-    in_window = (
-        select(
-            f.c.patient_key,
-            f.c.followup_date,
-            f.c.pain,
-            f.c.pgic,
-            day.label("day"),
-            func.row_number()
-            .over(
-                partition_by=f.c.patient_key,
-                order_by=(func.abs(day - definition.timepoint_days), day),
-            )
-            .label("rank"),
-        )
-        .join(first, first.c.patient_key == f.c.patient_key)
-        .where(
-            f.c.followup_date <= cutoff_value,
-            day >= definition.window_start,
-            day <= definition.window_end,
-        )
-        .subquery("in_window")
-    )
-    # Grouped (each patient has exactly one rank-1 row, so MAX is that row's value) so that the
-    # join below is keyed by patient: a plain filtered subquery is rescanned for every patient
-    # by SQLite, which grows with patients × follow-ups.
-    nearest = (
-        select(
-            in_window.c.patient_key,
-            func.max(in_window.c.followup_date).label("followup_date"),
-            func.max(in_window.c.pain).label("pain"),
-            func.max(in_window.c.pgic).label("pgic"),
-            func.max(in_window.c.day).label("day"),
-        )
-        .where(in_window.c.rank == 1)
-        .group_by(in_window.c.patient_key)
-        .subquery("nearest")
-    )
+    nearest = _nearest_followups(first, definition, cutoff, keys)
 
     # Baseline = patients.baseline_pain when given (an explicit 0 stays 0), else first pre_pain.
     baseline = func.coalesce(p.c.baseline_pain, first_row.c.pre_pain)
-    evaluable = and_(first.c.index_date.is_not(None), baseline.is_not(None), baseline > 0)
-    has_followup = nearest.c.patient_key.is_not(None)
-    window_closed = days_between(cutoff_value, first.c.index_date) >= definition.window_end
-    eligible = and_(evaluable, or_(has_followup, window_closed))
-    reduction = case(
-        (and_(evaluable, has_followup), (baseline - nearest.c.pain) / func.cast(baseline, Float)),
-        else_=None,
-    )
-    responder = and_(eligible, has_followup, reduction >= definition.threshold - EPSILON)
-    substantial = and_(eligible, has_followup, reduction >= SUBSTANTIAL - EPSILON)
-
     return (
         select(
             p.c.id.label("patient_key"),
@@ -215,19 +288,16 @@ def patient_outcomes_query(definition: OutcomeDefinition, cutoff: date) -> Selec
             first.c.index_date,
             func.coalesce(quarter_of(first.c.index_date), "none").label("quarter"),
             func.coalesce(first.c.n_sessions, 0).label("n_sessions"),
+            func.coalesce(first.c.sessions_with_ae, 0).label("sessions_with_ae"),
+            func.coalesce(first.c.sessions_with_dissociation, 0).label("sessions_with_dissociation"),
             func.coalesce(patient_route.c.route, "none").label("route"),
-            baseline.label("baseline"),
-            nearest.c.followup_date,
-            nearest.c.day.label("followup_day"),
-            nearest.c.pain.label("followup_pain"),
-            nearest.c.pgic.label("followup_pgic"),
-            reduction.label("reduction"),
-            _flag(evaluable).label("evaluable"),
-            _flag(and_(evaluable, ~or_(has_followup, window_closed))).label("pending"),
-            _flag(eligible).label("eligible"),
-            _flag(and_(eligible, has_followup)).label("with_followup"),
-            _flag(responder).label("responder"),
-            _flag(substantial).label("substantial"),
+            *_outcome_columns(
+                definition,
+                cutoff,
+                index_date=first.c.index_date,
+                baseline=baseline,
+                followup=(nearest.c.followup_date, nearest.c.day, nearest.c.pain, nearest.c.pgic),
+            ),
         )
         .select_from(p)
         .outerjoin(first, first.c.patient_key == p.c.id)
@@ -244,9 +314,66 @@ def patient_outcomes_query(definition: OutcomeDefinition, cutoff: date) -> Selec
             or_(
                 first.c.index_date.is_not(None),
                 ~select(s.c.id).where(s.c.patient_key == p.c.id).exists(),
-            )
+            ),
+            *mine(p.c.id),
         )
     )
+
+
+#: Columns that ``patient_facts`` copies from the straightforward per-patient rows.
+FACT_COLUMNS: tuple[str, ...] = tuple(c.name for c in schema.patient_facts.columns)
+
+
+_FOLLOWUP_FACTS = ("followup_date", "followup_day", "followup_pain", "followup_pgic")
+
+
+def facts_query(definition: OutcomeDefinition, cutoff: date) -> Select[Any]:
+    """The rows of :func:`patient_outcomes_query` read from ``patient_facts``.
+
+    Valid when ``cutoff`` is on or after the latest stored date (then every stored session
+    and follow-up counts, which is what the facts hold). At the default time point and window
+    no other table is read; at another one the nearest follow-up is found in ``followups``.
+    """
+    t = schema.patient_facts
+    if (definition.timepoint_days, definition.window_days) == schema.FACTS_TIMEPOINT:
+        nearest = None
+        followup = (t.c.followup_date, t.c.followup_day, t.c.followup_pain, t.c.followup_pgic)
+    else:
+        nearest = _nearest_followups(t, definition, None)
+        followup = (nearest.c.followup_date, nearest.c.day, nearest.c.pain, nearest.c.pgic)
+    query = select(
+        *[t.c[name] for name in FACT_COLUMNS if name not in _FOLLOWUP_FACTS and name != "baseline"],
+        *_outcome_columns(
+            definition, cutoff, index_date=t.c.index_date, baseline=t.c.baseline, followup=followup
+        ),
+    )
+    if nearest is not None:
+        query = query.select_from(t.outerjoin(nearest, nearest.c.patient_key == t.c.patient_key))
+    return query
+
+
+def facts_apply(cutoff: date, latest: date | None) -> bool:
+    """True when the facts table answers for ``cutoff``: nothing stored is later than it."""
+    return latest is None or cutoff >= latest
+
+
+def cohort_query(
+    engine: Engine, definition: OutcomeDefinition, cohort: CohortFilter = CohortFilter()
+) -> tuple[OutcomeDefinition, Select[Any]]:
+    """The definition with its cut-off resolved, and the cohort's per-patient rows.
+
+    The rows come from ``patient_facts`` (:func:`facts_query`) when the cut-off is the latest
+    stored date or later — the default — and from the stored sessions and follow-ups
+    (:func:`patient_outcomes_query`) when the user looks at an earlier date.
+    """
+    latest = data_cutoff(engine)
+    cutoff = definition.cutoff or latest or date.today()
+    definition = replace(definition, cutoff=cutoff)
+    if facts_apply(cutoff, latest):
+        rows = facts_query(definition, cutoff)
+    else:
+        rows = patient_outcomes_query(definition, cutoff)
+    return definition, apply_filter(rows, cohort)
 
 
 def apply_filter(query: Select[Any], cohort: CohortFilter) -> Select[Any]:
@@ -285,9 +412,7 @@ def patient_outcomes(
     limit: int | None = None,
 ) -> pd.DataFrame:
     """Per-patient outcome rows (one per patient) for a cohort, as a DataFrame."""
-    definition = resolve(engine, definition)
-    assert definition.cutoff is not None
-    query = apply_filter(patient_outcomes_query(definition, definition.cutoff), cohort)
+    _, query = cohort_query(engine, definition, cohort)
     rows = query.subquery("cohort")
     query = select(rows).order_by(rows.c.patient_id)
     if limit is not None:
@@ -476,10 +601,9 @@ class ResponseTable:
 _COUNT_COLUMNS = ("evaluable", "pending", "eligible", "with_followup", "responder", "substantial")
 
 
-def group_counts_query(definition: OutcomeDefinition, cohort: CohortFilter, by: Sequence[str]) -> Select[Any]:
-    """Counts per group (one row per group), aggregated in the database."""
-    assert definition.cutoff is not None
-    rows = apply_filter(patient_outcomes_query(definition, definition.cutoff), cohort).subquery("cohort")
+def group_counts_query(cohort_rows: Select[Any], by: Sequence[str]) -> Select[Any]:
+    """Counts per group (one row per group) of per-patient rows, aggregated in the database."""
+    rows = cohort_rows.subquery("cohort")
     keys = [rows.c[name] for name in by]
     return (
         select(
@@ -553,12 +677,10 @@ def group_counts(
     unknown = [name for name in by if name not in DIMENSIONS]
     if unknown:
         raise ValueError(f"cannot break down by {', '.join(unknown)}; choose from {', '.join(DIMENSIONS)}")
-    definition = resolve(engine, definition)
+    definition, cohort_rows = cohort_query(engine, definition, cohort)
     assert definition.cutoff is not None
     with engine.connect() as connection:
-        rows = tuple(
-            dict(row) for row in connection.execute(group_counts_query(definition, cohort, by)).mappings()
-        )
+        rows = tuple(dict(row) for row in connection.execute(group_counts_query(cohort_rows, by)).mappings())
     return GroupCounts(cutoff=definition.cutoff, by=tuple(by), rows=rows)
 
 

@@ -220,13 +220,11 @@ def data_quality(
     examples: int = EXAMPLES,
 ) -> QualityReport:
     """Count what keeps patients and follow-ups out of the rates (see the module's rules)."""
-    definition = outcomes.resolve(engine, definition)
+    definition, cohort_rows = outcomes.cohort_query(engine, definition, cohort)
     assert definition.cutoff is not None
     cutoff = literal(definition.cutoff, Date)
     windows = follow_up_windows(definition)
-    rows = outcomes.apply_filter(outcomes.patient_outcomes_query(definition, definition.cutoff), cohort).cte(
-        "cohort"
-    )
+    rows = cohort_rows.cte("cohort")
 
     # Patients: why not evaluable (one reason each, the first that applies).
     why = case(

@@ -39,7 +39,7 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from analysis import schema, stats
 from analysis.definition import SMALL_CELL, CohortFilter, OutcomeDefinition
-from analysis.outcomes import apply_filter, days_between, patient_outcomes_query, resolve
+from analysis.outcomes import cohort_query, days_between, has_any_event, has_event
 from analysis.vocabulary import ADVERSE_EVENTS
 
 #: Dissociation is expected to last no more than about this long (SPEC §2), in minutes.
@@ -52,48 +52,29 @@ DURATION_EDGES: tuple[float, ...] = (0, 30, 60, 90, 120, 150, 180, 210, 240, 270
 # --- building blocks ----------------------------------------------------------------------
 
 
-def has_event(column: ColumnElement[Any], code: str) -> ColumnElement[bool]:
-    """True where the ``;``-joined codes in ``column`` include ``code`` (delimiter-safe).
-
-    ``';' || column || ';'`` is searched for ``';code;'`` with LIKE wildcards escaped, so that
-    ``_`` in ``visual_disturbance`` is a plain character. NULL (no event) is never a match.
-    """
-    if code not in ADVERSE_EVENTS:
-        raise ValueError(f"unknown adverse event {code!r}; choose from {', '.join(ADVERSE_EVENTS)}")
-    wrapped = literal(";", String) + column + literal(";", String)
-    return wrapped.contains(f";{code};", autoescape=True)
-
-
-def has_any_event(column: ColumnElement[Any]) -> ColumnElement[bool]:
-    """True where at least one adverse event is recorded."""
-    return and_(column.is_not(None), column != "")
-
-
 def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _cutoff(engine: Engine, definition: OutcomeDefinition) -> tuple[OutcomeDefinition, date]:
-    definition = resolve(engine, definition)
+def _resolve(
+    engine: Engine, definition: OutcomeDefinition, cohort: CohortFilter
+) -> tuple[OutcomeDefinition, date, Any]:
+    """The definition with its cut-off resolved, the cut-off, and the cohort's per-patient rows
+    (outcomes' query, from the per-patient facts where they apply) as a subquery."""
+    definition, rows = cohort_query(engine, definition, cohort)
     assert definition.cutoff is not None
-    return definition, definition.cutoff
+    return definition, definition.cutoff, rows.subquery("cohort")
 
 
-def _cohort(definition: OutcomeDefinition, cutoff: date, cohort: CohortFilter) -> Any:
-    """The per-patient rows of the cohort (outcomes' query), as a subquery."""
-    return apply_filter(patient_outcomes_query(definition, cutoff), cohort).subquery("cohort")
-
-
-def _session_scope(definition: OutcomeDefinition, cutoff: date, cohort: CohortFilter) -> list[Any]:
+def _session_scope(cutoff: date, cohort: CohortFilter, members: Any) -> list[Any]:
     """WHERE clauses for the sessions of the cohort up to the cut-off.
 
     With no filter, every patient with a session on or before the cut-off is in the cohort, so
-    the per-patient query is skipped (the Overview's per-session rate stays one scan).
+    the membership test is left out.
     """
     s = schema.sessions
     clauses: list[Any] = [s.c.session_date <= literal(cutoff, Date)]
     if not cohort.is_empty:
-        members = _cohort(definition, cutoff, cohort)
         clauses.append(s.c.patient_key.in_(select(members.c.patient_key)))
     return clauses
 
@@ -133,15 +114,18 @@ def session_summary(
     definition: OutcomeDefinition = OutcomeDefinition(),
     cohort: CohortFilter = CohortFilter(),
 ) -> SessionSafety:
-    """Adverse-event rate per session (any event, and dissociation) — one aggregate query."""
-    definition, cutoff = _cutoff(engine, definition)
-    s = schema.sessions
+    """Adverse-event rate per session (any event, and dissociation) — one aggregate query.
+
+    Summed over the cohort's per-patient rows, which carry each patient's session counts: at
+    the default cut-off that reads the per-patient facts, never the sessions.
+    """
+    definition, cutoff, rows = _resolve(engine, definition, cohort)
     query = select(
-        func.count().label("sessions"),
-        func.count(func.distinct(s.c.patient_key)).label("patients"),
-        _count(has_any_event(s.c.adverse_events)).label("any_ae"),
-        _count(has_event(s.c.adverse_events, "dissociation")).label("dissociation"),
-    ).where(*_session_scope(definition, cutoff, cohort))
+        func.coalesce(func.sum(rows.c.n_sessions), 0).label("sessions"),
+        _count(rows.c.n_sessions > 0).label("patients"),
+        func.coalesce(func.sum(rows.c.sessions_with_ae), 0).label("any_ae"),
+        func.coalesce(func.sum(rows.c.sessions_with_dissociation), 0).label("dissociation"),
+    )
     with engine.connect() as connection:
         row = connection.execute(query).mappings().one()
     return SessionSafety(
@@ -172,14 +156,14 @@ def events_by_type(
     """
     if by not in ("route", None):
         raise ValueError(f"events can be broken down by 'route' or not at all (None): got {by!r}")
-    definition, cutoff = _cutoff(engine, definition)
+    definition, cutoff, members = _resolve(engine, definition, cohort)
     s = schema.sessions
     keys = [s.c.route] if by == "route" else [literal("all", String).label("route")]
     query = select(
         *keys,
         func.count().label("sessions"),
         *[_count(has_event(s.c.adverse_events, code)).label(code) for code in ADVERSE_EVENTS],
-    ).where(*_session_scope(definition, cutoff, cohort))
+    ).where(*_session_scope(cutoff, cohort, members))
     if by == "route":
         query = query.group_by(s.c.route).order_by(s.c.route)
     with engine.connect() as connection:
@@ -270,10 +254,10 @@ def dissociation_durations(
     Two statements: one aggregate row (counts and histogram bins), then the exact median —
     the one or two middle durations picked by ``row_number()`` (SQLite ≥ 3.25, PostgreSQL).
     """
-    definition, cutoff = _cutoff(engine, definition)
+    definition, cutoff, members = _resolve(engine, definition, cohort)
     s = schema.sessions
     minutes = s.c.ae_duration_min
-    scope = [*_session_scope(definition, cutoff, cohort), has_event(s.c.adverse_events, "dissociation")]
+    scope = [*_session_scope(cutoff, cohort, members), has_event(s.c.adverse_events, "dissociation")]
     recorded = minutes.is_not(None)
     lows = DURATION_EDGES
     highs: tuple[float | None, ...] = (*DURATION_EDGES[1:], None)
@@ -336,10 +320,9 @@ def followup_periods(definition: OutcomeDefinition) -> tuple[str, str, str]:
     )
 
 
-def _followups_of_cohort(definition: OutcomeDefinition, cutoff: date, cohort: CohortFilter) -> Select[Any]:
+def _followups_of_cohort(cutoff: date, members: Any) -> Select[Any]:
     """Follow-ups of the cohort up to the cut-off with their day since the index date."""
     f = schema.followups
-    members = _cohort(definition, cutoff, cohort)
     day = days_between(f.c.followup_date, members.c.index_date)
     return (
         select(f.c.patient_key, f.c.adverse_events, day.label("day"))
@@ -363,8 +346,8 @@ def followup_events(
     period × event, with ``event == "any"`` first; columns :data:`FOLLOWUP_COLUMNS`. Periods
     without follow-ups are left out.
     """
-    definition, cutoff = _cutoff(engine, definition)
-    rows = _followups_of_cohort(definition, cutoff, cohort).subquery("followups_of_cohort")
+    definition, cutoff, members = _resolve(engine, definition, cohort)
+    rows = _followups_of_cohort(cutoff, members).subquery("followups_of_cohort")
     period = (
         select(
             case(
@@ -442,8 +425,8 @@ def long_term_events(
     cohort: CohortFilter = CohortFilter(),
 ) -> LongTermEvents:
     """Adverse events at follow-ups from the time-point window on (day ≥ T − W; 60 by default)."""
-    definition, cutoff = _cutoff(engine, definition)
-    rows = _followups_of_cohort(definition, cutoff, cohort).subquery("followups_of_cohort")
+    definition, cutoff, members = _resolve(engine, definition, cohort)
+    rows = _followups_of_cohort(cutoff, members).subquery("followups_of_cohort")
     any_ae = has_any_event(rows.c.adverse_events)
     query = select(
         func.count().label("followups"),
@@ -505,9 +488,9 @@ def blood_pressure_sessions(
     """
     if limit < 0:
         raise ValueError(f"limit must be 0 or more: got {limit}")
-    definition, cutoff = _cutoff(engine, definition)
+    definition, cutoff, members = _resolve(engine, definition, cohort)
     s, p = schema.sessions, schema.patients
-    scope = [*_session_scope(definition, cutoff, cohort), has_event(s.c.adverse_events, "hypertension")]
+    scope = [*_session_scope(cutoff, cohort, members), has_event(s.c.adverse_events, "hypertension")]
     total = select(func.count()).select_from(s).where(*scope)
     rows = (
         select(

@@ -108,6 +108,39 @@ followups = Table(
     CheckConstraint("mme IS NULL OR mme >= 0", name="mme_range"),
 )
 
+#: Per-patient facts that no outcome setting changes, over all stored data (docs/performance.md).
+#: Derived from the three tables above by :mod:`analysis.facts` and refreshed for the patients
+#: an import touched, in the import's own transaction; the outcome queries read it instead of
+#: scanning sessions whenever the data cut-off is the latest stored date. The nearest
+#: follow-up is kept for the SPEC's default time point and window only (``FACTS_TIMEPOINT``).
+#: ``patient_id`` is the clinic's pseudonym, copied from ``patients`` (no new identifier).
+patient_facts = Table(
+    "patient_facts",
+    metadata,
+    Column("patient_key", Integer, ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True),
+    Column("patient_id", String(64), nullable=False),
+    Column("site", String(64), nullable=False),
+    Column("condition", String(32), nullable=False),
+    Column("sex", String(8), nullable=False),  # 'unknown' where not recorded
+    Column("age", Integer),
+    Column("age_group", String(8), nullable=False),
+    Column("index_date", Date),  # NULL: no session yet
+    Column("quarter", String(8), nullable=False),  # of the index date; 'none' without one
+    Column("n_sessions", Integer, nullable=False),
+    Column("sessions_with_ae", Integer, nullable=False),
+    Column("sessions_with_dissociation", Integer, nullable=False),
+    Column("route", String(16), nullable=False),  # plurality route, 'mixed', or 'none'
+    Column("baseline", Float),
+    Column("followup_date", Date),  # nearest the default time point, inside its window
+    Column("followup_day", Integer),
+    Column("followup_pain", Float),
+    Column("followup_pgic", Integer),
+    Index(None, "patient_id"),  # one patient's row (the Patients page) without a scan
+)
+
+#: (time point, window) in days for which ``patient_facts`` keeps the nearest follow-up.
+FACTS_TIMEPOINT: tuple[int, int] = (90, 30)
+
 #: Where an import came from, and how it ended (the import log's vocabularies).
 IMPORT_SOURCES: tuple[str, ...] = ("cli", "app", "demo")
 IMPORT_STATUSES: tuple[str, ...] = ("applied", "refused")

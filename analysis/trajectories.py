@@ -40,7 +40,7 @@ from sqlalchemy import Date, Engine, and_, case, func, literal, null, select
 
 from analysis import schema
 from analysis.definition import CohortFilter, OutcomeDefinition
-from analysis.outcomes import apply_filter, days_between, patient_outcomes_query, resolve
+from analysis.outcomes import cohort_query, days_between
 
 __all__ = [
     "FOLLOWUP_BINS",
@@ -288,11 +288,11 @@ def patient_timeline(engine: Engine, patient_id: str, definition: OutcomeDefinit
         When no patient has this ``patient_id`` (or the patient was first treated after a
         cut-off the user set, so is not yet a patient then).
     """
-    definition = resolve(engine, definition)
+    definition, patient_rows = cohort_query(engine, definition)
     cutoff = definition.cutoff
     assert cutoff is not None
     s, f = schema.sessions, schema.followups
-    rows = patient_outcomes_query(definition, cutoff).subquery("patient_outcomes")
+    rows = patient_rows.subquery("patient_outcomes")
     with engine.connect() as connection:
         found = connection.execute(select(rows).where(rows.c.patient_id == patient_id)).mappings().first()
         if found is None:
@@ -351,11 +351,11 @@ def mean_trajectory(
     ``mean``, ``sd``, ``ci_low``, ``ci_high`` (``None`` when ``n`` is 1). See the module
     docstring for who counts at each point.
     """
-    definition = resolve(engine, definition)
+    definition, members_query = cohort_query(engine, definition, cohort)
     cutoff = definition.cutoff
     assert cutoff is not None
     s, f = schema.sessions, schema.followups
-    cohort_rows = apply_filter(patient_outcomes_query(definition, cutoff), cohort).subquery("cohort")
+    cohort_rows = members_query.subquery("cohort")
     members = (
         select(cohort_rows.c.patient_key, cohort_rows.c.index_date)
         .where(cohort_rows.c.condition == condition, cohort_rows.c.index_date.is_not(None))
@@ -466,9 +466,9 @@ def cohort_list(
     """
     if limit < 0:
         raise ValueError(f"the limit must be 0 or more: got {limit}")
-    definition = resolve(engine, definition)
+    definition, cohort_rows = cohort_query(engine, definition, cohort)
     assert definition.cutoff is not None
-    rows = apply_filter(patient_outcomes_query(definition, definition.cutoff), cohort).subquery("cohort")
+    rows = cohort_rows.subquery("cohort")
     where = [rows.c.patient_id.istartswith(search.strip(), autoescape=True)] if search.strip() else []
     flags = ("evaluable", "pending", "eligible", "with_followup", "responder")
     query = (

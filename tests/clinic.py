@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
-from analysis import schema
+from analysis import facts, schema
 
 DAY0 = date(2025, 1, 6)
 
@@ -57,6 +57,7 @@ def add_patient(
             row = dict(row)
             when = day(row.pop("day")) if "day" in row else row.pop("followup_date")
             connection.execute(insert(schema.followups).values(patient_key=key, followup_date=when, **row))
+        facts.refresh(connection, [patient_id])  # what the importer does in its transaction
     return key
 
 

@@ -1,0 +1,77 @@
+"""Per-patient facts (``patient_facts``): derived from the stored rows, kept at import.
+
+The outcome queries read one row per patient from this table instead of scanning every
+session (docs/performance.md). The facts are what no outcome setting changes — index date,
+session counts, the patient's route, baseline, the patient's attributes — plus the nearest
+follow-up for the SPEC's default time point and window. They are derived by the same query
+as the straightforward computation (:func:`analysis.outcomes.patient_outcomes_query`, over
+all stored data), so the two cannot drift apart.
+
+:func:`refresh` runs inside the importer's transaction for the patients an import wrote;
+anything else that writes the three tables directly must call it too (the benchmark's bulk
+loads and the tests' fixtures do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select
+
+from analysis import schema
+from analysis.definition import OutcomeDefinition
+from analysis.outcomes import FACT_COLUMNS, patient_outcomes_query
+
+#: A cut-off later than any stored date: every session and follow-up counts.
+ALL_DATA = date(9999, 12, 31)
+#: Above this share of all patients, one rebuild of the whole table beats per-patient refreshes.
+REBUILD_SHARE = 0.2
+#: Patients per refresh statement (bound parameters stay well under SQLite's limit).
+CHUNK = 2_000
+
+_DEFAULT_TIMEPOINT = OutcomeDefinition(
+    timepoint_days=schema.FACTS_TIMEPOINT[0], window_days=schema.FACTS_TIMEPOINT[1]
+)
+
+
+def _derive(keys: Sequence[int] | None) -> Any:
+    """INSERT … SELECT of the facts of ``keys`` (every patient when None)."""
+    rows = patient_outcomes_query(_DEFAULT_TIMEPOINT, ALL_DATA, keys=keys).subquery("derived")
+    return insert(schema.patient_facts).from_select(
+        list(FACT_COLUMNS), select(*[rows.c[name] for name in FACT_COLUMNS])
+    )
+
+
+def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def refresh(connection: Connection, patient_ids: Collection[str] | None = None) -> int:
+    """Re-derive the facts of these patients (by pseudonym; all patients when None).
+
+    Runs in the caller's transaction, so the facts change together with the rows they come
+    from. Returns the number of patients whose facts were derived.
+    """
+    facts = schema.patient_facts
+    if patient_ids is not None and not patient_ids:
+        return 0
+    total = connection.execute(select(func.count()).select_from(schema.patients)).scalar_one()
+    if patient_ids is None or len(patient_ids) > REBUILD_SHARE * total:
+        connection.execute(delete(facts))
+        connection.execute(_derive(None))
+        return int(total)
+    p = schema.patients
+    keys: list[int] = []
+    ids = sorted(patient_ids)
+    for chunk in _chunks(ids, CHUNK):
+        keys.extend(connection.execute(select(p.c.id).where(p.c.patient_id.in_(chunk))).scalars())
+    for chunk in _chunks(sorted(keys), CHUNK):
+        connection.execute(delete(facts).where(facts.c.patient_key.in_(chunk)))
+        connection.execute(_derive(chunk))
+    return len(keys)
+
+
+__all__ = ["ALL_DATA", "refresh"]
