@@ -175,44 +175,52 @@ def _nearest_followups(
     )
 
 
+def _evaluable(index_date: ColumnElement[Any], baseline: ColumnElement[Any]) -> ColumnElement[bool]:
+    """SPEC §4: a first session and a baseline above 0."""
+    return and_(index_date.is_not(None), baseline.is_not(None), baseline > 0)
+
+
+def _reduction(
+    evaluable: ColumnElement[bool], baseline: ColumnElement[Any], followup_pain: ColumnElement[Any]
+) -> ColumnElement[Any]:
+    """Relative pain reduction at the counted follow-up; NULL unless evaluable with a follow-up.
+
+    ``followup_pain`` is NULL exactly when there is no follow-up in the window (pain is required).
+    """
+    return case(
+        (
+            and_(evaluable, followup_pain.is_not(None)),
+            (baseline - followup_pain) / func.cast(baseline, Float),
+        ),
+        else_=None,
+    )
+
+
 def _outcome_columns(
     definition: OutcomeDefinition,
     cutoff: date,
     *,
     index_date: ColumnElement[Any],
-    baseline: ColumnElement[Any],
-    followup: tuple[ColumnElement[Any], ColumnElement[Any], ColumnElement[Any], ColumnElement[Any]],
+    evaluable: ColumnElement[bool],
+    reduction: ColumnElement[Any],
 ) -> list[ColumnElement[Any]]:
-    """SPEC §4 from per-patient facts: baseline, the nearest follow-up, reduction and flags.
+    """The SPEC §4 flags of a patient: the one place where they are defined.
 
-    ``followup`` is (date, day, pain, PGIC) of the nearest follow-up in the window, NULL when
-    there is none. The one place where evaluable, eligible, pending and responder are defined.
+    ``reduction`` is NULL unless the patient is evaluable and has a follow-up in the window
+    (:func:`_reduction`), so "with follow-up" is "reduction known" and a responder is any
+    patient whose reduction reaches the threshold: those patients are eligible by definition.
     """
-    followup_date, followup_day, followup_pain, followup_pgic = followup
-    evaluable = and_(index_date.is_not(None), baseline.is_not(None), baseline > 0)
-    has_followup = followup_date.is_not(None)
+    counted = reduction.is_not(None)
     # "index date + T + W ≤ cut-off" as a plain date comparison (no date arithmetic per row).
     window_closed = index_date <= literal(cutoff - timedelta(days=definition.window_end), Date)
-    eligible = and_(evaluable, or_(has_followup, window_closed))
-    reduction = case(
-        (and_(evaluable, has_followup), (baseline - followup_pain) / func.cast(baseline, Float)),
-        else_=None,
-    )
-    responder = and_(eligible, has_followup, reduction >= definition.threshold - EPSILON)
-    substantial = and_(eligible, has_followup, reduction >= SUBSTANTIAL - EPSILON)
     return [
-        baseline.label("baseline"),
-        followup_date.label("followup_date"),
-        followup_day.label("followup_day"),
-        followup_pain.label("followup_pain"),
-        followup_pgic.label("followup_pgic"),
         reduction.label("reduction"),
         _flag(evaluable).label("evaluable"),
-        _flag(and_(evaluable, ~or_(has_followup, window_closed))).label("pending"),
-        _flag(eligible).label("eligible"),
-        _flag(and_(eligible, has_followup)).label("with_followup"),
-        _flag(responder).label("responder"),
-        _flag(substantial).label("substantial"),
+        _flag(and_(evaluable, ~counted, ~window_closed)).label("pending"),
+        _flag(and_(evaluable, or_(counted, window_closed))).label("eligible"),
+        _flag(counted).label("with_followup"),
+        _flag(reduction >= definition.threshold - EPSILON).label("responder"),
+        _flag(reduction >= SUBSTANTIAL - EPSILON).label("substantial"),
     ]
 
 
@@ -276,6 +284,7 @@ def patient_outcomes_query(
 
     # Baseline = patients.baseline_pain when given (an explicit 0 stays 0), else first pre_pain.
     baseline = func.coalesce(p.c.baseline_pain, first_row.c.pre_pain)
+    evaluable = _evaluable(first.c.index_date, baseline)
     return (
         select(
             p.c.id.label("patient_key"),
@@ -291,12 +300,17 @@ def patient_outcomes_query(
             func.coalesce(first.c.sessions_with_ae, 0).label("sessions_with_ae"),
             func.coalesce(first.c.sessions_with_dissociation, 0).label("sessions_with_dissociation"),
             func.coalesce(patient_route.c.route, "none").label("route"),
+            baseline.label("baseline"),
+            nearest.c.followup_date,
+            nearest.c.day.label("followup_day"),
+            nearest.c.pain.label("followup_pain"),
+            nearest.c.pgic.label("followup_pgic"),
             *_outcome_columns(
                 definition,
                 cutoff,
                 index_date=first.c.index_date,
-                baseline=baseline,
-                followup=(nearest.c.followup_date, nearest.c.day, nearest.c.pain, nearest.c.pgic),
+                evaluable=evaluable,
+                reduction=_reduction(evaluable, baseline, nearest.c.pain),
             ),
         )
         .select_from(p)
@@ -322,9 +336,8 @@ def patient_outcomes_query(
 
 #: Columns that ``patient_facts`` copies from the straightforward per-patient rows.
 FACT_COLUMNS: tuple[str, ...] = tuple(c.name for c in schema.patient_facts.columns)
-
-
-_FOLLOWUP_FACTS = ("followup_date", "followup_day", "followup_pain", "followup_pgic")
+#: The patient's attributes and session facts, in the order of the per-patient rows.
+_ATTRIBUTES: tuple[str, ...] = FACT_COLUMNS[: FACT_COLUMNS.index("route") + 1]
 
 
 def facts_query(definition: OutcomeDefinition, cutoff: date) -> Select[Any]:
@@ -332,24 +345,33 @@ def facts_query(definition: OutcomeDefinition, cutoff: date) -> Select[Any]:
 
     Valid when ``cutoff`` is on or after the latest stored date (then every stored session
     and follow-up counts, which is what the facts hold). At the default time point and window
-    no other table is read; at another one the nearest follow-up is found in ``followups``.
+    no other table is read — the reduction is stored — and at another one the nearest
+    follow-up is found in ``followups``.
     """
     t = schema.patient_facts
+    evaluable = t.c.evaluable == 1
     if (definition.timepoint_days, definition.window_days) == schema.FACTS_TIMEPOINT:
-        nearest = None
-        followup = (t.c.followup_date, t.c.followup_day, t.c.followup_pain, t.c.followup_pgic)
+        followup = [t.c.followup_date, t.c.followup_day, t.c.followup_pain, t.c.followup_pgic]
+        reduction: ColumnElement[Any] = t.c.reduction
+        source: Any = t
     else:
         nearest = _nearest_followups(t, definition, None)
-        followup = (nearest.c.followup_date, nearest.c.day, nearest.c.pain, nearest.c.pgic)
-    query = select(
-        *[t.c[name] for name in FACT_COLUMNS if name not in _FOLLOWUP_FACTS and name != "baseline"],
+        followup = [
+            nearest.c.followup_date,
+            nearest.c.day.label("followup_day"),
+            nearest.c.pain.label("followup_pain"),
+            nearest.c.pgic.label("followup_pgic"),
+        ]
+        reduction = _reduction(evaluable, t.c.baseline, nearest.c.pain)
+        source = t.outerjoin(nearest, nearest.c.patient_key == t.c.patient_key)
+    return select(
+        *[t.c[name] for name in _ATTRIBUTES],
+        t.c.baseline,
+        *followup,
         *_outcome_columns(
-            definition, cutoff, index_date=t.c.index_date, baseline=t.c.baseline, followup=followup
+            definition, cutoff, index_date=t.c.index_date, evaluable=evaluable, reduction=reduction
         ),
-    )
-    if nearest is not None:
-        query = query.select_from(t.outerjoin(nearest, nearest.c.patient_key == t.c.patient_key))
-    return query
+    ).select_from(source)
 
 
 def facts_apply(cutoff: date, latest: date | None) -> bool:
@@ -467,7 +489,12 @@ def _funnel_columns(rows: Any) -> list[ColumnElement[int]]:
 
 
 def funnel_from_counts(counts: GroupCounts) -> Funnel:
-    """The patient funnel of a cohort from the counts of any breakdown (they add up)."""
+    """The patient funnel of a cohort from the counts of any breakdown (they add up).
+
+    The counts must come from ``group_counts(..., funnel=True)``.
+    """
+    if not counts.funnel:
+        raise ValueError("these counts were made without the funnel: call group_counts(..., funnel=True)")
 
     def total(name: str) -> int:
         return sum(int(row[name]) for row in counts.rows)
@@ -491,24 +518,28 @@ def funnel(
     "Reached the follow-up window" means eligible (SPEC §4): a follow-up in the window, or the
     window has closed.
     """
-    return funnel_from_counts(group_counts(engine, definition, cohort))
+    return funnel_from_counts(group_counts(engine, definition, cohort, funnel=True))
 
 
 def filter_options(engine: Engine) -> dict[str, list[str]]:
-    """Values present in the data for each cohort filter (small DISTINCT queries).
+    """Values present in the data for each cohort filter (small queries, none scans sessions).
 
-    ``route`` lists the routes of stored sessions plus ``mixed``; ``quarter`` lists every
-    calendar quarter from the first to the last session.
+    ``route`` lists the patients' routes (a route no patient has as plurality would match no
+    one), ``mixed`` last; ``quarter`` lists every calendar quarter from the first to the last
+    session.
     """
-    p, s = schema.patients, schema.sessions
+    p, s, t = schema.patients, schema.sessions, schema.patient_facts
     with engine.connect() as connection:
         sites = connection.execute(select(p.c.site).distinct().order_by(p.c.site)).scalars().all()
         conditions = (
             connection.execute(select(p.c.condition).distinct().order_by(p.c.condition)).scalars().all()
         )
-        routes = connection.execute(select(s.c.route).distinct().order_by(s.c.route)).scalars().all()
+        present = set(connection.execute(select(t.c.route).distinct()).scalars())
         sexes = connection.execute(select(func.coalesce(p.c.sex, "unknown")).distinct()).scalars().all()
-        first, last = connection.execute(select(func.min(s.c.session_date), func.max(s.c.session_date))).one()
+        # Two statements: SQLite answers a lone min() or max() from the index, not both at once.
+        first = connection.execute(select(func.min(s.c.session_date))).scalar()
+        last = connection.execute(select(func.max(s.c.session_date))).scalar()
+    routes = sorted(present - {MIXED_ROUTE, "none"}) + ([MIXED_ROUTE] if MIXED_ROUTE in present else [])
     quarters: list[str] = []
     if first is not None:
         first, last = (d if isinstance(d, date) else date.fromisoformat(str(d)) for d in (first, last))
@@ -520,7 +551,7 @@ def filter_options(engine: Engine) -> dict[str, list[str]]:
     return {
         "site": list(sites),
         "condition": list(conditions),
-        "route": [*routes, MIXED_ROUTE] if len(routes) > 1 else list(routes),
+        "route": routes,
         "sex": sorted(sexes, key=lambda v: order.get(v, 9)),
         "quarter": quarters,
     }
@@ -601,8 +632,11 @@ class ResponseTable:
 _COUNT_COLUMNS = ("evaluable", "pending", "eligible", "with_followup", "responder", "substantial")
 
 
-def group_counts_query(cohort_rows: Select[Any], by: Sequence[str]) -> Select[Any]:
-    """Counts per group (one row per group) of per-patient rows, aggregated in the database."""
+def group_counts_query(cohort_rows: Select[Any], by: Sequence[str], *, funnel: bool = False) -> Select[Any]:
+    """Counts per group (one row per group) of per-patient rows, aggregated in the database.
+
+    ``funnel`` adds the sums the patient funnel needs (six more aggregates over every row).
+    """
     rows = cohort_rows.subquery("cohort")
     keys = [rows.c[name] for name in by]
     return (
@@ -610,7 +644,7 @@ def group_counts_query(cohort_rows: Select[Any], by: Sequence[str]) -> Select[An
             *keys,
             func.count().label("patients"),
             *[func.coalesce(func.sum(rows.c[name]), 0).label(name) for name in _COUNT_COLUMNS],
-            *_funnel_columns(rows),
+            *(_funnel_columns(rows) if funnel else []),
         )
         .group_by(*keys)
         .order_by(*keys)
@@ -665,6 +699,7 @@ class GroupCounts:
     cutoff: date
     by: tuple[str, ...]
     rows: tuple[dict[str, Any], ...]
+    funnel: bool = False  # the rows carry the funnel's sums (see funnel_from_counts)
 
 
 def group_counts(
@@ -672,16 +707,22 @@ def group_counts(
     definition: OutcomeDefinition = OutcomeDefinition(),
     cohort: CohortFilter = CohortFilter(),
     by: Sequence[str] = (),
+    *,
+    funnel: bool = False,
 ) -> GroupCounts:
-    """Run the per-patient pass once and return the counts per group of ``by``."""
+    """Run the per-patient pass once and return the counts per group of ``by``.
+
+    ``funnel=True`` also sums what :func:`funnel_from_counts` needs, in the same pass.
+    """
     unknown = [name for name in by if name not in DIMENSIONS]
     if unknown:
         raise ValueError(f"cannot break down by {', '.join(unknown)}; choose from {', '.join(DIMENSIONS)}")
     definition, cohort_rows = cohort_query(engine, definition, cohort)
     assert definition.cutoff is not None
     with engine.connect() as connection:
-        rows = tuple(dict(row) for row in connection.execute(group_counts_query(cohort_rows, by)).mappings())
-    return GroupCounts(cutoff=definition.cutoff, by=tuple(by), rows=rows)
+        query = group_counts_query(cohort_rows, by, funnel=funnel)
+        rows = tuple(dict(row) for row in connection.execute(query).mappings())
+    return GroupCounts(cutoff=definition.cutoff, by=tuple(by), rows=rows, funnel=funnel)
 
 
 def response_table(counts: GroupCounts, definition: OutcomeDefinition) -> ResponseTable:

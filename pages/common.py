@@ -71,28 +71,36 @@ def guarded(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 @st.cache_data(**CACHE)
 def _group_counts(
-    url: str, definition: OutcomeDefinition, cohort: CohortFilter, by: tuple[str, ...]
+    url: str, definition: OutcomeDefinition, cohort: CohortFilter, by: tuple[str, ...], funnel: bool
 ) -> outcomes.GroupCounts:
-    return outcomes.group_counts(engine_for(url), definition, cohort, by)
+    return outcomes.group_counts(engine_for(url), definition, cohort, by, funnel=funnel)
 
 
-def group_counts(by: tuple[str, ...] = (), **changes: Any) -> outcomes.GroupCounts:
+def group_counts(by: tuple[str, ...] = (), *, funnel: bool = False, **changes: Any) -> outcomes.GroupCounts:
     """The per-group counts of the current view, cached on what changes the counts only.
 
     The ITT and the completers tables of a view (and a change of band or interval) share one
-    database pass; so do the overall row and the funnel, which add up from any breakdown.
+    database pass; so do the overall row and the funnel (``funnel=True``), which add up from
+    any breakdown.
     """
     engine()
     chosen = replace(definition(), **changes)
     counting = replace(
         chosen, missing=_DEFAULTS.missing, ci=_DEFAULTS.ci, band=_DEFAULTS.band, alpha=_DEFAULTS.alpha
     )
-    return guarded(_group_counts, database_url(), counting, cohort(), by)
+    return guarded(_group_counts, database_url(), counting, cohort(), by, funnel)
 
 
-def response_table(by: tuple[str, ...] = (), **changes: Any) -> outcomes.ResponseTable:
-    """The response table for the current definition (with ``changes``) and sidebar cohort."""
-    return outcomes.response_table(group_counts(by, **changes), replace(definition(), **changes))
+def response_table(
+    by: tuple[str, ...] = (), *, funnel: bool = False, **changes: Any
+) -> outcomes.ResponseTable:
+    """The response table for the current definition (with ``changes``) and sidebar cohort.
+
+    ``funnel=True`` shares its database pass with ``group_counts(by, funnel=True)``.
+    """
+    return outcomes.response_table(
+        group_counts(by, funnel=funnel, **changes), replace(definition(), **changes)
+    )
 
 
 @st.cache_data(**CACHE)

@@ -33,10 +33,10 @@ def overview() -> None:
     if common.empty_state():
         return
     # One database pass: the quarters add up to the overall row and to the funnel.
-    by_quarter = common.response_table(by=("quarter",), missing="itt")
-    completers = common.response_table(by=("quarter",), missing="completers")
+    by_quarter = common.response_table(by=("quarter",), funnel=True, missing="itt")
+    completers = common.response_table(by=("quarter",), funnel=True, missing="completers")
     d, overall = by_quarter.definition, by_quarter.overall
-    funnel = outcomes.funnel_from_counts(common.group_counts(("quarter",), missing="itt"))
+    funnel = outcomes.funnel_from_counts(common.group_counts(("quarter",), funnel=True, missing="itt"))
     adverse = common.cohort_result(safety.session_summary).any_ae
     st.caption(common.definition_caption(d))
 

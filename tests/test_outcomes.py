@@ -298,5 +298,5 @@ def test_funnel_steps_are_nested_and_add_up_from_any_breakdown(engine):
     steps = funnel(engine, definition)
     assert [count for _, count in steps.steps()] == [5, 4, 3, 3, 2, 1]
     assert steps.sessions == 13
-    by_quarter = funnel_from_counts(group_counts(engine, definition, by=("quarter",)))
+    by_quarter = funnel_from_counts(group_counts(engine, definition, by=("quarter",), funnel=True))
     assert by_quarter == steps

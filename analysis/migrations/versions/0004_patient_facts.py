@@ -38,6 +38,8 @@ def upgrade() -> None:
         sa.Column("followup_day", sa.Integer(), nullable=True),
         sa.Column("followup_pain", sa.Float(), nullable=True),
         sa.Column("followup_pgic", sa.Integer(), nullable=True),
+        sa.Column("evaluable", sa.Integer(), nullable=False),
+        sa.Column("reduction", sa.Float(), nullable=True),
         sa.ForeignKeyConstraint(
             ["patient_key"],
             ["patients.id"],
@@ -47,11 +49,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("patient_key", name=op.f("pk_patient_facts")),
     )
     op.create_index(op.f("ix_patient_facts_patient_id"), "patient_facts", ["patient_id"])
+    op.create_index(
+        "ix_patient_facts_summary",
+        "patient_facts",
+        ["condition", "route", "evaluable", "reduction", "index_date", "n_sessions"],
+    )
     from analysis import facts  # the one definition of how facts are derived
 
     facts.refresh(op.get_bind())
 
 
 def downgrade() -> None:
+    op.drop_index("ix_patient_facts_summary", table_name="patient_facts")
     op.drop_index(op.f("ix_patient_facts_patient_id"), table_name="patient_facts")
     op.drop_table("patient_facts")
