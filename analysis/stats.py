@@ -6,10 +6,15 @@ patients (``nobs == 0``) gives ``None`` in place of every estimate; nothing here
 ``nan``. The only infinite value ever returned is an odds ratio (or its upper bound) that is
 genuinely unbounded, given as ``float("inf")``.
 
-The numerical work is done by statsmodels and scipy; the one method written out here is
-Newcombe's hybrid score interval for a difference of proportions, which neither library
-provides (statsmodels' ``confint_proportions_2indep(method="score")`` is a different,
-Miettinen–Nurminen-type interval).
+The numerical work is done by scipy. The intervals and the binomial tail that every page
+needs come from ``scipy.special`` (the normal quantile, the regularized incomplete beta function
+and its inverses), with the textbook formulas written out; ``scipy.stats`` (Fisher's exact test
+and the conditional odds ratio) is imported only inside :func:`compare_proportions`, because
+importing it costs the app process ≈ 45 MB of its 300 MB budget (docs/performance.md, "App
+memory"). The one method written out in full is Newcombe's hybrid score interval for a
+difference of proportions, which no library provides (statsmodels'
+``confint_proportions_2indep(method="score")`` is a different, Miettinen–Nurminen-type
+interval).
 
 References
 ----------
@@ -35,9 +40,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scipy.stats import binomtest, fisher_exact
-from scipy.stats.contingency import odds_ratio as _scipy_odds_ratio
-from statsmodels.stats.proportion import proportion_confint
+from scipy.special import betainc, betainccinv, betaincinv, ndtri
 
 __all__ = [
     "DifferenceInterval",
@@ -51,8 +54,6 @@ __all__ = [
     "proportion_interval",
 ]
 
-#: Interval methods a user can pick, mapped to statsmodels' ``proportion_confint`` names.
-_STATSMODELS_METHOD = {"wilson": "wilson", "exact": "beta"}
 _METHOD_LABEL = {"wilson": "Wilson score", "exact": "Clopper–Pearson exact"}
 
 
@@ -137,9 +138,10 @@ def proportion_interval(
         ``1 - alpha`` is the confidence level.
     method : {"wilson", "exact"}
         ``"wilson"``: Wilson score interval without continuity correction [1]_ (method 3 of
-        Newcombe [3]_); statsmodels ``proportion_confint(method="wilson")``.
-        ``"exact"``: Clopper–Pearson interval [2]_ (method 5 of [3]_); statsmodels
-        ``method="beta"``.
+        Newcombe [3]_), in closed form with ``z = scipy.special.ndtri(1 - alpha/2)``.
+        ``"exact"``: Clopper–Pearson interval [2]_ (method 5 of [3]_), the ``alpha/2`` and
+        ``1 - alpha/2`` quantiles of beta distributions, from ``scipy.special.betaincinv``
+        and ``betainccinv``.
 
     Returns
     -------
@@ -155,7 +157,7 @@ def proportion_interval(
     """
     _check_counts(count, nobs)
     _check_alpha(alpha)
-    if method not in _STATSMODELS_METHOD:
+    if method not in _METHOD_LABEL:
         raise ValueError(f"the interval method must be 'wilson' or 'exact': got {method!r}")
     if nobs == 0:
         return ProportionEstimate(count, nobs, None, None, None, method)
@@ -164,8 +166,27 @@ def proportion_interval(
 
 
 def _bounds(count: int, nobs: int, alpha: float, method: str) -> tuple[float, float]:
-    """Interval bounds for ``nobs > 0``, exact at the edges (0 when none, 1 when all)."""
-    low, high = proportion_confint(count, nobs, alpha=alpha, method=_STATSMODELS_METHOD[method])
+    """Interval bounds for ``nobs > 0``, exact at the edges (0 when none, 1 when all).
+
+    The same formulas as statsmodels' ``proportion_confint`` (methods ``"wilson"`` and
+    ``"beta"``), without importing ``scipy.stats``.
+    """
+    if method == "wilson":
+        # Wilson (1927): the p with |count - nobs p| = z sqrt(nobs p (1 - p)).
+        # -ndtri(alpha/2) is the upper alpha/2 normal quantile, accurate for small alpha.
+        z = -float(ndtri(alpha / 2))
+        rate = count / nobs
+        z2 = z * z
+        denominator = 1 + z2 / nobs
+        centre = (rate + z2 / (2 * nobs)) / denominator
+        half = z * math.sqrt(rate * (1 - rate) / nobs + z2 / (4 * nobs * nobs)) / denominator
+        low, high = centre - half, centre + half
+    else:
+        # Clopper–Pearson (1934): Beta(count, nobs - count + 1) lower alpha/2 quantile and
+        # Beta(count + 1, nobs - count) upper alpha/2 quantile; undefined (and not needed) at
+        # count == 0 and count == nobs respectively.
+        low = float(betaincinv(count, nobs - count + 1, alpha / 2)) if count > 0 else 0.0
+        high = float(betainccinv(count + 1, nobs - count, alpha / 2)) if count < nobs else 1.0
     return (0.0 if count == 0 else _clip01(low)), (1.0 if count == nobs else _clip01(high))
 
 
@@ -173,7 +194,9 @@ def binomial_p_greater(count: int, nobs: int, p0: float) -> float | None:
     """One-sided exact binomial p-value for H1: rate > ``p0``.
 
     The p-value is the upper binomial tail ``P(X >= count)`` for ``X ~ Binomial(nobs, p0)``
-    [7]_, computed by ``scipy.stats.binomtest(count, nobs, p0, alternative="greater")``.
+    [7]_, what ``scipy.stats.binomtest(count, nobs, p0, alternative="greater")`` gives. It is
+    computed through the identity ``P(X >= k) = I_p0(k, nobs - k + 1)`` for ``k >= 1``, with
+    ``I`` the regularized incomplete beta function (``scipy.special.betainc``).
 
     Parameters
     ----------
@@ -196,7 +219,9 @@ def binomial_p_greater(count: int, nobs: int, p0: float) -> float | None:
         raise ValueError(f"p0 must be between 0 and 1: got {p0}")
     if nobs == 0:
         return None
-    return _clip01(binomtest(count, nobs, p0, alternative="greater").pvalue)
+    if count == 0:
+        return 1.0
+    return _clip01(betainc(count, nobs - count + 1, p0))
 
 
 def holm(pvalues: Sequence[float | None]) -> list[float | None]:
@@ -394,6 +419,10 @@ def compare_proportions(
             count1, nobs1, count2, nobs2, None, None, None, None, None, None, None, alpha
         )
     difference = newcombe_difference_interval(count1, nobs1, count2, nobs2, alpha=alpha)
+    # Imported here, not at the top: scipy.stats costs ≈ 45 MB, and no page imports it otherwise.
+    from scipy.stats import fisher_exact
+    from scipy.stats.contingency import odds_ratio
+
     table = [[count1, nobs1 - count1], [count2, nobs2 - count2]]
     fisher_p = _clip01(fisher_exact(table, alternative="two-sided").pvalue)
     or_estimate: float | None = None
@@ -401,7 +430,7 @@ def compare_proportions(
     or_high: float | None = None
     events = count1 + count2
     if 0 < events < nobs1 + nobs2:
-        result = _scipy_odds_ratio(table, kind="conditional")
+        result = odds_ratio(table, kind="conditional")
         interval = result.confidence_interval(confidence_level=1 - alpha, alternative="two-sided")
         or_estimate, or_low, or_high = float(result.statistic), float(interval.low), float(interval.high)
     return TwoGroupComparison(

@@ -35,7 +35,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
-from scipy.stats import t as t_distribution
+from scipy.special import stdtrit
 from sqlalchemy import Date, Engine, and_, case, func, literal, null, select
 
 from analysis import schema
@@ -336,7 +336,8 @@ def _interval(total: float, total_sq: float, n: int, alpha: float) -> dict[str, 
         return {"mean": mean, "sd": None, "ci_low": None, "ci_high": None}
     variance = max(0.0, (total_sq - n * mean * mean) / (n - 1))
     sd = math.sqrt(variance)
-    half = float(t_distribution.ppf(1 - alpha / 2, n - 1)) * sd / math.sqrt(n)
+    # Student's t quantile; scipy.stats.t.ppf is this same function, without importing scipy.stats.
+    half = float(stdtrit(n - 1, 1 - alpha / 2)) * sd / math.sqrt(n)
     return {"mean": mean, "sd": sd, "ci_low": mean - half, "ci_high": mean + half}
 
 

@@ -17,8 +17,12 @@ Sources
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from dataclasses import FrozenInstanceError, fields
 from fractions import Fraction
+from pathlib import Path
+from statistics import NormalDist
 
 import pytest
 from statsmodels.stats.proportion import confint_proportions_2indep
@@ -112,6 +116,22 @@ def test_proportion_estimate_is_frozen_and_readable():
     assert [f.name for f in fields(ProportionEstimate)] == ["count", "nobs", "rate", "low", "high", "method"]
     assert str(estimate) == "81/263 = 0.3080 (Wilson score interval 0.2553 to 0.3662)"
     assert "no data" in proportion_interval(0, 0).summary()
+
+
+@pytest.mark.parametrize("alpha", [0.10, 0.01])
+@pytest.mark.parametrize(("count", "nobs"), [(81, 263), (15, 148), (1, 29), (28, 29), (3, 7)])
+def test_intervals_solve_their_defining_equations_at_other_levels(count, nobs, alpha):
+    """Beyond the published 95% tables: Clopper & Pearson (1934) bounds are the p at which the
+    exact binomial tails equal alpha/2 (P(X >= count | low) = P(X <= count | high) = alpha/2,
+    summed exactly here); Wilson (1927) bounds are the roots of
+    (count - nobs p)^2 = z^2 nobs p (1 - p), with z from the standard library's NormalDist."""
+    exact = proportion_interval(count, nobs, alpha=alpha, method="exact")
+    assert _upper_tail(count, nobs, Fraction(exact.low)) == pytest.approx(alpha / 2, rel=1e-8)
+    assert 1 - _upper_tail(count + 1, nobs, Fraction(exact.high)) == pytest.approx(alpha / 2, rel=1e-8)
+    wilson = proportion_interval(count, nobs, alpha=alpha, method="wilson")
+    z = NormalDist().inv_cdf(1 - alpha / 2)
+    for p in (wilson.low, wilson.high):
+        assert (count - nobs * p) ** 2 == pytest.approx(z * z * nobs * p * (1 - p), rel=1e-9)
 
 
 # --------------------------------------------------------------------------- binomial test
@@ -362,3 +382,20 @@ def test_comparison_summary_reads_like_a_report():
     assert "95% Newcombe hybrid score interval" in text
     assert "odds ratio (conditional MLE): 0.0469" in text
     assert "two-sided p: 0.0005367" in text
+
+
+# --------------------------------------------------------------------------- app memory
+
+
+def test_the_pages_analysis_modules_do_not_import_scipy_stats_or_statsmodels():
+    """Importing scipy.stats costs the app process ≈ 45 MB of its 300 MB budget
+    (docs/performance.md, "App memory"); only compare_proportions may import it, lazily."""
+    modules = "analysis.outcomes, analysis.safety, analysis.trajectories, analysis.figures.overview"
+    code = (
+        f"import sys, {modules}; "
+        "print(sorted(m for m in sys.modules if m.startswith(('scipy.stats', 'statsmodels'))))"
+    )
+    root = Path(__file__).resolve().parent.parent
+    command = [sys.executable, "-c", code]
+    result = subprocess.run(command, cwd=root, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
