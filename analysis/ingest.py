@@ -920,8 +920,12 @@ def _events(label: str) -> tuple[str | None, str | None]:
 
 def _by_unique(cells: pd.Series, parse: Callable[[str], Any]) -> pd.Series:
     """Apply ``parse`` once per distinct value (vocabularies repeat heavily)."""
-    distinct = pd.unique(cells.dropna().to_numpy(dtype=object))
-    return cells.map({v: parse(v) for v in distinct}).astype(object)
+    codes, distinct = pd.factorize(cells)  # missing cells get code -1
+    parsed = np.empty(len(distinct) + 1, dtype=object)
+    for i, value in enumerate(distinct):
+        parsed[i] = parse(value)
+    parsed[-1] = np.nan
+    return pd.Series(parsed[codes], index=cells.index, dtype=object)
 
 
 def _parse_field(
@@ -1172,9 +1176,6 @@ def _check_duplicates(checked: Mapping[str, _Checked], problems: _Problems) -> N
 _ID_TABLE = "import_ids"
 #: Rows per driver call when writing.
 _WRITE_BATCH = 5000
-#: SQLite page cache of the importer's connection while it writes (KiB); its own default is
-#: 2 MB, too small for the indexes of a large import (the writes then ran ~1.5× slower).
-_SQLITE_IMPORT_CACHE_KIB = 64 * 1024
 #: PostgreSQL binary COPY types of the stored columns, by SQLAlchemy type.
 _PG_COPY_TYPES: dict[type, str] = {Integer: "int4", Float: "float8", Date: "date", String: "text"}
 
@@ -1433,8 +1434,10 @@ def _write_table(
     merged = data.merge(old.assign(__exists=True), on=natural, how="left", validate="one_to_one")
     exists = merged["__exists"].eq(True).to_numpy()
     changed = np.zeros(len(merged), dtype=bool)
-    for name in compared:
-        changed |= _differs(merged[name], merged[f"{name}__old"])
+    if exists.any():  # only stored rows can be unchanged
+        both = merged.loc[exists]
+        for name in compared:
+            changed[exists] |= _differs(both[name], both[f"{name}__old"])
     counts.inserted[c.table] = int((~exists).sum())
     counts.updated[c.table] = int((exists & changed).sum())
     counts.unchanged[c.table] = int((exists & ~changed).sum())
@@ -1469,8 +1472,7 @@ def _import_transaction(engine: Engine, exclusive: bool = True) -> Iterator[Conn
       otherwise start the transaction only at the first write, after the reads, and a reader
       that becomes a writer can fail at once in WAL mode. This connection alone is switched to
       driver-level autocommit (SQLAlchemy's documented recipe for emitting ``BEGIN``) while
-      the transaction runs, and waits at most :data:`LOCK_WAIT_SECONDS` for the lock. Its page
-      cache is raised to :data:`_SQLITE_IMPORT_CACHE_KIB` meanwhile (restored afterwards).
+      the transaction runs, and waits at most :data:`LOCK_WAIT_SECONDS` for the lock.
     - PostgreSQL: a transaction-scoped advisory lock per schema, taken before the first read
       (READ COMMITTED: every later statement sees the other import's commit), waited for at
       most :data:`LOCK_WAIT_SECONDS` (``lock_timeout``).
@@ -1490,10 +1492,8 @@ def _import_transaction(engine: Engine, exclusive: bool = True) -> Iterator[Conn
         raw = connection.connection.driver_connection
         saved_level = raw.isolation_level
         saved_wait = raw.execute("PRAGMA busy_timeout").fetchone()[0]
-        saved_cache = raw.execute("PRAGMA cache_size").fetchone()[0]
         raw.isolation_level = None  # pysqlite issues no BEGIN of its own; we issue ours
         raw.execute(f"PRAGMA busy_timeout={wait_ms}")
-        raw.execute(f"PRAGMA cache_size=-{_SQLITE_IMPORT_CACHE_KIB}")
         try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
             yield connection
@@ -1504,7 +1504,6 @@ def _import_transaction(engine: Engine, exclusive: bool = True) -> Iterator[Conn
         finally:
             try:  # hand the connection back to the pool as it was
                 raw.execute(f"PRAGMA busy_timeout={int(saved_wait)}")
-                raw.execute(f"PRAGMA cache_size={int(saved_cache)}")
                 raw.isolation_level = saved_level
             except Exception:  # it cannot be restored: the pool must not reuse it
                 connection.invalidate()
