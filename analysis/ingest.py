@@ -65,7 +65,13 @@ Transactions, concurrency and the log:
 
 Validation works on whole columns (pandas/pyarrow string kernels, lookups once per distinct
 value); Python loops run only over problems, over distinct candidate cells of the identifier
-screen, over mixed-type columns of workbooks, and to build the dicts ``executemany`` takes.
+screen, over mixed-type columns of workbooks, and to build the row tuples the driver takes.
+
+The database part: the patient ids the import names go into a temporary table
+(``import_ids``, gone when the transaction ends) that every lookup joins; the stored rows of
+those patients are compared with the import in pandas; new rows are appended (PostgreSQL: one
+binary ``COPY`` per table; SQLite: ``executemany`` of tuples) and changed rows updated in place
+by natural key (PostgreSQL: ``COPY`` into a temporary table, then ``UPDATE … FROM``).
 """
 
 from __future__ import annotations
