@@ -65,7 +65,13 @@ Transactions, concurrency and the log:
 
 Validation works on whole columns (pandas/pyarrow string kernels, lookups once per distinct
 value); Python loops run only over problems, over distinct candidate cells of the identifier
-screen, over mixed-type columns of workbooks, and to build the dicts ``executemany`` takes.
+screen, over mixed-type columns of workbooks, and to build the row tuples the driver takes.
+
+The database part: the patient ids the import names go into a temporary table
+(``import_ids``, gone when the transaction ends) that every lookup joins; the stored rows of
+those patients are compared with the import in pandas; new rows are appended (PostgreSQL: one
+binary ``COPY`` per table; SQLite: ``executemany`` of tuples) and changed rows updated in place
+by natural key (PostgreSQL: ``COPY`` into a temporary table, then ``UPDATE … FROM``).
 """
 
 from __future__ import annotations
@@ -85,10 +91,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, Select, Table, func, select
+from sqlalchemy import Connection, Date, Engine, Float, Integer, String, Table, func, select
 from sqlalchemy import text as sql_text
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from analysis import audit, facts, schema, vocabulary
 from analysis.store import DatabaseError
@@ -130,8 +135,6 @@ _SQL_TABLES: dict[str, Table] = {
     "sessions": schema.sessions,
     "followups": schema.followups,
 }
-_WRITE_BATCH = 5000  # rows per executemany call
-_IN_CHUNK = 900  # patient ids per IN (...) list; well under SQLite's parameter limit
 
 
 # --------------------------------------------------------------------------- public results
@@ -923,8 +926,12 @@ def _events(label: str) -> tuple[str | None, str | None]:
 
 def _by_unique(cells: pd.Series, parse: Callable[[str], Any]) -> pd.Series:
     """Apply ``parse`` once per distinct value (vocabularies repeat heavily)."""
-    distinct = pd.unique(cells.dropna().to_numpy(dtype=object))
-    return cells.map({v: parse(v) for v in distinct}).astype(object)
+    codes, distinct = pd.factorize(cells)  # missing cells get code -1
+    parsed = np.empty(len(distinct) + 1, dtype=object)
+    for i, value in enumerate(distinct):
+        parsed[i] = parse(value)
+    parsed[-1] = np.nan
+    return pd.Series(parsed[codes], index=cells.index, dtype=object)
 
 
 def _parse_field(
@@ -1165,11 +1172,18 @@ def _check_duplicates(checked: Mapping[str, _Checked], problems: _Problems) -> N
 
 
 # --------------------------------------------------------------------------- the database
+#
+# Reads and writes go to the driver directly, in the import's transaction: SQLAlchemy's
+# per-row work (parameter dicts, Row objects, expanding IN lists compiled per chunk) was most
+# of the import's time (docs/performance.md). Driver errors are wrapped as SQLAlchemy would
+# wrap them, so that a busy database is retried and any other failure is a DatabaseError.
 
-
-def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
+#: The temporary table of the patient ids an import names, with the tables that name them.
+_ID_TABLE = "import_ids"
+#: Rows per driver call when writing.
+_WRITE_BATCH = 5000
+#: PostgreSQL binary COPY types of the stored columns, by SQLAlchemy type.
+_PG_COPY_TYPES: dict[type, str] = {Integer: "int4", Float: "float8", Date: "date", String: "text"}
 
 
 def _ids(*series: pd.Series) -> list[str]:
@@ -1177,50 +1191,169 @@ def _ids(*series: pd.Series) -> list[str]:
     return [str(v) for v in pd.unique(values.to_numpy(dtype=object))]
 
 
-def _fetch(connection: Connection, ids: list[str], query: Callable[[Sequence[str]], Select]) -> pd.DataFrame:
-    """Run ``query`` for chunks of patient ids and stack the results."""
-    frames = []
-    columns: list[str] = list(query([""]).selected_columns.keys())
-    for chunk in _chunks(ids, _IN_CHUNK):
-        # Plain tuples: pandas probing SQLAlchemy Row objects attribute by attribute is slow.
-        rows = [tuple(row) for row in connection.execute(query(chunk)).all()]
-        frames.append(pd.DataFrame.from_records(rows, columns=columns))
-    if not frames:
-        return pd.DataFrame(columns=columns)
-    return pd.concat(frames, ignore_index=True)
+@contextmanager
+def _driver_cursor(connection: Connection, statement: str) -> Iterator[Any]:
+    """A DBAPI cursor in the connection's transaction; driver errors raised as SQLAlchemy's."""
+    dbapi_error = connection.dialect.loaded_dbapi.Error
+    cursor = connection.connection.cursor()
+    try:
+        yield cursor
+    except dbapi_error as exc:
+        raise DBAPIError.instance(statement, None, exc, dbapi_error, dialect=connection.dialect) from exc
+    finally:
+        cursor.close()
 
 
-def _stored_patients(chunk: Sequence[str]) -> Select:
-    p = schema.patients
-    return select(*p.c).where(p.c.patient_id.in_(chunk))
+def _query(connection: Connection, statement: str, columns: Sequence[str]) -> pd.DataFrame:
+    """Rows of ``statement`` as a frame (values as the driver returns them)."""
+    with _driver_cursor(connection, statement) as cursor:
+        cursor.execute(statement)
+        rows = cursor.fetchall()
+    return pd.DataFrame.from_records(rows, columns=list(columns))
 
 
-def _stored_rows(table: Table) -> Callable[[Sequence[str]], Select]:
-    p = schema.patients
+def _driver_values(values: pd.Series, postgres: bool) -> list[Any]:
+    """A column as plain Python values, None for missing; dates as ``date`` for PostgreSQL and
+    as ISO text for SQLite (what SQLAlchemy's ``Date`` stores there)."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        codes, days = pd.factorize(values)  # few distinct days: convert each once
+        shown = [d.date() if postgres else d.strftime("%Y-%m-%d") for d in days]
+        return np.array([*shown, None], dtype=object)[codes].tolist()  # code -1 (NaT) → None
+    if pd.api.types.is_float_dtype(values.dtype):
+        numbers = values.to_numpy(dtype="float64")
+        plain = numbers.astype(object)
+        plain[np.isnan(numbers)] = None
+        return plain.tolist()
+    return values.to_numpy(dtype=object, na_value=None).tolist()
 
-    def query(chunk: Sequence[str]) -> Select:
-        return (
-            select(p.c.patient_id, *(c for c in table.c if c.name != "id"))
-            .join_from(table, p, table.c.patient_key == p.c.id)
-            .where(p.c.patient_id.in_(chunk))
+
+def _insert_rows(
+    connection: Connection, table: Table | str, frame: pd.DataFrame, types: Sequence[str] = ()
+) -> None:
+    """Append ``frame``'s rows to ``table`` (its columns by name): SQLite ``executemany`` of
+    tuples, PostgreSQL binary ``COPY`` (``types``: the COPY type of each column of a table
+    given by name; a :class:`Table` says them itself)."""
+    if frame.empty:
+        return
+    postgres = connection.dialect.name == "postgresql"
+    if isinstance(table, Table):
+        types = [_PG_COPY_TYPES[type(table.c[str(name)].type)] for name in frame.columns]
+        table = table.name
+    names = ", ".join(str(name) for name in frame.columns)
+    rows = list(zip(*(_driver_values(frame[name], postgres) for name in frame.columns), strict=True))
+    if not postgres:
+        marks = ", ".join("?" for _ in frame.columns)
+        statement = f"INSERT INTO {table} ({names}) VALUES ({marks})"
+        for start in range(0, len(rows), _WRITE_BATCH):
+            connection.exec_driver_sql(statement, rows[start : start + _WRITE_BATCH])
+        return
+    statement = f"COPY {table} ({names}) FROM STDIN (FORMAT binary)"
+    with _driver_cursor(connection, statement) as cursor, cursor.copy(statement) as copy:
+        copy.set_types(list(types))
+        for row in rows:
+            copy.write_row(row)
+
+
+def _update_rows(connection: Connection, table: Table, frame: pd.DataFrame, keys: Sequence[str]) -> None:
+    """Set the non-key columns of ``frame`` on the stored rows with the same ``keys``."""
+    if frame.empty:
+        return
+    values = [str(name) for name in frame.columns if name not in keys]
+    if connection.dialect.name == "postgresql":
+        staged = f"import_rows_{table.name}"
+        columns = ", ".join(str(name) for name in frame.columns)
+        connection.exec_driver_sql(
+            f"CREATE TEMP TABLE {staged} ON COMMIT DROP AS SELECT {columns} FROM {table.name} WITH NO DATA"
         )
+        types = [_PG_COPY_TYPES[type(table.c[str(name)].type)] for name in frame.columns]
+        _insert_rows(connection, staged, frame, types)
+        assignments = ", ".join(f"{name} = s.{name}" for name in values)
+        matches = " AND ".join(f"t.{name} = s.{name}" for name in keys)
+        connection.exec_driver_sql(
+            f"UPDATE {table.name} AS t SET {assignments} FROM {staged} AS s WHERE {matches}"
+        )
+        return
+    assignments = ", ".join(f"{name} = ?" for name in values)
+    matches = " AND ".join(f"{name} = ?" for name in keys)
+    ordered = frame[[*values, *keys]]
+    rows = list(zip(*(_driver_values(ordered[name], False) for name in ordered.columns), strict=True))
+    statement = f"UPDATE {table.name} SET {assignments} WHERE {matches}"
+    for start in range(0, len(rows), _WRITE_BATCH):
+        connection.exec_driver_sql(statement, rows[start : start + _WRITE_BATCH])
 
-    return query
+
+def _stage_ids(connection: Connection, roles: Mapping[str, list[str]]) -> None:
+    """Fill the temporary :data:`_ID_TABLE`: every patient id the import names, and in which
+    tables. The lookups below join it instead of sending the ids in ``IN`` lists."""
+    everyone = pd.Series(_ids(*(pd.Series(ids, dtype=object) for ids in roles.values())), dtype=object)
+    frame = pd.DataFrame({"patient_id": everyone})
+    for table in TABLES:
+        frame[f"in_{table}"] = everyone.isin(roles.get(table, [])).astype("int64")
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(
+            f"CREATE TEMP TABLE {_ID_TABLE} (patient_id text PRIMARY KEY, in_patients int2 NOT NULL, "
+            "in_sessions int2 NOT NULL, in_followups int2 NOT NULL) ON COMMIT DROP"
+        )
+        _insert_rows(connection, _ID_TABLE, frame, ["text", "int2", "int2", "int2"])
+        connection.exec_driver_sql(f"ANALYZE {_ID_TABLE}")  # a plan for its real size
+        return
+    connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{_ID_TABLE}")
+    connection.exec_driver_sql(
+        f"CREATE TEMP TABLE {_ID_TABLE} (patient_id TEXT PRIMARY KEY, in_patients INTEGER NOT NULL, "
+        "in_sessions INTEGER NOT NULL, in_followups INTEGER NOT NULL)"
+    )
+    _insert_rows(connection, _ID_TABLE, frame)
 
 
-def _first_sessions(chunk: Sequence[str]) -> Select:
-    p, s = schema.patients, schema.sessions
-    return (
-        select(p.c.patient_id, func.min(s.c.session_date).label("first_session"))
-        .join_from(s, p, s.c.patient_key == p.c.id)
-        .where(p.c.patient_id.in_(chunk))
-        .group_by(p.c.patient_id)
+def _unstage_ids(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite":  # PostgreSQL drops it at commit
+        connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{_ID_TABLE}")
+
+
+def _stored_patients(connection: Connection) -> pd.DataFrame:
+    """Stored patients named anywhere in the import (all columns, ``id`` included)."""
+    names = [c.name for c in schema.patients.c]
+    columns = ", ".join(f"p.{name}" for name in names)
+    return _query(
+        connection,
+        f"SELECT {columns} FROM {_ID_TABLE} AS i JOIN patients AS p ON p.patient_id = i.patient_id",
+        names,
     )
 
 
-def _key_map(chunk: Sequence[str]) -> Select:
-    p = schema.patients
-    return select(p.c.patient_id, p.c.id).where(p.c.patient_id.in_(chunk))
+def _key_map(connection: Connection, role: str) -> pd.Series:
+    """Surrogate ``patients.id`` by ``patient_id``, for the patients the ``role`` table names."""
+    found = _query(
+        connection,
+        f"SELECT i.patient_id, p.id FROM {_ID_TABLE} AS i "
+        f"JOIN patients AS p ON p.patient_id = i.patient_id WHERE i.in_{role} = 1",
+        ["patient_id", "id"],
+    )
+    return found.set_index("patient_id")["id"]
+
+
+def _stored_rows(connection: Connection, table: Table) -> pd.DataFrame:
+    """Stored rows of ``table`` for the patients the import's ``table`` names, with ``patient_id``."""
+    names = [c.name for c in table.c if c.name != "id"]
+    columns = ", ".join(f"t.{name}" for name in names)
+    return _query(
+        connection,
+        f"SELECT i.patient_id, {columns} FROM {_ID_TABLE} AS i "
+        "JOIN patients AS p ON p.patient_id = i.patient_id "
+        f"JOIN {table.name} AS t ON t.patient_key = p.id WHERE i.in_{table.name} = 1",
+        ["patient_id", *names],
+    )
+
+
+def _first_sessions(connection: Connection) -> pd.DataFrame:
+    """Each stored first session date of the patients the import's follow-ups name."""
+    return _query(
+        connection,
+        f"SELECT i.patient_id, MIN(s.session_date) FROM {_ID_TABLE} AS i "
+        "JOIN patients AS p ON p.patient_id = i.patient_id "
+        "JOIN sessions AS s ON s.patient_key = p.id WHERE i.in_followups = 1 GROUP BY i.patient_id",
+        ["patient_id", "first_session"],
+    )
 
 
 def _as_days(values: pd.Series) -> pd.Series:
@@ -1290,56 +1423,11 @@ def _differs(new: pd.Series, old: pd.Series) -> np.ndarray:
     return ~(same | both_missing)
 
 
-def _plain_values(values: pd.Series) -> list[Any]:
-    """A column as plain Python values (dates as ``date``, None for missing)."""
-    if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        values = values.dt.date
-    values = values.astype(object)
-    return values.where(values.notna(), None).tolist()
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as dicts of plain Python values (None for missing), for executemany."""
-    columns = [_plain_values(frame[name]) for name in frame.columns]
-    names = [str(name) for name in frame.columns]
-    # Column lists zipped into dicts: several times faster than DataFrame.to_dict("records").
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
-
-
-def _upsert(
-    connection: Connection, table: Table, rows: pd.DataFrame, keys: Sequence[str], update: Sequence[str]
-) -> None:
-    """Insert new rows and update existing ones in place, in batches (one statement each)."""
-    if rows.empty:
-        return
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table)
-    if update:
-        statement = statement.on_conflict_do_update(
-            index_elements=list(keys), set_={name: statement.excluded[name] for name in update}
-        )
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=list(keys))
-    if connection.dialect.name == "sqlite":
-        # One compiled statement and plain tuples straight to the driver: building a parameter
-        # dict per row through SQLAlchemy was most of the import time (docs/performance.md).
-        compiled = statement.compile(
-            dialect=connection.dialect, column_keys=[str(name) for name in rows.columns]
-        )
-        order = [compiled.binds[name].key for name in compiled.positiontup]
-        columns = [_plain_values(rows[name]) for name in order]
-        for batch in _chunks(list(zip(*columns, strict=True)), _WRITE_BATCH):
-            connection.exec_driver_sql(compiled.string, list(batch))
-        return
-    records = _records(rows)
-    for batch in _chunks(records, _WRITE_BATCH):
-        connection.execute(statement, list(batch))
-
-
 def _write_table(
     connection: Connection, c: _Checked, stored: pd.DataFrame, db_keys: Sequence[str], counts: ImportReport
-) -> None:
-    """Upsert one validated table (rows identical to the stored ones are not written)."""
+) -> list[str]:
+    """Write one validated table: insert new rows, update changed ones in place; rows identical
+    to the stored ones are not written. Returns the ``patient_id`` of every row written."""
     natural = list(NATURAL_KEYS[c.table])
     data = c.data.drop(columns="_row")
     if c.table == "patients" and "site" not in c.supplied:
@@ -1352,19 +1440,28 @@ def _write_table(
     merged = data.merge(old.assign(__exists=True), on=natural, how="left", validate="one_to_one")
     exists = merged["__exists"].eq(True).to_numpy()
     changed = np.zeros(len(merged), dtype=bool)
-    for name in compared:
-        changed |= _differs(merged[name], merged[f"{name}__old"])
-    write = ~exists | changed
+    if exists.any():  # only stored rows can be unchanged
+        both = merged.loc[exists]
+        for name in compared:
+            changed[exists] |= _differs(both[name], both[f"{name}__old"])
     counts.inserted[c.table] = int((~exists).sum())
     counts.updated[c.table] = int((exists & changed).sum())
     counts.unchanged[c.table] = int((exists & ~changed).sum())
 
-    rows = data.loc[write].reset_index(drop=True)
-    update = [n for n in c.supplied if n not in natural]
-    if c.table != "patients":
-        key_map = _fetch(connection, _ids(rows["patient_id"]), _key_map)
-        rows.insert(0, "patient_key", rows.pop("patient_id").map(key_map.set_index("patient_id")["id"]))
-    _upsert(connection, _SQL_TABLES[c.table], rows, db_keys, update)
+    table = _SQL_TABLES[c.table]
+    new = data.loc[~exists]
+    updated = data.loc[exists & changed, [*natural, *compared]]
+    if c.table != "patients" and (len(new) or len(updated)):
+        key_map = _key_map(connection, c.table)
+        new = new.assign(patient_id=new["patient_id"].map(key_map)).rename(
+            columns={"patient_id": "patient_key"}
+        )
+        updated = updated.assign(patient_id=updated["patient_id"].map(key_map)).rename(
+            columns={"patient_id": "patient_key"}
+        )
+    _insert_rows(connection, table, new)
+    _update_rows(connection, table, updated, db_keys)
+    return _ids(data.loc[~exists | changed, "patient_id"])
 
 
 # --------------------------------------------------------------------------- the import
@@ -1504,27 +1601,30 @@ def _write(
         return c.data[name] if c is not None and name in c.data else pd.Series([], dtype=object)
 
     with _import_transaction(engine) as connection:
-        referenced = _ids(column("sessions", "patient_id"), column("followups", "patient_id"))
-        stored_patients = _fetch(connection, _ids(column("patients", "patient_id")), _stored_patients)
-        known = set(_fetch(connection, referenced, _key_map)["patient_id"])
-        known |= set(_ids(column("patients", "patient_id")))
+        _stage_ids(connection, {table: _ids(column(table, "patient_id")) for table in checked})
+        stored_patients = _stored_patients(connection)
+        known = set(stored_patients["patient_id"]) | set(_ids(column("patients", "patient_id")))
         _check_patients_exist(checked, known, problems)
-        stored_first = _fetch(connection, _ids(column("followups", "patient_id")), _first_sessions)
+        stored_first = _first_sessions(connection)
         report.data_quality = _followups_before_first_session(checked, stored_first)
         if problems:
+            _unstage_ids(connection)
             report.problems, report.problem_count = problems.build()
             return  # nothing was written; the transaction ends empty
-        stored = {"patients": stored_patients}
-        for table in ("sessions", "followups"):
-            if table in checked:
-                ids = _ids(column(table, "patient_id"))
-                stored[table] = _fetch(connection, ids, _stored_rows(_SQL_TABLES[table]))
+        written_ids: set[str] = set()
         if "patients" in checked:
-            _write_table(connection, checked["patients"], stored["patients"], ["patient_id"], report)
+            imported = stored_patients["patient_id"].isin(_ids(column("patients", "patient_id")))
+            written_ids.update(
+                _write_table(
+                    connection, checked["patients"], stored_patients[imported], ["patient_id"], report
+                )
+            )
         for table, date_column in (("sessions", "session_date"), ("followups", "followup_date")):
             if table in checked:
+                stored = _stored_rows(connection, _SQL_TABLES[table])
                 keys = ["patient_key", date_column]
-                _write_table(connection, checked[table], stored[table], keys, report)
+                written_ids.update(_write_table(connection, checked[table], stored, keys, report))
+        _unstage_ids(connection)
         counts = {
             table: {
                 "inserted": report.inserted[table],

@@ -251,9 +251,10 @@ def test_no_log_row_without_its_data(engine: Engine, monkeypatch: pytest.MonkeyP
     real = ingest._write_table
 
     def failing(connection, checked, *args):
-        real(connection, checked, *args)  # the patients are written, then the sessions fail
+        written = real(connection, checked, *args)  # the patients are written, then the sessions fail
         if checked.table == "sessions":
             raise OperationalError("INSERT INTO sessions", {}, Exception("disk full"))
+        return written
 
     monkeypatch.setattr(ingest, "_write_table", failing)
     with pytest.raises(DatabaseError, match="disk full"):

@@ -280,11 +280,12 @@ def test_a_deadlock_or_lock_is_retried(
     real, calls = ingest._write_table, []
 
     def flaky(connection, checked, *args):
-        real(connection, checked, *args)
+        written = real(connection, checked, *args)
         if checked.table == "sessions":  # half-way through: patients already written
             calls.append(1)
             if len(calls) <= failures:
                 raise _transient(engine.dialect.name)
+        return written
 
     monkeypatch.setattr(ingest, "_write_table", flaky)
     try:

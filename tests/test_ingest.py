@@ -240,6 +240,75 @@ def test_empty_optional_cell_clears_the_stored_value(engine: Engine, populated: 
     assert stored(engine, "patients", "patient_id", "age")[0] == ("KO-001", None)
 
 
+def test_each_table_write_names_the_patients_it_wrote(
+    engine: Engine, populated: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``_write_table`` returns the patient_id of every row inserted or updated, none unchanged."""
+    real, written = ingest._write_table, {}
+
+    def spy(connection, checked, *args):
+        written[checked.table] = ids = real(connection, checked, *args)
+        return ids
+
+    monkeypatch.setattr(ingest, "_write_table", spy)
+    sessions = pd.read_csv(SAMPLE / "sessions.csv", dtype=str, keep_default_na=False)
+    sessions.loc[0, "dose_mg"] = "75"  # KO-001: updated
+    new_session = {**sessions.iloc[0].to_dict(), "patient_id": "KO-002", "session_date": "2025-12-30"}
+    sessions = pd.concat([sessions, pd.DataFrame([new_session])], ignore_index=True)  # KO-002: inserted
+    sessions.to_csv(tmp_path / "sessions.csv", index=False)
+    report = import_paths(engine, [*SAMPLE_FILES[::2], tmp_path / "sessions.csv"], today=TODAY)
+    assert report.ok and report.updated["sessions"] == 1 and report.inserted["sessions"] == 1
+    assert sorted(written["sessions"]) == ["KO-001", "KO-002"]
+    assert written["patients"] == [] and written["followups"] == []
+
+
+def test_the_import_leaves_no_temporary_table_behind(sqlite_engine: Engine) -> None:
+    """The staged ids live in the import's transaction only (the pool reuses the connection)."""
+    assert import_paths(sqlite_engine, SAMPLE_FILES, today=TODAY).ok
+    unknown = [csv_upload("sessions.csv", "patient_id,session_date,route,dose_mg", "NOBODY,2025-01-01,IN,20")]
+    assert not import_uploads(sqlite_engine, unknown, today=TODAY).ok
+    with sqlite_engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT name FROM sqlite_temp_master").all() == []
+
+
+def test_a_busy_driver_call_is_retried_like_any_other(
+    engine: Engine, populated: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reads and writes that go to the driver directly raise SQLAlchemy's errors, so that a
+    busy database is retried and a broken one is a DatabaseError with nothing written."""
+    import psycopg
+
+    real, calls = ingest._query, []
+    busy = {
+        "sqlite": lambda dbapi: dbapi.OperationalError("database is locked"),
+        "postgresql": lambda dbapi: psycopg.errors.DeadlockDetected("deadlock detected"),
+    }
+
+    def flaky(connection, statement, columns):
+        calls.append(statement)
+        if len(calls) == 1:
+            with ingest._driver_cursor(connection, statement):
+                raise busy[connection.dialect.name](connection.dialect.loaded_dbapi)
+        return real(connection, statement, columns)
+
+    monkeypatch.setattr(ingest, "BUSY_BACKOFF_SECONDS", 0.01)
+    monkeypatch.setattr(ingest, "_query", flaky)
+    upload = [csv_upload("patients.csv", "patient_id,condition", "NEW-1,crps")]
+    report = import_uploads(engine, upload, today=TODAY)
+    assert report.ok and report.inserted == {"patients": 1}
+
+    def broken(connection, statement, columns):
+        return real(connection, "SELECT no_such_column FROM patients", columns)
+
+    monkeypatch.setattr(ingest, "_query", broken)
+    before = snapshot(engine)
+    with pytest.raises(DatabaseError, match="nothing was written"):
+        import_uploads(
+            engine, [csv_upload("patients.csv", "patient_id,condition", "NEW-2,crps")], today=TODAY
+        )
+    assert snapshot(engine) == before
+
+
 def test_typed_frames_import_like_the_demo_generator(engine: Engine) -> None:
     frames = {
         "patients": pd.DataFrame(
