@@ -1634,8 +1634,9 @@ def _write(
             for table in TABLES
             if table in report.inserted
         }
-        # The per-patient facts follow the rows they come from, in the same transaction.
-        facts.refresh(connection, _ids(*(c.data["patient_id"] for c in checked.values())))
+        # The per-patient facts follow the rows they come from, in the same transaction; a
+        # patient's facts depend on that patient's rows only, so unchanged patients keep theirs.
+        facts.refresh(connection, written_ids)
         # The log row is part of the import's transaction: data and log, or neither.
         report.import_id = audit.record(connection, attempt, applied=True, counts=counts)
     report.ok = not report.problems
