@@ -142,6 +142,7 @@ def test_user_defaults_to_unknown_and_source_is_checked(engine: Engine) -> None:
 
 
 def test_frames_are_logged_by_the_hash_of_their_canonical_csv(engine: Engine) -> None:
+    # The canonical rendering is Arrow's CSV writer: text quoted, numbers and dates bare.
     frames = {
         "patients": pd.DataFrame(
             {"patient_id": ["F1", "F2"], "condition": ["crps", "lyme"], "age": [40, None]}
@@ -158,11 +159,15 @@ def test_frames_are_logged_by_the_hash_of_their_canonical_csv(engine: Engine) ->
     assert import_frames(engine, frames, today=TODAY, source="demo").ok
     [row] = log_rows(engine)
     expected = {
-        name: frame.to_csv(index=False, lineterminator="\n").encode("utf-8") for name, frame in frames.items()
+        "patients": b'"patient_id","condition","age"\n"F1","crps",40\n"F2","lyme",\n',
+        "sessions": b'"patient_id","session_date","route","dose_mg"\n"F1",2025-03-01 00:00:00.000000,"IN",25\n',
     }
     assert row["files"] == [{"name": n, "sha256": sha(d), "bytes": len(d)} for n, d in expected.items()]
-    assert expected["patients"].startswith(b"patient_id,condition,age\nF1,crps,40.0\n")
-    assert audit.canonical_csv(frames["sessions"]) == expected["sessions"]
+
+
+def test_a_frame_arrow_cannot_type_is_rendered_by_pandas() -> None:
+    mixed = pd.DataFrame({"patient_id": ["A", 7], "condition": ["crps", "lyme"]})
+    assert audit.canonical_csv(mixed) == b"patient_id,condition\nA,crps\n7,lyme\n"
 
 
 # --------------------------------------------------------------------------- refused imports
