@@ -17,9 +17,11 @@ import plotly.io as pio
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
 BAND_FILL = "rgba(120, 120, 120, 0.18)"
 
-# Merged with plotly_white once, here: a "plotly_white+…" name is merged again on every figure
-# (≈ 20 ms each, docs/performance.md).
-pio.templates["ketamine_outcomes"] = pio.templates.merge_templates(
+# plotly_white merged with our settings once, here, and only the parts our charts use: a
+# "plotly_white+…" name is merged again on every figure, and plotly_white's defaults for some
+# twenty trace types we never draw are deep-copied into every figure (≈ 20 ms per figure;
+# docs/performance.md). Only its scatter and bar defaults can reach our charts.
+_MERGED = pio.templates.merge_templates(
     "plotly_white",
     go.layout.Template(
         layout={
@@ -30,6 +32,9 @@ pio.templates["ketamine_outcomes"] = pio.templates.merge_templates(
             "hoverlabel": {"font_size": 13},
         }
     ),
+)
+pio.templates["ketamine_outcomes"] = go.layout.Template(
+    layout=_MERGED.layout, data={"scatter": _MERGED.data.scatter, "bar": _MERGED.data.bar}
 )
 TEMPLATE = "ketamine_outcomes"
 
