@@ -160,7 +160,8 @@ def test_frames_are_logged_by_the_hash_of_their_canonical_csv(engine: Engine) ->
     [row] = log_rows(engine)
     expected = {
         "patients": b'"patient_id","condition","age"\n"F1","crps",40\n"F2","lyme",\n',
-        "sessions": b'"patient_id","session_date","route","dose_mg"\n"F1",2025-03-01 00:00:00.000000,"IN",25\n',
+        "sessions": b'"patient_id","session_date","route","dose_mg"\n'
+        b'"F1",2025-03-01 00:00:00.000000,"IN",25\n',
     }
     assert row["files"] == [{"name": n, "sha256": sha(d), "bytes": len(d)} for n, d in expected.items()]
 
