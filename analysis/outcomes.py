@@ -224,7 +224,8 @@ def _outcome_columns(
     ]
 
 
-def _sessions_with(condition: ColumnElement[bool]) -> ColumnElement[int]:
+def count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    """An aggregate: the number of rows where ``condition`` holds (0, never NULL, when none)."""
     return func.coalesce(func.sum(_flag(condition)), 0)
 
 
@@ -251,8 +252,8 @@ def patient_outcomes_query(
             s.c.patient_key,
             func.min(s.c.session_date).label("index_date"),
             func.count().label("n_sessions"),
-            _sessions_with(has_any_event(s.c.adverse_events)).label("sessions_with_ae"),
-            _sessions_with(has_event(s.c.adverse_events, "dissociation")).label("sessions_with_dissociation"),
+            count_where(has_any_event(s.c.adverse_events)).label("sessions_with_ae"),
+            count_where(has_event(s.c.adverse_events, "dissociation")).label("sessions_with_dissociation"),
         )
         .where(s.c.session_date <= cutoff_value, *mine(s.c.patient_key))
         .group_by(s.c.patient_key)
@@ -474,16 +475,12 @@ class Funnel:
 def _funnel_columns(rows: Any) -> list[ColumnElement[int]]:
     """Sums over per-patient rows that make the funnel (nested steps, see :class:`Funnel`)."""
     induction = rows.c.n_sessions >= INDUCTION_SESSIONS
-
-    def total(condition: ColumnElement[bool]) -> ColumnElement[int]:
-        return func.coalesce(func.sum(_flag(condition)), 0)
-
     return [
-        total(rows.c.n_sessions > 0).label("funnel_treated"),
-        total(induction).label("funnel_completed_induction"),
-        total(and_(induction, rows.c.eligible == 1)).label("funnel_reached_window"),
-        total(and_(induction, rows.c.with_followup == 1)).label("funnel_followed_up"),
-        total(and_(induction, rows.c.responder == 1)).label("funnel_responded"),
+        count_where(rows.c.n_sessions > 0).label("funnel_treated"),
+        count_where(induction).label("funnel_completed_induction"),
+        count_where(and_(induction, rows.c.eligible == 1)).label("funnel_reached_window"),
+        count_where(and_(induction, rows.c.with_followup == 1)).label("funnel_followed_up"),
+        count_where(and_(induction, rows.c.responder == 1)).label("funnel_responded"),
         func.coalesce(func.sum(rows.c.n_sessions), 0).label("funnel_sessions"),
     ]
 

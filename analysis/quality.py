@@ -298,7 +298,7 @@ def data_quality(
     s = schema.sessions
 
     def missing(column: Any) -> Any:
-        return func.coalesce(func.sum(case((column.is_(None), 1), else_=0)), 0)
+        return outcomes.count_where(column.is_(None))
 
     session_counts = (
         select(

@@ -35,11 +35,10 @@ from typing import Any, Literal
 
 import pandas as pd
 from sqlalchemy import Date, Engine, Select, String, and_, case, func, literal, select
-from sqlalchemy.sql.expression import ColumnElement
 
 from analysis import schema, stats
 from analysis.definition import SMALL_CELL, CohortFilter, OutcomeDefinition
-from analysis.outcomes import cohort_query, days_between, has_any_event, has_event
+from analysis.outcomes import cohort_query, count_where, days_between, has_any_event, has_event
 from analysis.vocabulary import ADVERSE_EVENTS
 
 #: Dissociation is expected to last no more than about this long (SPEC §2), in minutes.
@@ -50,10 +49,6 @@ DURATION_EDGES: tuple[float, ...] = (0, 30, 60, 90, 120, 150, 180, 210, 240, 270
 
 
 # --- building blocks ----------------------------------------------------------------------
-
-
-def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
 def _resolve(
@@ -122,7 +117,7 @@ def session_summary(
     definition, cutoff, rows = _resolve(engine, definition, cohort)
     query = select(
         func.coalesce(func.sum(rows.c.n_sessions), 0).label("sessions"),
-        _count(rows.c.n_sessions > 0).label("patients"),
+        count_where(rows.c.n_sessions > 0).label("patients"),
         func.coalesce(func.sum(rows.c.sessions_with_ae), 0).label("any_ae"),
         func.coalesce(func.sum(rows.c.sessions_with_dissociation), 0).label("dissociation"),
     )
@@ -162,7 +157,7 @@ def events_by_type(
     query = select(
         *keys,
         func.count().label("sessions"),
-        *[_count(has_event(s.c.adverse_events, code)).label(code) for code in ADVERSE_EVENTS],
+        *[count_where(has_event(s.c.adverse_events, code)).label(code) for code in ADVERSE_EVENTS],
     ).where(*_session_scope(cutoff, cohort, members))
     if by == "route":
         query = query.group_by(s.c.route).order_by(s.c.route)
@@ -267,12 +262,12 @@ def dissociation_durations(
     ]
     counts = select(
         func.count().label("episodes"),
-        _count(recorded).label("with_duration"),
-        _count(and_(recorded, minutes <= FOUR_HOURS_MIN)).label("within"),
-        _count(and_(recorded, minutes > FOUR_HOURS_MIN)).label("over"),
-        _count(and_(recorded, s.c.adverse_events != "dissociation")).label("with_other"),
+        count_where(recorded).label("with_duration"),
+        count_where(and_(recorded, minutes <= FOUR_HOURS_MIN)).label("within"),
+        count_where(and_(recorded, minutes > FOUR_HOURS_MIN)).label("over"),
+        count_where(and_(recorded, s.c.adverse_events != "dissociation")).label("with_other"),
         func.max(minutes).label("longest"),
-        *[_count(condition).label(f"bin{i}") for i, condition in enumerate(in_bin)],
+        *[count_where(condition).label(f"bin{i}") for i, condition in enumerate(in_bin)],
     ).where(*scope)
     ranked = (
         select(minutes.label("minutes"), func.row_number().over(order_by=minutes).label("row_rank"))
@@ -362,8 +357,8 @@ def followup_events(
         select(
             period.c.period,
             func.count().label("followups"),
-            _count(has_any_event(period.c.adverse_events)).label("any"),
-            *[_count(has_event(period.c.adverse_events, code)).label(code) for code in ADVERSE_EVENTS],
+            count_where(has_any_event(period.c.adverse_events)).label("any"),
+            *[count_where(has_event(period.c.adverse_events, code)).label(code) for code in ADVERSE_EVENTS],
         )
         .group_by(period.c.period)
         .order_by(period.c.period)
@@ -430,10 +425,10 @@ def long_term_events(
     any_ae = has_any_event(rows.c.adverse_events)
     query = select(
         func.count().label("followups"),
-        _count(any_ae).label("any"),
+        count_where(any_ae).label("any"),
         func.count(func.distinct(rows.c.patient_key)).label("patients"),
         func.count(func.distinct(case((any_ae, rows.c.patient_key), else_=None))).label("patients_with_ae"),
-        *[_count(has_event(rows.c.adverse_events, code)).label(code) for code in ADVERSE_EVENTS],
+        *[count_where(has_event(rows.c.adverse_events, code)).label(code) for code in ADVERSE_EVENTS],
     ).where(rows.c.day >= definition.window_start)
     with engine.connect() as connection:
         row = connection.execute(query).mappings().one()
