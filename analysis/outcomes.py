@@ -328,7 +328,7 @@ def patient_outcomes_query(
         .where(
             or_(
                 first.c.index_date.is_not(None),
-                ~select(s.c.id).where(s.c.patient_key == p.c.id).exists(),
+                ~select(s.c.patient_key).where(s.c.patient_key == p.c.id).exists(),
             ),
             *mine(p.c.id),
         )

@@ -2,9 +2,11 @@
 
 Patients carry a surrogate integer key (``patients.id``) that sessions and follow-ups
 reference, so that the outcome queries join on integers; the pseudonymous ``patient_id`` a
-clinic supplies is unique. Natural keys are unique constraints, and their indexes are the
-ones the outcome queries walk: ``sessions(patient_key, session_date)`` and
-``followups(patient_key, followup_date)``.
+clinic supplies is unique. Sessions and follow-ups are keyed by their natural keys,
+``(patient_key, session_date)`` and ``(patient_key, followup_date)``: the index the outcome
+queries walk is the primary key itself, and no surrogate id is kept beside it (one B-tree and
+one sequence less per row written; SQLite stores the rows in that key's order, ``WITHOUT
+ROWID``). See migration 0005 and docs/performance.md.
 
 Adverse events are stored as canonical codes, sorted and joined by ``;`` (empty → NULL).
 No column can hold a direct identifier: the importer refuses them before anything is written.
@@ -29,7 +31,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
 )
 
 # Stable constraint names so that Alembic migrations are the same on SQLite and PostgreSQL.
@@ -66,9 +67,8 @@ patients = Table(
 sessions = Table(
     "sessions",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("patient_key", Integer, ForeignKey("patients.id", ondelete="CASCADE"), nullable=False),
-    Column("session_date", Date, nullable=False),
+    Column("patient_key", Integer, ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True),
+    Column("session_date", Date, primary_key=True),
     Column("route", String(16), nullable=False),
     Column("dose_mg", Float, nullable=False),
     Column("weight_kg", Float),
@@ -76,28 +76,26 @@ sessions = Table(
     Column("post_pain", Float),
     Column("adverse_events", String(200)),
     Column("ae_duration_min", Float),
-    UniqueConstraint("patient_key", "session_date"),
     Index(None, "session_date"),  # the data cut-off and the quarter filter: max/min in an index
     CheckConstraint("dose_mg > 0 AND dose_mg <= 1000", name="dose_range"),
     CheckConstraint("weight_kg IS NULL OR (weight_kg >= 30 AND weight_kg <= 300)", name="weight_range"),
     CheckConstraint("pre_pain IS NULL OR (pre_pain >= 0 AND pre_pain <= 10)", name="pre_pain_range"),
     CheckConstraint("post_pain IS NULL OR (post_pain >= 0 AND post_pain <= 10)", name="post_pain_range"),
     CheckConstraint("ae_duration_min IS NULL OR ae_duration_min >= 0", name="ae_duration_range"),
+    sqlite_with_rowid=False,
 )
 
 followups = Table(
     "followups",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("patient_key", Integer, ForeignKey("patients.id", ondelete="CASCADE"), nullable=False),
-    Column("followup_date", Date, nullable=False),
+    Column("patient_key", Integer, ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True),
+    Column("followup_date", Date, primary_key=True),
     Column("pain", Float, nullable=False),
     Column("pgic", Integer),
     Column("bpi_interference", Float),
     Column("phq9", Integer),
     Column("mme", Float),
     Column("adverse_events", String(200)),
-    UniqueConstraint("patient_key", "followup_date"),
     Index(None, "followup_date"),
     CheckConstraint("pain >= 0 AND pain <= 10", name="pain_range"),
     CheckConstraint("pgic IS NULL OR (pgic >= 1 AND pgic <= 7)", name="pgic_range"),
@@ -106,6 +104,7 @@ followups = Table(
     ),
     CheckConstraint("phq9 IS NULL OR (phq9 >= 0 AND phq9 <= 27)", name="phq9_range"),
     CheckConstraint("mme IS NULL OR mme >= 0", name="mme_range"),
+    sqlite_with_rowid=False,
 )
 
 #: Per-patient facts that no outcome setting changes, over all stored data (docs/performance.md).
@@ -114,10 +113,13 @@ followups = Table(
 #: scanning sessions whenever the data cut-off is the latest stored date. The nearest
 #: follow-up is kept for the SPEC's default time point and window only (``FACTS_TIMEPOINT``).
 #: ``patient_id`` is the clinic's pseudonym, copied from ``patients`` (no new identifier).
+#: ``patient_key`` is ``patients.id`` without a foreign key: the table is derived, written
+#: only by ``facts.refresh`` from a join on ``patients``, and the constraint's check per row
+#: cost 7 % of every import (docs/performance.md).
 patient_facts = Table(
     "patient_facts",
     metadata,
-    Column("patient_key", Integer, ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True),
+    Column("patient_key", Integer, primary_key=True, autoincrement=False),
     Column("patient_id", String(64), nullable=False),
     Column("site", String(64), nullable=False),
     Column("condition", String(32), nullable=False),

@@ -116,9 +116,7 @@ def stored_clinic(frames: dict[str, pd.DataFrame]) -> StoredClinic:
         out = frame.copy()
         out.insert(0, "patient_key", out.pop("patient_id").astype(str).map(key).astype(np.int64))
         out[date_column] = _dates(out[date_column])
-        out = out.sort_values(["patient_key", date_column], kind="stable", ignore_index=True)
-        out.insert(0, "id", np.arange(1, len(out) + 1, dtype=np.int64))
-        return out
+        return out.sort_values(["patient_key", date_column], kind="stable", ignore_index=True)
 
     sessions = child(frames["sessions"], "session_date")
     followups = child(frames["followups"], "followup_date")

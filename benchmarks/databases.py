@@ -207,12 +207,13 @@ def _load_postgresql(url: str, clinic: StoredClinic) -> None:
                 with cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)") as copy:
                     for start in range(0, len(frame), _CHUNK_ROWS):
                         copy.write(_csv_chunk(frame.iloc[start : start + _CHUNK_ROWS]))
-                connection.execute(
-                    text(
-                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                        f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"
+                if "id" in frame.columns:  # patients: the key sequence continues after the loaded keys
+                    connection.execute(
+                        text(
+                            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                            f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"
+                        )
                     )
-                )
             connection.commit()
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             for table in _TABLES:
@@ -240,8 +241,6 @@ def _stored_tables(url: str) -> dict[str, pd.DataFrame]:
             }
     finally:
         engine.dispose()
-    for table in ("sessions", "followups"):
-        tables[table] = tables[table].drop(columns="id")
     for frame in tables.values():
         for column in frame.columns:
             if column.endswith("_date"):

@@ -17,6 +17,15 @@ from analysis import facts, schema
 DAY0 = date(2025, 1, 6)
 
 
+def stored_rows(engine: Engine) -> dict[str, list[tuple]]:
+    """Every stored row of the three data tables, in key order: "the database as it is"."""
+    with engine.connect() as connection:
+        return {
+            table.name: [tuple(r) for r in connection.execute(select(table).order_by(*table.primary_key))]
+            for table in (schema.patients, schema.sessions, schema.followups)
+        }
+
+
 def day(n: int) -> date:
     """The date ``n`` days after the test index date."""
     return DAY0 + timedelta(days=n)

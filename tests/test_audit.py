@@ -21,24 +21,17 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from analysis import audit, ingest, schema
 from analysis.ingest import import_frames, import_paths, import_uploads
 from analysis.store import DatabaseError, migrate
+from tests.clinic import stored_rows as data_snapshot
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 SAMPLE_FILES = [SAMPLE / "patients.csv", SAMPLE / "sessions.csv", SAMPLE / "followups.csv"]
 TODAY = date(2026, 1, 15)
-DATA_TABLES = (schema.patients, schema.sessions, schema.followups)
 
 
 def log_rows(engine: Engine) -> list[dict]:
     with engine.connect() as connection:
         rows = connection.execute(select(schema.imports).order_by(schema.imports.c.id)).mappings().all()
     return [{**row, "files": json.loads(row["files"]), "counts": json.loads(row["counts"])} for row in rows]
-
-
-def data_snapshot(engine: Engine) -> dict[str, list[tuple]]:
-    with engine.connect() as connection:
-        return {
-            t.name: [tuple(r) for r in connection.execute(select(t).order_by(t.c.id))] for t in DATA_TABLES
-        }
 
 
 def upload(name: str, *lines: str) -> tuple[str, bytes]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from analysis import ingest, schema, store
+from analysis import ingest, store
 from pages import common
 from tests.clinic import add_patient
+from tests.clinic import stored_rows as snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
@@ -31,15 +31,6 @@ def open_data_page(monkeypatch):
         return at
 
     return run
-
-
-def snapshot(engine) -> dict[str, list[tuple]]:
-    """Every stored row of every table, in key order."""
-    with engine.connect() as connection:
-        return {
-            table.name: [tuple(r) for r in connection.execute(select(table).order_by(table.c.id))]
-            for table in (schema.patients, schema.sessions, schema.followups)
-        }
 
 
 def data_rows(path: Path) -> int:

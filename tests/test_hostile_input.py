@@ -41,12 +41,12 @@ from sqlalchemy import Engine, func, select
 from analysis import ingest, schema, vocabulary
 from analysis.ingest import ImportReport, identifying_kind, import_paths, import_uploads
 from analysis.report import neutralise_formula
+from tests.clinic import stored_rows as dump
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 SAMPLE_FILES = [SAMPLE / "patients.csv", SAMPLE / "sessions.csv", SAMPLE / "followups.csv"]
 SAMPLE_IDS = [f"KO-{i:03d}" for i in range(1, 11)]
 TODAY = date(2026, 1, 15)
-DATA_TABLES = (schema.patients, schema.sessions, schema.followups)
 HEADERS = {table: list(columns) for table, columns in schema.CONTRACT_COLUMNS.items()}
 MB = 1024 * 1024
 #: No message may be longer than this: a 1 MB cell must never be echoed back whole.
@@ -270,14 +270,6 @@ def hostile_imports(draw: st.DrawFn) -> HostileImport:
 # --------------------------------------------------------------------------- the checks
 
 
-def dump(engine: Engine) -> dict[str, list[tuple]]:
-    """Every stored row of every data table, in key order."""
-    with engine.connect() as connection:
-        return {
-            t.name: [tuple(r) for r in connection.execute(select(t).order_by(t.c.id))] for t in DATA_TABLES
-        }
-
-
 def log_size(engine: Engine) -> int:
     with engine.connect() as connection:
         return connection.execute(select(func.count()).select_from(schema.imports)).scalar_one()
@@ -323,11 +315,11 @@ def assert_contract(engine: Engine) -> None:
             assert neutralise_formula(site) == "'" + site
         assert _in(age, 18, 90, whole=True) and (sex is None or sex in vocabulary.SEXES)
         assert _in(pain, 0, 10) and _in(mme, 0, math.inf)
-    for _, _, day, route, dose, weight, pre, post, ae, duration in data["sessions"]:
+    for _, day, route, dose, weight, pre, post, ae, duration in data["sessions"]:
         assert date(1970, 1, 1) <= _day(day) <= TODAY and route in vocabulary.ROUTE_LABELS
         assert _in(dose, 0, 1000, optional=False) and float(dose) > 0 and _in(weight, 30, 300)
         assert _in(pre, 0, 10) and _in(post, 0, 10) and _events_ok(ae) and _in(duration, 0, math.inf)
-    for _, _, day, pain, pgic, bpi, phq9, mme, ae in data["followups"]:
+    for _, day, pain, pgic, bpi, phq9, mme, ae in data["followups"]:
         assert date(1970, 1, 1) <= _day(day) <= TODAY and _in(pain, 0, 10, optional=False)
         assert _in(pgic, 1, 7, whole=True) and _in(bpi, 0, 10) and _in(phq9, 0, 27, whole=True)
         assert _in(mme, 0, math.inf) and _events_ok(ae)

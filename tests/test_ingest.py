@@ -22,6 +22,7 @@ from sqlalchemy import Engine, select
 from analysis import ingest, schema
 from analysis.ingest import ImportReport, Problem, import_frames, import_paths, import_uploads
 from analysis.store import DatabaseError, make_engine, table_counts
+from tests.clinic import stored_rows as snapshot
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 SAMPLE_FILES = [SAMPLE / "patients.csv", SAMPLE / "sessions.csv", SAMPLE / "followups.csv"]
@@ -37,15 +38,6 @@ FOLLOWUPS_HEADER = "patient_id,followup_date,pain,pgic,bpi_interference,phq9,mme
 # --------------------------------------------------------------------------- helpers
 
 
-def snapshot(engine: Engine) -> dict[str, list[tuple]]:
-    """Full contents of every table, ordered by key: 'the database as it is'."""
-    with engine.connect() as connection:
-        return {
-            table.name: [tuple(r) for r in connection.execute(select(table).order_by(table.c.id))]
-            for table in (schema.patients, schema.sessions, schema.followups)
-        }
-
-
 def csv_upload(name: str, *lines: str) -> tuple[str, bytes]:
     return name, ("\n".join(lines) + "\n").encode("utf-8")
 
@@ -53,7 +45,7 @@ def csv_upload(name: str, *lines: str) -> tuple[str, bytes]:
 def stored(engine: Engine, table, *columns: str) -> list[tuple]:
     t = getattr(schema, table)
     with engine.connect() as connection:
-        rows = connection.execute(select(*(t.c[c] for c in columns)).order_by(t.c.id))
+        rows = connection.execute(select(*(t.c[c] for c in columns)).order_by(*t.primary_key))
         return [tuple(r) for r in rows]
 
 

@@ -1,0 +1,89 @@
+"""Migration 0005 (natural keys): every stored row survives, both ways, on both databases.
+
+Sessions and follow-ups lose their surrogate ``id`` and are keyed by (patient, date); the
+derived ``patient_facts`` lose their foreign key. A clinic stored under revision 0004 must
+come out of the upgrade with the same rows and facts, and the downgrade must give them back.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, inspect, select
+
+from analysis import schema, store
+from analysis.demo import generate
+from analysis.ingest import import_frames
+
+TODAY = date(2026, 10, 31)
+NATURAL = {"sessions": ["patient_key", "session_date"], "followups": ["patient_key", "followup_date"]}
+
+
+def to_revision(engine: Engine, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(store.MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def contents(engine: Engine) -> dict[str, pd.DataFrame]:
+    """Every stored row in natural-key order, without surrogate ids of child tables."""
+    out = {}
+    with engine.connect() as connection:
+        for table in (schema.patients, schema.sessions, schema.followups, schema.patient_facts):
+            columns = [table.c[c.name] for c in table.c]
+            order = [table.c[name] for name in NATURAL.get(table.name, [table.primary_key.columns[0].name])]
+            out[table.name] = pd.DataFrame(connection.execute(select(*columns).order_by(*order)).all())
+    return out
+
+
+def assert_same(before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame]) -> None:
+    assert before.keys() == after.keys()
+    for name, frame in before.items():
+        assert len(frame) > 0, name
+        pd.testing.assert_frame_equal(frame, after[name], obj=name)
+
+
+def test_0005_keys_children_by_natural_key_and_keeps_every_row(db_url):
+    engine = store.make_engine(db_url)
+    to_revision(engine, "0004")
+    columns = {t: {c["name"] for c in inspect(engine).get_columns(t)} for t in NATURAL}
+    assert all("id" in names for names in columns.values())  # the old shape, surrogate ids included
+    report = import_frames(engine, generate(150, seed=5, today=TODAY), today=TODAY, source="demo")
+    assert report.ok, report.problems
+    before = contents(engine)
+
+    store.migrate(engine)
+    inspector = inspect(engine)
+    for table, key in NATURAL.items():
+        assert inspector.get_pk_constraint(table)["constrained_columns"] == key
+        assert "id" not in {c["name"] for c in inspector.get_columns(table)}
+        assert [fk["referred_table"] for fk in inspector.get_foreign_keys(table)] == ["patients"]
+        assert {tuple(ix["column_names"]) for ix in inspector.get_indexes(table)} == {(key[1],)}
+    assert inspector.get_foreign_keys("patient_facts") == []
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            ddl = dict(
+                connection.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'").all()
+            )
+        assert all(ddl[t].rstrip().endswith("WITHOUT ROWID") for t in NATURAL)
+    assert_same(before, contents(engine))
+
+    # Round trip: the downgrade restores the surrogate ids (unique, one per row) and the rows.
+    to_revision(engine, "0004")
+    with engine.connect() as connection:
+        for table in NATURAL:
+            ids = connection.exec_driver_sql(f"SELECT id FROM {table}").scalars().all()
+            assert len(ids) == len(set(ids)) == len(before[table])
+    assert_same(before, contents(engine))
+    store.migrate(engine)
+    assert_same(before, contents(engine))
+
+    # And the importer works on the migrated database: a second clinic adds to the first.
+    report = import_frames(engine, generate(20, seed=6, today=TODAY), today=TODAY, source="demo")
+    assert report.ok and report.inserted["sessions"] > 0
+    engine.dispose()
