@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     and_,
     case,
+    cast,
     func,
     literal,
     or_,
@@ -41,6 +42,8 @@ from analysis.definition import AGE_GROUPS, SMALL_CELL, CohortFilter, OutcomeDef
 from analysis.store import data_cutoff
 from analysis.vocabulary import ADVERSE_EVENTS, MIXED_ROUTE
 
+#: A cut-off later than any stored date: every session and follow-up counts (the facts' view).
+ALL_DATA = date(9999, 12, 31)
 #: Tolerance of SPEC §4 so that a reduction of exactly 30 % counts despite floating point.
 EPSILON = 1e-9
 SUBSTANTIAL = 0.50
@@ -128,7 +131,10 @@ def _age_group_expression(age: ColumnElement[Any]) -> ColumnElement[str]:
 
 
 def _nearest_followups(
-    index: Any, definition: OutcomeDefinition, cutoff: date | None, keys: Sequence[int] | None = None
+    index: Any,
+    definition: OutcomeDefinition,
+    cutoff: date | None,
+    keys: Sequence[int] | Select[Any] | None = None,
 ) -> Any:
     """Per patient of ``index`` (``patient_key``, ``index_date``), the follow-up in the window
     nearest the time point; a tie → the earlier one. Follow-ups after ``cutoff`` do not count.
@@ -230,15 +236,16 @@ def count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
 
 
 def patient_outcomes_query(
-    definition: OutcomeDefinition, cutoff: date, *, keys: Sequence[int] | None = None
+    definition: OutcomeDefinition, cutoff: date, *, keys: Sequence[int] | Select[Any] | None = None
 ) -> Select[Any]:
     """One row per patient with every SPEC §4 quantity, computed from the stored rows.
 
     The straightforward computation: it scans the sessions and follow-ups as of ``cutoff``
     (the resolved data cut-off). :func:`facts_query` gives the same rows from the
     ``patient_facts`` table when the cut-off is the latest stored date; :func:`cohort_query`
-    chooses. ``keys`` restricts the rows to those patients (the facts refresh uses it). The
-    cohort is not filtered here (see :func:`apply_filter`).
+    chooses. ``keys`` (patient keys, a list or a query of them) restricts the rows to those
+    patients (the facts refresh uses it). The cohort is not filtered here (see
+    :func:`apply_filter`).
     """
     p, s = schema.patients, schema.sessions
     cutoff_value = literal(cutoff, Date)
@@ -246,28 +253,42 @@ def patient_outcomes_query(
     def mine(key: ColumnElement[Any]) -> list[ColumnElement[bool]]:
         return [] if keys is None else [key.in_(keys)]
 
-    # Index date = first session; sessions after the cut-off do not count.
-    first = (
+    # One pass over the sessions, per patient and route: how many, the first date, and how
+    # many with adverse events; the per-patient facts and the route both come from it.
+    # Sessions after the cut-off do not count.
+    route_counts = (
         select(
             s.c.patient_key,
-            func.min(s.c.session_date).label("index_date"),
-            func.count().label("n_sessions"),
-            count_where(has_any_event(s.c.adverse_events)).label("sessions_with_ae"),
-            count_where(has_event(s.c.adverse_events, "dissociation")).label("sessions_with_dissociation"),
+            s.c.route,
+            func.count().label("n"),
+            func.min(s.c.session_date).label("first_date"),
+            count_where(has_any_event(s.c.adverse_events)).label("with_ae"),
+            count_where(has_event(s.c.adverse_events, "dissociation")).label("with_dissociation"),
         )
         .where(s.c.session_date <= cutoff_value, *mine(s.c.patient_key))
-        .group_by(s.c.patient_key)
+        .group_by(s.c.patient_key, s.c.route)
+        .cte("route_counts")  # used twice: computed once
+    )
+    # Index date = first session.
+    first = (
+        select(
+            route_counts.c.patient_key,
+            func.min(route_counts.c.first_date).label("index_date"),
+            *(  # PostgreSQL sums integers as numeric: back to integers
+                cast(func.sum(route_counts.c[part]), Integer).label(name)
+                for part, name in (
+                    ("n", "n_sessions"),
+                    ("with_ae", "sessions_with_ae"),
+                    ("with_dissociation", "sessions_with_dissociation"),
+                )
+            ),
+        )
+        .group_by(route_counts.c.patient_key)
         .cte("first_session")  # used twice: computed once
     )
     first_row = s.alias("first_row")  # the first session itself, reached through its natural key
 
     # Patient route = plurality of sessions; a tie for the most → "mixed".
-    route_counts = (
-        select(s.c.patient_key, s.c.route, func.count().label("n"))
-        .where(s.c.session_date <= cutoff_value, *mine(s.c.patient_key))
-        .group_by(s.c.patient_key, s.c.route)
-        .subquery("route_counts")
-    )
     route_ranked = select(
         route_counts,
         func.max(route_counts.c.n).over(partition_by=route_counts.c.patient_key).label("top"),
@@ -282,6 +303,20 @@ def patient_outcomes_query(
         .subquery("patient_route")
     )
     nearest = _nearest_followups(first, definition, cutoff, keys)
+
+    # Patients first treated after the cut-off were not yet patients then (they have
+    # sessions, none before the cut-off); patients with no session at all stay, counted as
+    # not evaluable. With every stored row counted (ALL_DATA) nobody is first treated later.
+    not_yet_patients = (
+        []
+        if cutoff >= ALL_DATA
+        else [
+            or_(
+                first.c.index_date.is_not(None),
+                ~select(s.c.patient_key).where(s.c.patient_key == p.c.id).exists(),
+            )
+        ]
+    )
 
     # Baseline = patients.baseline_pain when given (an explicit 0 stays 0), else first pre_pain.
     baseline = func.coalesce(p.c.baseline_pain, first_row.c.pre_pain)
@@ -322,16 +357,7 @@ def patient_outcomes_query(
         )
         .outerjoin(patient_route, patient_route.c.patient_key == p.c.id)
         .outerjoin(nearest, nearest.c.patient_key == p.c.id)
-        # Patients first treated after the cut-off were not yet patients then (they have
-        # sessions, none before the cut-off); patients with no session at all stay, counted
-        # as not evaluable.
-        .where(
-            or_(
-                first.c.index_date.is_not(None),
-                ~select(s.c.patient_key).where(s.c.patient_key == p.c.id).exists(),
-            ),
-            *mine(p.c.id),
-        )
+        .where(*not_yet_patients, *mine(p.c.id))
     )
 
 
