@@ -34,7 +34,7 @@ from benchmarks.databases import (
 )
 from benchmarks.engines import counts_from_records, same_counts
 from benchmarks.probes import PROJECT_ROOT, ProbeError, run_probe
-from benchmarks.report import Row, failures, machine_facts, results_block, text_table, write_doc
+from benchmarks.report import Row, calibration, failures, machine_facts, results_block, text_table, write_doc
 
 DEFAULT_DOC = PROJECT_ROOT / "docs" / "performance.md"
 _START = time.perf_counter()
@@ -262,10 +262,15 @@ class Bench:
                 value(pandas, "peak_mb"),
             ),
         ]
+        # Last, because it changes the clinic: the importer's slice added to it (one run).
+        into = self.probe(
+            "importer", {"url": url, "sessions": self.args.import_sessions}, f"import-into/{key}"
+        )
+        self.rows.append(Row("import_into", engine, size, value(into, "rows_per_s")))
 
 
 def _order(rows: list[Row], engines: list[str], sizes: list[str]) -> list[Row]:
-    measures = ["import", "reimport", "bulk", "summary_cold", "summary_disk", "summary_warm"]
+    measures = ["import", "reimport", "import_into", "bulk", "summary_cold", "summary_disk", "summary_warm"]
     measures += ["overview_cold", "filter_new", "filter_cached", "app_peak"]
     size_rank = {s: i for i, s in enumerate(sizes)}
     return sorted(
@@ -310,6 +315,16 @@ def main(argv: list[str]) -> int:
         for name, c in ((k.split("/", 1)[1], v) for k, v in bench.raw.items() if k.startswith("clinic/"))
     )
     facts.append(f"clinics: {clinics_line}")
+    pandas_100k = next(
+        (
+            bench.raw[k]["median"]["cold_s"]
+            for k in ("pandas/sqlite/100k", "pandas/postgresql/100k")
+            if k in bench.raw
+        ),
+        None,
+    )
+    if (speed := calibration(pandas_100k)) is not None:
+        facts.append(speed)
     facts.append(f"total run time: {time.perf_counter() - _START:,.0f} s")
     loads = " / ".join(", ".join(f"{v:.1f}" for v in load) for load in (load_at_start, os.getloadavg()))
     facts.append(

@@ -132,5 +132,12 @@ def build(size: Size) -> tuple[StoredClinic, dict[str, pd.DataFrame]]:
 
 
 def import_slice(sessions: int, seed: int = BASE_SEED + 999) -> dict[str, pd.DataFrame]:
-    """Contract frames of about ``sessions`` sessions (with their patients and follow-ups)."""
-    return contract_frames(math.ceil(sessions / SESSIONS_PER_PATIENT), seed)
+    """Contract frames of about ``sessions`` sessions (with their patients and follow-ups).
+
+    Its pseudonyms start with ``IMP-``, so that imported into any benchmark clinic it adds new
+    patients rather than updating the clinic's own.
+    """
+    frames = contract_frames(math.ceil(sessions / SESSIONS_PER_PATIENT), seed)
+    for frame in frames.values():
+        frame["patient_id"] = "IMP-" + frame["patient_id"].astype(str)
+    return frames

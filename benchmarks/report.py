@@ -20,6 +20,7 @@ MEASURES: dict[str, tuple[str, str]] = {
     "bulk": ("bulk load (COPY / executemany)", "rows/s"),
     "import": ("import via real importer", "rows/s"),
     "reimport": ("re-import, all unchanged", "rows/s"),
+    "import_into": ("import into this clinic (new patients)", "rows/s"),
     "summary_cold": ("summary condition×route, cold", "s"),
     "summary_disk": ("summary condition×route, cold from disk", "s"),
     "summary_warm": ("summary condition×route, warm", "s"),
@@ -238,6 +239,22 @@ def _memory_gib() -> str:
     except OSError:
         pass
     return "unknown"
+
+
+#: The issue's reference figure for loading the 100k clinic into pandas and computing, measured
+#: on "a 2-core machine like ours": the benchmark compares this machine's speed against it.
+REFERENCE_PANDAS_100K_S = 0.47
+
+
+def calibration(pandas_100k_s: float | None) -> str | None:
+    """How fast this machine is against the issue's reference machine, from the pandas probe."""
+    if pandas_100k_s is None:
+        return None
+    return (
+        f"machine speed: loading the 100k clinic into pandas took {pandas_100k_s:.2f} s here, "
+        f"{REFERENCE_PANDAS_100K_S:.2f} s on the issue's reference machine "
+        f"({pandas_100k_s / REFERENCE_PANDAS_100K_S:.1f}× its time)"
+    )
 
 
 def machine_facts(postgres: dict[str, str] | None) -> list[str]:
