@@ -17,7 +17,21 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, Integer, MetaData, Table, delete, func, insert, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from analysis import schema
 from analysis.definition import OutcomeDefinition
@@ -25,7 +39,7 @@ from analysis.outcomes import ALL_DATA, FACT_COLUMNS, patient_outcomes_query
 
 #: Above this share of all patients, one rebuild of the whole table beats per-patient refreshes.
 REBUILD_SHARE = 0.2
-#: Pseudonyms per statement while staging (bound parameters stay well under SQLite's limit).
+#: Pseudonyms per statement while staging on SQLite (bound parameters stay under its limit).
 CHUNK = 2_000
 
 _DEFAULT_TIMEPOINT = OutcomeDefinition(
@@ -71,20 +85,25 @@ def refresh(connection: Connection, patient_ids: Collection[str] | None = None) 
     p = schema.patients
     _STAGED.drop(connection, checkfirst=True)  # SQLite keeps temporary tables until disconnect
     _STAGED.create(connection)
+    postgres = connection.dialect.name == "postgresql"
     ids = sorted(patient_ids)
-    for chunk in _chunks(ids, CHUNK):
-        connection.execute(
-            insert(_STAGED).from_select(["patient_key"], select(p.c.id).where(p.c.patient_id.in_(chunk)))
-        )
-    if connection.dialect.name == "postgresql":
+    # PostgreSQL takes every pseudonym as one array; SQLite in chunks of bound parameters.
+    matches = (
+        [p.c.patient_id == any_(bindparam("ids", ids, type_=ARRAY(String)))]
+        if postgres
+        else [p.c.patient_id.in_(chunk) for chunk in _chunks(ids, CHUNK)]
+    )
+    for match in matches:
+        connection.execute(insert(_STAGED).from_select(["patient_key"], select(p.c.id).where(match)))
+    if postgres:
         connection.exec_driver_sql(f"ANALYZE {_STAGED.name}")  # a plan for its real size
     staged = select(_STAGED.c.patient_key)
     connection.execute(delete(facts).where(facts.c.patient_key.in_(staged)))
     connection.execute(_derive(staged))
     count = connection.execute(select(func.count()).select_from(_STAGED)).scalar_one()
-    if connection.dialect.name != "postgresql":  # PostgreSQL drops it at commit
+    if not postgres:  # PostgreSQL drops it at commit
         _STAGED.drop(connection)
     return int(count)
 
 
-__all__ = ["ALL_DATA", "refresh"]
+__all__ = ["refresh"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import quote
 
 import pytest
@@ -24,16 +25,9 @@ def _postgres_schema_url(base_url: str, schema_name: str) -> str:
     return f"{base_url}{separator}options={quote(f'-csearch_path={schema_name}')}"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    """URL of an empty, migrated database of each supported kind."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'outcomes.db'}"
-        engine = make_engine(url)
-        migrate(engine)
-        engine.dispose()
-        yield url
-        return
+@contextmanager
+def _postgres_schema() -> Iterator[str]:
+    """URL of a fresh, migrated PostgreSQL schema of its own, dropped afterwards."""
     if not POSTGRES_URL:
         pytest.skip("PostgreSQL test: set TEST_POSTGRES_URL (CI sets it) to run it")
     schema_name = f"t_{uuid.uuid4().hex[:12]}"
@@ -52,12 +46,35 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """URL of an empty, migrated database of each supported kind."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'outcomes.db'}"
+        engine = make_engine(url)
+        migrate(engine)
+        engine.dispose()
+        yield url
+        return
+    with _postgres_schema() as url:
+        yield url
+
+
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
     """An engine on :func:`db_url`, disposed after the test."""
     engine = make_engine(db_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def postgres_engine() -> Iterator[Engine]:
+    """An engine on a fresh, migrated PostgreSQL schema only (for PostgreSQL's own behaviour)."""
+    with _postgres_schema() as url:
+        engine = make_engine(url)
+        yield engine
+        engine.dispose()
 
 
 @pytest.fixture

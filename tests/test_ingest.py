@@ -97,6 +97,27 @@ def test_valid_import_stores_every_row(engine: Engine) -> None:
     )
 
 
+def test_the_imports_planner_settings_end_with_its_transaction(postgres_engine: Engine, monkeypatch) -> None:
+    """PostgreSQL: the import plans its lookups with its own settings; the pool's connections
+    keep the server's (the settings are local to the import's transaction)."""
+    engine = postgres_engine
+    settings = "SELECT current_setting('random_page_cost'), current_setting('jit')"
+    with engine.connect() as connection:
+        before = tuple(connection.exec_driver_sql(settings).one())
+    seen: list[tuple] = []
+    real = ingest.facts.refresh
+
+    def spy(connection, patient_ids=None):
+        seen.append(tuple(connection.exec_driver_sql(settings).one()))
+        return real(connection, patient_ids)
+
+    monkeypatch.setattr(ingest.facts, "refresh", spy)
+    assert import_paths(engine, SAMPLE_FILES, today=TODAY).ok
+    assert seen == [("1.1", "off")] and before != ("1.1", "off")
+    with engine.connect() as connection:
+        assert tuple(connection.exec_driver_sql(settings).one()) == before
+
+
 def test_synonyms_are_stored_as_canonical_codes(engine: Engine, populated: dict) -> None:
     conditions = dict(stored(engine, "patients", "patient_id", "condition"))
     assert conditions["KO-001"] == "crps"  # CRPS
