@@ -65,6 +65,11 @@ def test_0005_keys_children_by_natural_key_and_keeps_every_row(db_url):
         assert [fk["referred_table"] for fk in inspector.get_foreign_keys(table)] == ["patients"]
         assert {tuple(ix["column_names"]) for ix in inspector.get_indexes(table)} == {(key[1],)}
     assert inspector.get_foreign_keys("patient_facts") == []
+    facts_indexes = {ix["name"] for ix in inspector.get_indexes("patient_facts")}
+    expected = {"ix_patient_facts_patient_id"} | (
+        {"ix_patient_facts_summary"} if engine.dialect.name == "sqlite" else set()
+    )
+    assert facts_indexes == expected  # the summary index serves SQLite's reads only
     if engine.dialect.name == "sqlite":
         with engine.connect() as connection:
             ddl = dict(

@@ -2,13 +2,14 @@
 
 from alembic import context
 
-from analysis.schema import metadata
+from analysis.schema import made_on, metadata
 
 connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
     target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
+    include_object=lambda _, name, kind, *__: made_on(connection.dialect.name, name, kind),
 )
 with context.begin_transaction():
     context.run_migrations()
