@@ -115,7 +115,7 @@ followups = Table(
 #: ``patient_id`` is the clinic's pseudonym, copied from ``patients`` (no new identifier).
 #: ``patient_key`` is ``patients.id`` without a foreign key: the table is derived, written
 #: only by ``facts.refresh`` from a join on ``patients``, and the constraint's check per row
-#: cost 7 % of every import (docs/performance.md).
+#: cost 5–8 % of every import (docs/performance.md).
 patient_facts = Table(
     "patient_facts",
     metadata,
@@ -143,7 +143,7 @@ patient_facts = Table(
     # Covers the summary by condition × route (and by condition): SQLite reads it in group
     # order instead of sorting every patient (1M sessions: 0.44 s → 0.18 s). PostgreSQL hashes
     # either way (10M: 0.26 s with or without it), and keeping it cost an import into the 10M
-    # clinic 0.4 s of random index inserts: SQLite only.
+    # clinic about 0.2 s of random index inserts: SQLite only.
     Index(
         "ix_patient_facts_summary", "condition", "route", "evaluable", "reduction", "index_date", "n_sessions"
     ).ddl_if(dialect="sqlite"),

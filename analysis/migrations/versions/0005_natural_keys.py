@@ -7,7 +7,7 @@ Every row an import wrote paid for a surrogate ``id`` nobody reads (a sequence v
 B-tree of its own beside the natural key's), and every derived fact for a foreign-key check
 against the patient it was derived from. Without them an import of 289,077 rows takes 0.35 s
 and 0.2 s less on PostgreSQL (docs/performance.md). On PostgreSQL the facts also lose the
-summary index, which only SQLite's reads use (0.4 s of an import into a 10M-session clinic).
+summary index, which only SQLite's reads use (0.2 s of an import into a 10M-session clinic).
 The natural key becomes the primary key: the same index the outcome queries already walk.
 SQLite stores the rows in that key's order (``WITHOUT ROWID``), which needs the table rebuilt;
 PostgreSQL keeps the table and rebuilds the natural key's index as the primary key.
