@@ -1334,7 +1334,7 @@ def _key_map(connection: Connection, role: str) -> pd.Series:
 
 def _stored_rows(connection: Connection, table: Table) -> pd.DataFrame:
     """Stored rows of ``table`` for the patients the import's ``table`` names, with ``patient_id``."""
-    names = [c.name for c in table.c if c.name != "id"]
+    names = [c.name for c in table.c]
     columns = ", ".join(f"t.{name}" for name in names)
     return _query(
         connection,

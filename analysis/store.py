@@ -70,8 +70,8 @@ def make_engine(url: str | None = None) -> Engine:
     )
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the database to the current schema with Alembic (idempotent)."""
+def _alembic(engine: Engine, direction: str, revision: str) -> None:
+    """Run Alembic's ``upgrade`` or ``downgrade`` to ``revision`` in one transaction."""
     from alembic import command
     from alembic.config import Config
 
@@ -80,9 +80,19 @@ def migrate(engine: Engine) -> None:
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            getattr(command, direction)(config, revision)
     except OperationalError as exc:
         raise DatabaseError(_unreachable_message(engine, exc)) from exc
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the database to the current schema with Alembic (idempotent)."""
+    _alembic(engine, "upgrade", "head")
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the schema back to ``revision`` (rolling back a release; the migration tests)."""
+    _alembic(engine, "downgrade", revision)
 
 
 def open_database(url: str | None = None) -> Engine:
@@ -133,6 +143,7 @@ __all__ = [
     "DatabaseError",
     "data_cutoff",
     "default_url",
+    "downgrade",
     "is_empty",
     "make_engine",
     "migrate",

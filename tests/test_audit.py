@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from analysis import audit, ingest, schema
 from analysis.ingest import import_frames, import_paths, import_uploads
-from analysis.store import DatabaseError, migrate
+from analysis.store import DatabaseError, downgrade, migrate
 from tests.clinic import stored_rows as data_snapshot
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
@@ -59,16 +59,7 @@ def test_migration_0002_matches_the_schema(engine: Engine) -> None:
 
 
 def test_migration_0002_downgrades_and_upgrades_again(engine: Engine) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    from analysis.store import MIGRATIONS
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0001")
+    downgrade(engine, "0001")
     assert "imports" not in inspect(engine).get_table_names()
     migrate(engine)
     assert import_paths(engine, SAMPLE_FILES, today=TODAY).ok

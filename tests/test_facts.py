@@ -202,15 +202,8 @@ def test_a_partial_refresh_equals_a_rebuild(demo):
 
 
 def test_the_migration_derives_facts_for_data_stored_before_it(db_url):
-    from alembic import command
-    from alembic.config import Config
-
     engine = store.make_engine(db_url)
-    with engine.begin() as connection:  # back to the schema before the facts table
-        config = Config()
-        config.set_main_option("script_location", str(store.MIGRATIONS))
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0003")
+    store.downgrade(engine, "0003")  # back to the schema before the facts table
     frames = random_clinic(5)
     store_clinic(engine, frames, derive_facts=False)
     store.migrate(engine)

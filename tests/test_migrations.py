@@ -10,8 +10,6 @@ from __future__ import annotations
 from datetime import date
 
 import pandas as pd
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, inspect, select
 
 from analysis import schema, store
@@ -20,14 +18,6 @@ from analysis.ingest import import_frames
 
 TODAY = date(2026, 10, 31)
 NATURAL = {"sessions": ["patient_key", "session_date"], "followups": ["patient_key", "followup_date"]}
-
-
-def to_revision(engine: Engine, revision: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(store.MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
 
 
 def contents(engine: Engine) -> dict[str, pd.DataFrame]:
@@ -50,7 +40,7 @@ def assert_same(before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame])
 
 def test_0005_keys_children_by_natural_key_and_keeps_every_row(db_url):
     engine = store.make_engine(db_url)
-    to_revision(engine, "0004")
+    store.downgrade(engine, "0004")
     columns = {t: {c["name"] for c in inspect(engine).get_columns(t)} for t in NATURAL}
     assert all("id" in names for names in columns.values())  # the old shape, surrogate ids included
     report = import_frames(engine, generate(150, seed=5, today=TODAY), today=TODAY, source="demo")
@@ -79,7 +69,7 @@ def test_0005_keys_children_by_natural_key_and_keeps_every_row(db_url):
     assert_same(before, contents(engine))
 
     # Round trip: the downgrade restores the surrogate ids (unique, one per row) and the rows.
-    to_revision(engine, "0004")
+    store.downgrade(engine, "0004")
     with engine.connect() as connection:
         for table in NATURAL:
             ids = connection.exec_driver_sql(f"SELECT id FROM {table}").scalars().all()
