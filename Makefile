@@ -28,6 +28,7 @@ run: $(VENV)/.installed-app $(DEMO_DB)
 
 test: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 # Speed and memory at scale; prints one table. BENCH_ARGS="--sizes 100k,1m,10m" adds the 10M clinic.

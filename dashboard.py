@@ -6,7 +6,7 @@ from pages import common
 
 st.set_page_config(page_title="Ketamine Outcomes", page_icon=":material/monitoring:", layout="wide")
 
-# (permission needed, file, title, icon); see analysis.access.PERMISSIONS. Each page checks
+# (permission needed, file, title, icon); see analysis.domain.access.PERMISSIONS. Each page checks
 # its permission again before it draws.
 PAGES = {
     "Outcomes": [

@@ -12,7 +12,7 @@ Modules:
 
 - :mod:`benchmarks.clinic`: sizes, the chunked generator, the stored form of the tables.
 - :mod:`benchmarks.databases`: fresh databases (SQLite file, PostgreSQL schema) and bulk loads.
-- :mod:`benchmarks.engines`: the same SPEC §4 summary in DuckDB SQL and in pandas.
+- :mod:`benchmarks.engines`: the same docs/methods.md summary in DuckDB SQL and in pandas.
 - :mod:`benchmarks.probes`: measurements that run in their own process (cold, peak memory).
 - :mod:`benchmarks.report`: targets, the table, the markdown block.
 """

@@ -6,7 +6,7 @@ the "1m" clinic has about 164,000 patients. Large clinics are generated in chunk
 :data:`CHUNK_PATIENTS` patients, each chunk with its own seed and a ``Cnn-`` prefix on its
 pseudonyms so that chunks never share a ``patient_id``.
 
-:class:`StoredClinic` holds the three tables as the importer would store them (SPEC §3):
+:class:`StoredClinic` holds the three tables as the importer would store them (docs/contract.md):
 surrogate keys ``patients.id`` 1..n referenced by ``patient_key``, ages capped at 90, ``site``
 defaulting to ``main``, rows in natural-key order. The bulk loaders write these frames as they
 are; :func:`benchmarks.databases.check_bulk_load` proves on a small clinic that the result is
@@ -31,7 +31,7 @@ BASE_SEED = 20261125
 CHUNK_PATIENTS = 100_000
 #: Sessions per patient that :func:`analysis.demo.generate` gives on average (measured).
 SESSIONS_PER_PATIENT = 6.1
-#: Age is stored capped at 90 (SPEC §3, "90+").
+#: Age is stored capped at 90 (docs/contract.md, "90+").
 AGE_CAP = 90
 
 
@@ -53,7 +53,7 @@ SIZES: dict[str, Size] = {
 
 
 def contract_frames(n_patients: int, seed: int = BASE_SEED) -> dict[str, pd.DataFrame]:
-    """Import-contract frames (SPEC §3) for ``n_patients``, generated in chunks if large."""
+    """Import-contract frames (docs/contract.md) for ``n_patients``, generated in chunks if large."""
     parts: list[dict[str, pd.DataFrame]] = []
     chunks = max(1, math.ceil(n_patients / CHUNK_PATIENTS))
     for chunk in range(chunks):

@@ -1,7 +1,7 @@
 """Fresh benchmark databases and the fastest correct bulk loads into them.
 
 Every database is created empty and brought to the current schema by
-:func:`analysis.store.open_database` (the real Alembic migrations), so it has exactly the
+:func:`analysis.db.store.open_database` (the real Alembic migrations), so it has exactly the
 tables, constraints and indexes the app uses:
 
 - SQLite: a file in the benchmark's temporary folder.
@@ -43,8 +43,8 @@ import pyarrow.csv as pacsv
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from analysis import facts
-from analysis.store import make_engine, open_database, resolve_url
+from analysis.db import facts
+from analysis.db.store import make_engine, open_database, resolve_url
 from benchmarks.clinic import TODAY, StoredClinic, contract_frames, stored_clinic
 
 ENGINES: tuple[str, ...] = ("sqlite", "postgresql")
@@ -123,7 +123,7 @@ def check_postgres(postgres_url: str) -> str | None:
 def bulk_load(database: Database, clinic: StoredClinic) -> float:
     """Write ``clinic`` into the empty ``database``; returns the seconds taken.
 
-    Includes ``ANALYZE`` and deriving the per-patient facts (:func:`analysis.facts.refresh`),
+    Includes ``ANALYZE`` and deriving the per-patient facts (:func:`analysis.db.facts.refresh`),
     which the importer does in its own transaction.
     """
     start = time.perf_counter()
@@ -182,7 +182,7 @@ def _load_sqlite(path: Path, clinic: StoredClinic) -> None:
                 connection.executemany(statement, _python_rows(frame.iloc[start : start + _CHUNK_ROWS]))
         connection.execute("COMMIT")
         connection.execute("ANALYZE")
-        connection.execute("PRAGMA journal_mode=WAL")  # as analysis.store opens it
+        connection.execute("PRAGMA journal_mode=WAL")  # as analysis.db.store opens it
     finally:
         connection.close()
 

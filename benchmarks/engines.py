@@ -1,7 +1,7 @@
-"""The condition × route summary of SPEC §4, twice more: DuckDB SQL and load-everything pandas.
+"""The condition × route summary of docs/methods.md, twice more: DuckDB SQL and load-everything pandas.
 
-Both are written from SPEC §4, not from ``analysis/outcomes.py``, and return the same counts
-frame as :func:`counts_from_summary` makes of :func:`analysis.outcomes.summarize`: one row per
+Both are written from docs/methods.md, not from ``analysis/db/derivation.py``, and return the same counts
+frame as :func:`counts_from_summary` makes of :func:`analysis.db.derivation.summarize`: one row per
 (condition, route) with ``patients``, ``evaluable``, ``pending``, ``eligible``,
 ``with_followup``, ``responders``. The harness compares the three frames cell by cell.
 
@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from analysis.definition import OutcomeDefinition
+from analysis.domain.definition import OutcomeDefinition
 
 if TYPE_CHECKING:
     import duckdb
 
-    from analysis.outcomes import ResponseTable
+    from analysis.queries.response import ResponseTable
 
 COUNT_COLUMNS: tuple[str, ...] = (
     "patients",
@@ -43,8 +43,8 @@ COUNT_COLUMNS: tuple[str, ...] = (
 )
 KEYS: tuple[str, ...] = ("condition", "route")
 MIXED = "mixed"
-#: SPEC §4: a reduction of exactly the threshold counts despite floating point. Written here
-#: again (not imported from analysis.outcomes) so that the DuckDB and pandas processes do not
+#: docs/methods.md: a reduction of exactly the threshold counts despite floating point. Written here
+#: again (not imported from analysis.db.derivation) so that the DuckDB and pandas processes do not
 #: load SciPy and statsmodels, which would inflate their measured memory.
 EPSILON = 1e-9
 NO_ROUTE = "none"

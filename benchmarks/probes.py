@@ -4,7 +4,7 @@ peak resident memory (``VmHWM``, see :func:`peak_mb`) is the memory the approach
 Run as ``python -m benchmarks.probes NAME JSON``; the result is one JSON object on the last
 line of standard output. :func:`run_probe` does that from the harness.
 
-- ``summary``: :func:`analysis.outcomes.summarize` by condition × route on a new engine (cold),
+- ``summary``: :func:`analysis.db.derivation.summarize` by condition × route on a new engine (cold),
   then again (warm); with the counts, for the cross-check. With ``evict`` (SQLite files), the
   files are first dropped from the OS page cache, so that cold reads from the disk.
 - ``pandas``: ``pd.read_sql`` of the three whole tables, then :func:`benchmarks.engines.pandas_counts`
@@ -94,9 +94,9 @@ def evict_from_page_cache(path: Path) -> None:
 
 
 def probe_summary(args: dict[str, Any]) -> dict[str, Any]:
-    from analysis.definition import OutcomeDefinition
-    from analysis.outcomes import summarize
-    from analysis.store import make_engine
+    from analysis.db.store import make_engine
+    from analysis.domain.definition import OutcomeDefinition
+    from analysis.queries.response import summarize
     from benchmarks.engines import counts_from_summary, counts_to_records
 
     for path in args.get("evict", []):
@@ -126,7 +126,7 @@ def probe_pandas(args: dict[str, Any]) -> dict[str, Any]:
     import pandas as pd
     from sqlalchemy import text
 
-    from analysis.store import make_engine
+    from analysis.db.store import make_engine
     from benchmarks.engines import counts_to_records, pandas_counts, prepare_frames
 
     engine = make_engine(args["url"])
@@ -202,7 +202,7 @@ def _warm_streamlit(app: Any, workdir: Path) -> None:
     here. The tiny clinic is bulk-loaded (not imported), so that the page probe does not
     depend on the importer.
     """
-    from analysis.store import open_database
+    from analysis.db.store import open_database
     from benchmarks.clinic import contract_frames, stored_clinic
     from benchmarks.databases import Database, bulk_load
 
@@ -273,8 +273,8 @@ def probe_app(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def probe_importer(args: dict[str, Any]) -> dict[str, Any]:
+    from analysis.db.store import make_engine
     from analysis.ingest import import_frames
-    from analysis.store import make_engine
     from benchmarks.clinic import TODAY, import_slice
 
     frames = import_slice(int(args["sessions"]))

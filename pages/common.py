@@ -22,9 +22,11 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from analysis import access, outcomes, store
-from analysis.definition import AGE_GROUPS, CohortFilter, OutcomeDefinition
-from analysis.vocabulary import display_name
+from analysis.db import store
+from analysis.domain import access, errors
+from analysis.domain.definition import AGE_GROUPS, CohortFilter, OutcomeDefinition
+from analysis.domain.vocabulary import display_name
+from analysis.queries import response
 
 T = TypeVar("T")
 CACHE = {"ttl": 600, "max_entries": 256, "show_spinner": False}
@@ -50,7 +52,7 @@ def engine() -> Engine:
     """The engine for the configured database; stops the page with a message if unusable."""
     try:
         return engine_for(database_url())
-    except store.DatabaseError as exc:
+    except errors.DatabaseError as exc:
         st.error(f"**The outcomes database cannot be opened.** {exc}", icon=":material/error:")
         st.info("Check the DATABASE_URL setting, or unset it to use the embedded demo database.")
         st.stop()
@@ -60,8 +62,8 @@ def guarded(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a cached analysis call; a failing database stops the page with a clear message."""
     try:
         return call(*args, **kwargs)
-    except (SQLAlchemyError, store.DatabaseError) as exc:
-        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    except (SQLAlchemyError, errors.DatabaseError) as exc:
+        reason = errors.first_line(exc)
         st.error(f"**The outcomes database could not be read.** {reason}", icon=":material/error:")
         st.stop()
 
@@ -72,11 +74,11 @@ def guarded(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 @st.cache_data(**CACHE)
 def _group_counts(
     url: str, definition: OutcomeDefinition, cohort: CohortFilter, by: tuple[str, ...], funnel: bool
-) -> outcomes.GroupCounts:
-    return outcomes.group_counts(engine_for(url), definition, cohort, by, funnel=funnel)
+) -> response.GroupCounts:
+    return response.group_counts(engine_for(url), definition, cohort, by, funnel=funnel)
 
 
-def group_counts(by: tuple[str, ...] = (), *, funnel: bool = False, **changes: Any) -> outcomes.GroupCounts:
+def group_counts(by: tuple[str, ...] = (), *, funnel: bool = False, **changes: Any) -> response.GroupCounts:
     """The per-group counts of the current view, cached on what changes the counts only.
 
     The ITT and the completers tables of a view (and a change of band or interval) share one
@@ -93,12 +95,12 @@ def group_counts(by: tuple[str, ...] = (), *, funnel: bool = False, **changes: A
 
 def response_table(
     by: tuple[str, ...] = (), *, funnel: bool = False, **changes: Any
-) -> outcomes.ResponseTable:
+) -> response.ResponseTable:
     """The response table for the current definition (with ``changes``) and sidebar cohort.
 
     ``funnel=True`` shares its database pass with ``group_counts(by, funnel=True)``.
     """
-    return outcomes.response_table(
+    return response.response_table(
         group_counts(by, funnel=funnel, **changes), replace(definition(), **changes)
     )
 
@@ -126,7 +128,7 @@ def cohort_result(function: Callable[..., T], *extra: Any, **changes: Any) -> T:
 
 @st.cache_data(**CACHE)
 def _filter_options(url: str) -> dict[str, list[str]]:
-    return outcomes.filter_options(engine_for(url))
+    return response.filter_options(engine_for(url))
 
 
 def filter_options() -> dict[str, list[str]]:
@@ -388,7 +390,7 @@ def _setting(key: str, default: Any) -> Any:
 
 
 def definition() -> OutcomeDefinition:
-    """The outcome definition the user is looking at (Methods page; defaults from SPEC §4)."""
+    """The outcome definition the user is looking at (Methods page; defaults from docs/methods.md)."""
     try:
         return OutcomeDefinition(
             timepoint_days=int(_setting("timepoint", _DEFAULTS.timepoint_days)),

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analysis import figures, outcomes, trajectories
-from analysis.figures import trajectories as trajectory_figures
+from analysis.present import figures
+from analysis.present import format as fmt
+from analysis.present.figures import trajectories as trajectory_figures
+from analysis.queries import response, trajectories
 from pages import common
 
-VERDICTS = {"above": "Above band", "overlaps": "Overlaps band", "below": "Below band", "no_data": "No data"}
 
-
-def _table(groups: list[outcomes.GroupResult], band: tuple[float, float]) -> None:
+def _table(groups: list[response.GroupResult], band: tuple[float, float]) -> None:
     bottom, top = (f"{100 * edge:.0f}%" for edge in band)
     frame = pd.DataFrame(
         {
@@ -28,7 +28,7 @@ def _table(groups: list[outcomes.GroupResult], band: tuple[float, float]) -> Non
             f"p > {top}": [g.p_gt_upper for g in groups],
             f"p > {bottom} Holm": [g.p_gt_lower_holm for g in groups],
             f"p > {top} Holm": [g.p_gt_upper_holm for g in groups],
-            "Verdict": [VERDICTS.get(g.verdict, g.verdict) for g in groups],
+            "Verdict": [fmt.VERDICT_LABELS.get(g.verdict, g.verdict) for g in groups],
             "Small n": [g.small_n for g in groups],
         }
     )
@@ -50,7 +50,7 @@ def _table(groups: list[outcomes.GroupResult], band: tuple[float, float]) -> Non
     )
 
 
-def _condition_detail(table: outcomes.ResponseTable, codes: list[str]) -> None:
+def _condition_detail(table: response.ResponseTable, codes: list[str]) -> None:
     d = table.definition
     st.subheader("One condition over time")
     code = st.selectbox("Condition", codes, format_func=common.label, key="trajectory_condition")

@@ -8,18 +8,18 @@
   file above that size in the browser. A database that cannot be used is a message, never a
   traceback. After a successful import every cache is cleared, so the same run already shows
   the new data. The outcome of an import is shown on the run of the click only.
-- Data quality (:mod:`analysis.quality`) and the downloads follow the sidebar selection and
+- Data quality (:mod:`analysis.queries.quality`) and the downloads follow the sidebar selection and
   the Methods page's definition; they are hidden, with a note, while the database is empty
   (the import form always shows: it is where a new clinic starts).
-- Permissions (:data:`analysis.access.PERMISSIONS`, checked with ``common.page_guard``): the
+- Permissions (:data:`analysis.domain.access.PERMISSIONS`, checked with ``common.page_guard``): the
   page needs ``aggregates``; the import form ``import``; data quality ``quality`` (it lists
   patient ids); the "Show small cells" checkbox ``export_unsuppressed`` — without it every
   download is suppressed. Without login configured everyone is director (open demo).
-- Downloads suppress small cells (SPEC §4) unless "Show small cells (internal use)" is
+- Downloads suppress small cells (docs/methods.md) unless "Show small cells (internal use)" is
   ticked. The CSV downloads are the response tables by condition, by route and by
   condition × route for the current definition and selection
-  (:func:`analysis.report.response_table_csv`: formula-like cells neutralised). The HTML report
-  (:func:`analysis.board_report.overview_html`, several MB with plotly.js inline) is built only
+  (:func:`analysis.present.exports.response_table_csv`: formula-like cells neutralised). The HTML report
+  (:func:`analysis.present.board_report.overview_html`, several MB with plotly.js inline) is built only
   when its button is clicked, off the script thread; if the database fails then, the download
   is a one-line HTML page saying so.
 """
@@ -33,9 +33,13 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from analysis import audit, board_report, ingest, quality, store
-from analysis.definition import CohortFilter, OutcomeDefinition
-from analysis.report import response_table_csv
+from analysis import ingest
+from analysis.db import audit
+from analysis.domain import contract, errors
+from analysis.domain.definition import CohortFilter, OutcomeDefinition
+from analysis.present import board_report
+from analysis.present.exports import response_table_csv
+from analysis.queries import quality
 from pages import common
 
 #: Problem lists up to this long are shown as a plain table; longer ones in a scrolling grid.
@@ -45,7 +49,7 @@ HISTORY_ROWS = 50
 
 CONTRACT = (
     "Import three tables — `patients`, `sessions`, `followups` — as CSV files with those names or one "
-    ".xlsx workbook with sheets of those names, columns as in the import contract (README, SPEC §3). "
+    ".xlsx workbook with sheets of those names, columns as in the import contract (docs/contract.md). "
     "**Direct identifiers are refused** (names, e-mails, phone numbers, record numbers, addresses, "
     "dates of birth…): the whole import is, and nothing is written."
 )
@@ -58,7 +62,7 @@ CSV_DOWNLOADS = (
 
 def _contract_columns() -> str:
     lines = []
-    for table, fields in ingest.FIELDS.items():
+    for table, fields in contract.FIELDS.items():
         names = ", ".join(f"**{f.name}**" if f.required else f.name for f in fields)
         lines.append(f"- `{table}`: {names}")
     return "\n".join(lines) + "\n\nRequired columns in bold. Sample files: `data/sample/`."
@@ -135,7 +139,7 @@ def _import_section() -> None:
                 user=common.current_access().user,
                 source="app",
             )
-        except (store.DatabaseError, SQLAlchemyError) as exc:
+        except (errors.DatabaseError, SQLAlchemyError) as exc:
             status.update(label="Import failed", state="error")
             st.error(f"**Nothing was imported: the database could not be used.** {exc}")
             return
@@ -162,7 +166,7 @@ def _quality_section() -> None:
     columns[2].metric(
         "Follow-ups before the first session",
         f"{before.followups:,}",
-        help="Accepted on import (SPEC §3); check their dates.",
+        help="Accepted on import (docs/contract.md); check their dates.",
     )
     columns[3].metric(
         "Follow-ups outside every window",
@@ -189,7 +193,7 @@ def _report_html(
     """Built on click, off the script thread: no Streamlit calls here."""
     try:
         return board_report.overview_html(engine, definition, cohort, suppress=suppress, clinic_name=clinic)
-    except (store.DatabaseError, SQLAlchemyError) as exc:
+    except (errors.DatabaseError, SQLAlchemyError) as exc:
         return (
             f"<!DOCTYPE html><title>Report unavailable</title><p>The database could not be read ({exc}).</p>"
         )
@@ -202,7 +206,7 @@ def _downloads_section(definition: OutcomeDefinition, cohort: CohortFilter, *, m
         value=False,
         key="show_small_cells",
         help="For the clinic director. Off (the default): counts of groups with fewer than 11 patients "
-        'in the denominator are shown as "<11", as SPEC §4 requires for exports and reports.',
+        'in the denominator are shown as "<11", as docs/methods.md requires for exports and reports.',
     )
     suppress = not show_small
     clinic = st.text_input("Clinic name for the report title (optional)", key="report_clinic", max_chars=80)

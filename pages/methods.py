@@ -6,7 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from analysis.definition import OutcomeDefinition
+from analysis.domain.definition import OutcomeDefinition
+from analysis.present import format as fmt
 from pages import common
 
 METHODS_DOC = Path(__file__).resolve().parent.parent / "docs" / "methods.md"
@@ -74,7 +75,7 @@ def _editor() -> None:
             key="ci",
             bind="query-params",
             horizontal=True,
-            format_func={"wilson": "Wilson score", "exact": "Exact (Clopper–Pearson)"}.get,
+            format_func=fmt.method_label,
         )
         band = row[2].columns(2)
         band[0].number_input(

@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis import figures, outcomes, safety
-from analysis.figures import overview as overview_figures
+from analysis.present import figures
+from analysis.present import format as fmt
+from analysis.present.figures import overview as overview_figures
+from analysis.queries import response, safety
 from pages import common
 
-VERDICTS = {
-    "above": ("success", "**Above the conventional-therapy band**: the whole 95% interval lies above {top}."),
-    "below": (
-        "error",
-        "**Below the conventional-therapy band**: the whole 95% interval lies below {bottom}.",
-    ),
-    "overlaps": (
-        "info",
-        "**Not distinguishable from conventional therapy**: the 95% interval overlaps the "
-        "{bottom}–{top} band.",
-    ),
-    "no_data": ("info", "**Not measurable yet**: no patient has reached the follow-up window."),
-}
-
-
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}%"
+#: How each verdict is shown: st.success, st.error or st.info.
+VERDICT_KINDS = {"above": "success", "below": "error", "overlaps": "info", "no_data": "info"}
 
 
 def overview() -> None:
@@ -36,16 +23,15 @@ def overview() -> None:
     by_quarter = common.response_table(by=("quarter",), funnel=True, missing="itt")
     completers = common.response_table(by=("quarter",), funnel=True, missing="completers")
     d, overall = by_quarter.definition, by_quarter.overall
-    funnel = outcomes.funnel_from_counts(common.group_counts(("quarter",), funnel=True, missing="itt"))
+    funnel = response.funnel_from_counts(common.group_counts(("quarter",), funnel=True, missing="itt"))
     adverse = common.cohort_result(safety.session_summary).any_ae
     st.caption(common.definition_caption(d))
 
-    band = {"bottom": f"{100 * d.band[0]:.0f}%", "top": f"{100 * d.band[1]:.0f}%"}
     columns = st.columns(6)
     columns[0].metric("Patients treated", f"{funnel.treated:,}", help=f"{funnel.sessions:,} sessions in all.")
     columns[1].metric(
         "Response rate (ITT)",
-        _percent(overall.rate),
+        fmt.percent(overall.rate),
         help="Eligible patients without a follow-up in the window count as non-responders.",
     )
     columns[2].metric(
@@ -55,7 +41,7 @@ def overview() -> None:
     )
     columns[3].metric(
         "Follow-up completeness",
-        _percent(overall.with_followup / overall.eligible if overall.eligible else None),
+        fmt.percent(overall.with_followup / overall.eligible if overall.eligible else None),
         help="Eligible patients with a follow-up in the window.",
     )
     columns[4].metric(
@@ -63,12 +49,11 @@ def overview() -> None:
     )
     columns[5].metric(
         "Adverse events per session",
-        _percent(adverse.rate),
+        fmt.percent(adverse.rate),
         help=f"Sessions with any adverse event: {adverse.count:,} of {adverse.nobs:,} (see Safety).",
     )
 
-    kind, text = VERDICTS[overall.verdict]
-    getattr(st, kind)(text.format(**band))
+    getattr(st, VERDICT_KINDS[overall.verdict])(fmt.verdict_sentence(overall.verdict, d.band, markdown=True))
 
     rows = [
         figures.RateRow.from_group("All eligible patients (ITT)", overall),

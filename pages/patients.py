@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analysis import outcomes, trajectories
-from analysis.definition import CohortFilter, OutcomeDefinition
-from analysis.figures import trajectories as trajectory_figures
+from analysis.db import derivation
+from analysis.domain.definition import CohortFilter, OutcomeDefinition
+from analysis.present.figures import trajectories as trajectory_figures
+from analysis.queries import trajectories
 from pages import common
 
 LIST_LIMIT = 500
@@ -22,7 +23,7 @@ STATUS_BADGES = {
 
 @st.cache_data(ttl=60, max_entries=64, show_spinner=False)
 def _resolved(url: str, definition: OutcomeDefinition) -> OutcomeDefinition:
-    return outcomes.resolve(common.engine_for(url), definition)
+    return derivation.resolve(common.engine_for(url), definition)
 
 
 @st.cache_data(**common.CACHE)

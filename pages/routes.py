@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis import dosing, figures, outcomes, stats
-from analysis.figures import routes as route_figures
+from analysis import stats
+from analysis.present import figures
+from analysis.present.figures import routes as route_figures
+from analysis.queries import dosing, response
 from pages import common
 
 
-def _comparison(groups: dict[str, outcomes.GroupResult], alpha: float) -> None:
+def _comparison(groups: dict[str, response.GroupResult], alpha: float) -> None:
     names = list(groups)
     if len(names) < 2:
         st.info("Only one route in this selection: nothing to compare.")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis import safety
-from analysis.figures import safety as charts
+from analysis.present import findings
+from analysis.present.figures import safety as charts
+from analysis.queries import safety
 from analysis.stats import ProportionEstimate
 from pages import common
 
@@ -51,7 +52,7 @@ def safety_page() -> None:
     with left:
         _claim(
             "dissociative effects last no more than about 4 hours.",
-            dissociation.finding(),
+            findings.dissociation_finding(dissociation),
             "A session's recorded duration is that of its longest adverse event "
             f"({dissociation.with_other_events:,} of these sessions had another event too), so the share "
             "within 4 hours can only be understated. Exactly 240 min counts as within.",
@@ -59,7 +60,7 @@ def safety_page() -> None:
     with right:
         _claim(
             "no long-term effects are expected at the 3-month follow-up.",
-            long_term.finding(),
+            findings.long_term_finding(long_term),
             f"Follow-ups from day {long_term.from_day} after the first session on: the 3-month window "
             "and later. An event reported at follow-up is not necessarily caused by ketamine.",
         )

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
-from analysis import facts, schema
+from analysis.db import facts, schema
 
 DAY0 = date(2025, 1, 6)
 

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from analysis.store import make_engine, migrate
+from analysis.db.store import make_engine, migrate
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 

@@ -1,7 +1,7 @@
-"""A straightforward, load-everything pandas reading of SPEC §4, for cross-checking the SQL.
+"""A straightforward, load-everything pandas reading of docs/methods.md, for cross-checking the SQL.
 
-Deliberately written from the SPEC's words, row by row and without sharing code with
-``analysis/outcomes.py``, so that a slip in either shows up as a disagreement.
+Deliberately written from docs/methods.md's words, row by row and without sharing code with
+``analysis/db/derivation.py``, so that a slip in either shows up as a disagreement.
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.access import Access, AccessConfigError, AccessPolicy, load_policy
-from analysis.definition import CohortFilter, OutcomeDefinition
-from analysis.outcomes import summarize
+from analysis.domain.access import Access, AccessConfigError, AccessPolicy, load_policy
+from analysis.domain.definition import CohortFilter, OutcomeDefinition
+from analysis.queries.response import summarize
 from tests.clinic import add_patient
 
 ROOT = Path(__file__).resolve().parent.parent

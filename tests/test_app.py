@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.definition import OutcomeDefinition
-from analysis.outcomes import summarize
+from analysis.domain.definition import OutcomeDefinition
+from analysis.queries.response import summarize
 from tests.clinic import add_patient
 
 ROOT = Path(__file__).resolve().parent.parent

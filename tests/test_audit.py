@@ -18,9 +18,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, delete, inspect, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from analysis import audit, ingest, schema
-from analysis.ingest import import_frames, import_paths, import_uploads
-from analysis.store import DatabaseError, downgrade, migrate
+from analysis.db import audit, schema
+from analysis.db.store import downgrade, migrate
+from analysis.domain.errors import DatabaseError
+from analysis.ingest import import_frames, import_paths, import_uploads, importer, limits, transaction
 from tests.clinic import stored_rows as data_snapshot
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
@@ -185,8 +186,8 @@ def test_refused_import_is_logged_and_writes_no_data(engine: Engine) -> None:
 def test_too_large_upload_is_logged_without_being_parsed(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ingest, "MAX_UPLOAD_BYTES", 100)
-    monkeypatch.setattr(ingest, "_read_csv", lambda *a: pytest.fail("parsed a file above the limit"))
+    monkeypatch.setattr(limits, "MAX_UPLOAD_BYTES", 100)
+    monkeypatch.setattr(importer, "_read_csv", lambda *a: pytest.fail("parsed a file above the limit"))
     data = b"patient_id,condition\n" + b"P1,crps\n" * 20
     report = import_uploads(engine, [("patients.csv", data)], user="x@clinic.example")
     assert not report.ok and "above the limit" in report.problems[0].reason
@@ -244,7 +245,7 @@ def test_no_log_row_without_its_data(engine: Engine, monkeypatch: pytest.MonkeyP
     """A write that fails half-way leaves neither data nor an 'applied' row."""
     assert import_paths(engine, SAMPLE_FILES, today=TODAY).ok
     before, log_before = data_snapshot(engine), log_rows(engine)
-    real = ingest._write_table
+    real = transaction._write_table
 
     def failing(connection, checked, *args):
         written = real(connection, checked, *args)  # the patients are written, then the sessions fail
@@ -252,7 +253,7 @@ def test_no_log_row_without_its_data(engine: Engine, monkeypatch: pytest.MonkeyP
             raise OperationalError("INSERT INTO sessions", {}, Exception("disk full"))
         return written
 
-    monkeypatch.setattr(ingest, "_write_table", failing)
+    monkeypatch.setattr(transaction, "_write_table", failing)
     with pytest.raises(DatabaseError, match="disk full"):
         import_uploads(
             engine,
@@ -304,7 +305,7 @@ def test_recent_imports_limit_must_be_positive(sqlite_engine: Engine, limit) -> 
 
 
 def test_recent_imports_of_an_unreachable_database_raises_database_error() -> None:
-    from analysis.store import make_engine
+    from analysis.db.store import make_engine
 
     with pytest.raises(DatabaseError, match="import log"):
         audit.recent_imports(make_engine("postgresql://nobody@127.0.0.1:1/none"))

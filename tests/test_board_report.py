@@ -1,13 +1,13 @@
-"""The board report (analysis.board_report): self-contained, same numbers, small cells, escaping."""
+"""The board report (analysis.present.board_report): self-contained, same numbers, small cells, escaping."""
 
 from __future__ import annotations
 
 import re
 from datetime import date
 
-from analysis.board_report import overview_html
-from analysis.definition import CohortFilter, OutcomeDefinition
-from analysis.outcomes import summarize
+from analysis.domain.definition import CohortFilter, OutcomeDefinition
+from analysis.present.board_report import overview_html
+from analysis.queries.response import summarize
 from tests.clinic import add_patient
 
 SCRIPT_ALERT = "<script>alert(1)</script>"

@@ -1,4 +1,4 @@
-"""The command line (SPEC §5), run as a user runs it: ``python -m analysis`` in a subprocess."""
+"""The command line (README), run as a user runs it: ``python -m analysis`` in a subprocess."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis import audit, store
+from analysis.db import audit, store
 from tests.clinic import add_patient
 
 ROOT = Path(__file__).resolve().parent.parent

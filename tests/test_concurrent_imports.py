@@ -20,9 +20,11 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import OperationalError
 
-from analysis import ingest, schema
-from analysis.ingest import BUSY_REASON, ImportReport, import_paths, import_uploads
-from analysis.store import DatabaseError, make_engine, migrate
+from analysis.db import schema
+from analysis.db.store import make_engine, migrate
+from analysis.domain.errors import DatabaseError
+from analysis.ingest import ImportReport, import_paths, import_uploads, limits, transaction
+from analysis.ingest.limits import BUSY_REASON
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 SAMPLE_FILES = [SAMPLE / "patients.csv", SAMPLE / "sessions.csv", SAMPLE / "followups.csv"]
@@ -209,8 +211,8 @@ def test_the_same_files_imported_twice_at_once(populated_url: str, serial: dict[
 @pytest.fixture
 def quick(monkeypatch: pytest.MonkeyPatch) -> None:
     """Short waits, so that 'busy' is reached in a fraction of a second."""
-    monkeypatch.setattr(ingest, "LOCK_WAIT_SECONDS", 0.2)
-    monkeypatch.setattr(ingest, "BUSY_BACKOFF_SECONDS", 0.01)
+    monkeypatch.setattr(limits, "LOCK_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(limits, "BUSY_BACKOFF_SECONDS", 0.01)
 
 
 def hold_import_lock(url: str) -> Callable[[], None]:
@@ -277,7 +279,7 @@ def test_a_deadlock_or_lock_is_retried(
     populated_url: str, serial: dict[str, State], monkeypatch: pytest.MonkeyPatch, quick: None, failures: int
 ) -> None:
     engine = make_engine(populated_url)
-    real, calls = ingest._write_table, []
+    real, calls = transaction._write_table, []
 
     def flaky(connection, checked, *args):
         written = real(connection, checked, *args)
@@ -287,7 +289,7 @@ def test_a_deadlock_or_lock_is_retried(
                 raise _transient(engine.dialect.name)
         return written
 
-    monkeypatch.setattr(ingest, "_write_table", flaky)
+    monkeypatch.setattr(transaction, "_write_table", flaky)
     try:
         report = import_uploads(engine, A, today=TODAY)
         assert report.ok and len(calls) == failures + 1
@@ -303,18 +305,18 @@ def test_a_database_that_stays_busy_refuses_after_the_last_attempt(
 ) -> None:
     engine = make_engine(populated_url)
     before = state(engine)
-    real, calls = ingest._write_table, []
+    real, calls = transaction._write_table, []
 
     def busy(connection, checked, *args):
         real(connection, checked, *args)
         calls.append(1)
         raise _transient(engine.dialect.name)
 
-    monkeypatch.setattr(ingest, "_write_table", busy)
+    monkeypatch.setattr(transaction, "_write_table", busy)
     try:
         report = import_uploads(engine, A, today=TODAY)
         assert not report.ok and report.problems[0].reason == BUSY_REASON
-        assert len(calls) == ingest.BUSY_ATTEMPTS
+        assert len(calls) == limits.BUSY_ATTEMPTS
         assert state(engine) == before
         assert [e[1] for e in log(engine)] == ["applied", "refused"]
     finally:
@@ -331,7 +333,7 @@ def test_other_database_errors_are_not_retried(
         calls.append(1)
         raise OperationalError("INSERT ...", {}, Exception("disk I/O error"))
 
-    monkeypatch.setattr(ingest, "_write_table", broken)
+    monkeypatch.setattr(transaction, "_write_table", broken)
     try:
         with pytest.raises(DatabaseError, match=r"nothing was written \(disk I/O error\)"):
             import_uploads(engine, A, today=TODAY)

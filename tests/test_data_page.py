@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis import ingest, store
+from analysis import ingest
+from analysis.db import store
+from analysis.domain import errors
 from pages import common
 from tests.clinic import add_patient
 from tests.clinic import stored_rows as snapshot
@@ -136,7 +138,7 @@ def test_too_large_upload_is_refused_before_it_is_read(open_data_page, sqlite_en
 
 def test_a_database_failure_is_a_message_not_a_traceback(open_data_page, sqlite_engine, monkeypatch):
     def broken(*args, **kwargs):
-        raise store.DatabaseError(
+        raise errors.DatabaseError(
             "The import could not use the database at sqlite:///x; nothing was written."
         )
 
@@ -240,7 +242,7 @@ def test_each_role_sees_its_part_of_the_page(
 
 
 def test_an_import_from_the_page_is_logged_with_who_and_listed_in_the_history(open_data_page, sqlite_engine):
-    from analysis import audit
+    from analysis.db import audit
 
     files = [(p.name, p.read_bytes()) for p in sorted(SAMPLE.glob("*.csv"))]
     at = upload_and_import(open_data_page(sqlite_engine), files)

@@ -1,4 +1,4 @@
-"""The synthetic demo clinic (SPEC §6): reproducible, inside the import contract, realistic."""
+"""The synthetic demo clinic (docs/methods.md): reproducible, inside the import contract, realistic."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from analysis import demo
-from analysis.schema import CONTRACT_COLUMNS
-from analysis.vocabulary import ADVERSE_EVENTS, CONDITION_LABELS, ROUTE_LABELS, SEXES
+from analysis.db.schema import CONTRACT_COLUMNS
+from analysis.demo import parameters
+from analysis.domain.vocabulary import ADVERSE_EVENTS, CONDITION_LABELS, ROUTE_LABELS, SEXES
 
 TODAY = date(2026, 11, 25)
 PATIENT_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -24,7 +25,7 @@ def clinic() -> dict[str, pd.DataFrame]:
 
 
 def _baselines(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Per patient: condition, index date and the SPEC §4 baseline (column, else first pre_pain)."""
+    """Per patient: condition, index date and the docs/methods.md baseline (column, else first pre_pain)."""
     sessions = frames["sessions"].sort_values(["patient_id", "session_date"])
     first = sessions.groupby("patient_id").agg(
         index_date=("session_date", "first"), first_pre=("pre_pain", "first")
@@ -68,7 +69,7 @@ def test_same_seed_gives_identical_frames(clinic):
 
 
 def test_different_seed_gives_a_different_clinic(clinic):
-    other = demo.generate(seed=demo.DEFAULT_SEED + 1, today=TODAY)
+    other = demo.generate(seed=parameters.DEFAULT_SEED + 1, today=TODAY)
     assert not other["patients"].equals(clinic["patients"])
     assert not other["sessions"].equals(clinic["sessions"])
     assert not other["followups"].equals(clinic["followups"])
@@ -192,8 +193,8 @@ def test_every_condition_and_route_appears_even_in_a_small_clinic(seed):
 
 
 def test_every_adverse_event_of_the_vocabulary_has_a_rate_and_a_duration():
-    assert set(demo.AE_ROUTE_RATES) == set(ADVERSE_EVENTS) == set(demo.AE_DURATION)
-    assert all(len(rates) == len(ROUTE_LABELS) for rates in demo.AE_ROUTE_RATES.values())
+    assert set(parameters.AE_ROUTE_RATES) == set(ADVERSE_EVENTS) == set(parameters.AE_DURATION)
+    assert all(len(rates) == len(ROUTE_LABELS) for rates in parameters.AE_ROUTE_RATES.values())
 
 
 def test_intranasal_and_intramuscular_are_the_bulk_and_sites_differ(clinic):
@@ -359,8 +360,7 @@ def test_a_hundred_thousand_patients_are_feasible():
 
 
 def test_load_demo_goes_through_the_real_importer(sqlite_engine):
-    pytest.importorskip("analysis.ingest", reason="analysis/ingest.py is not written yet")
-    from analysis.store import table_counts
+    from analysis.db.store import table_counts
 
     frames = demo.generate(300, seed=9, today=TODAY)
     report = demo.load_demo(sqlite_engine, 300, seed=9, today=TODAY)
@@ -371,8 +371,7 @@ def test_load_demo_goes_through_the_real_importer(sqlite_engine):
 
 
 def test_loading_the_same_demo_twice_changes_nothing(sqlite_engine):
-    pytest.importorskip("analysis.ingest", reason="analysis/ingest.py is not written yet")
-    from analysis.store import table_counts
+    from analysis.db.store import table_counts
 
     demo.load_demo(sqlite_engine, 300, seed=9, today=TODAY)
     before = table_counts(sqlite_engine)

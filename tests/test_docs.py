@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from analysis.__main__ import build_parser
-from analysis.definition import OutcomeDefinition
+from analysis.cli import build_parser
+from analysis.domain.definition import OutcomeDefinition
 
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = (ROOT / "docs" / "methods.md").read_text(encoding="utf-8")

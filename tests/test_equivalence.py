@@ -1,4 +1,4 @@
-"""The SQL outcome engine agrees, patient by patient, with a plain pandas reading of SPEC §4.
+"""The SQL outcome engine agrees, patient by patient, with a plain pandas reading of docs/methods.md.
 
 Random clinics are drawn to hit the edges often: missing and zero baselines, patients without
 sessions, ties between routes and between follow-ups, windows open and closed, a cut-off
@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import insert, select
 
-from analysis import facts, schema
-from analysis.definition import OutcomeDefinition
-from analysis.outcomes import patient_outcomes, summarize
+from analysis.db import facts, schema
+from analysis.db.derivation import patient_outcomes
+from analysis.domain.definition import OutcomeDefinition
+from analysis.queries.response import summarize
 from tests.reference import reference_outcomes
 
 START = date(2024, 1, 1)

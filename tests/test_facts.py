@@ -2,7 +2,7 @@
 
 ``patient_facts`` is a cache of per-patient quantities kept at import (docs/performance.md).
 These tests hold it to the raw per-patient query over the stored sessions and follow-ups
-(:func:`analysis.outcomes.patient_outcomes_query`), on a demo clinic written through the real
+(:func:`analysis.db.derivation.patient_outcomes_query`), on a demo clinic written through the real
 importer and on random clinics full of edge cases, for every analysis that reads it, and
 check that imports, refusals, partial refreshes and the migration keep it current.
 """
@@ -16,10 +16,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, delete, select, update
 
-from analysis import dosing, facts, outcomes, quality, safety, schema, store, trajectories
-from analysis.definition import CohortFilter, OutcomeDefinition
+from analysis.db import derivation, facts, schema, store
 from analysis.demo import generate
+from analysis.domain.definition import CohortFilter, OutcomeDefinition
 from analysis.ingest import import_frames
+from analysis.queries import dosing, quality, response, safety, trajectories
 from tests.test_equivalence import random_clinic, store_clinic
 
 TODAY = date(2026, 10, 31)
@@ -52,7 +53,7 @@ def demo(engine: Engine) -> Engine:
 def straightforward(monkeypatch: pytest.MonkeyPatch, call):
     """``call()`` with the per-patient facts switched off (the raw query over every row)."""
     with monkeypatch.context() as patch:
-        patch.setattr(outcomes, "facts_apply", lambda cutoff, latest: False)
+        patch.setattr(derivation, "facts_apply", lambda cutoff, latest: False)
         return call()
 
 
@@ -68,9 +69,9 @@ def test_group_counts_from_facts_equal_the_straightforward_computation(demo, mon
     for definition in DEFINITIONS:
         for cohort in COHORTS:
             for by in BREAKDOWNS:
-                fast = outcomes.group_counts(demo, definition, cohort, by)
+                fast = response.group_counts(demo, definition, cohort, by)
                 slow = straightforward(
-                    monkeypatch, lambda d=definition, c=cohort, b=by: outcomes.group_counts(demo, d, c, b)
+                    monkeypatch, lambda d=definition, c=cohort, b=by: response.group_counts(demo, d, c, b)
                 )
                 assert fast == slow, (definition, cohort, by)
                 compared += len(fast.rows)
@@ -85,8 +86,8 @@ def test_patient_rows_from_facts_equal_the_straightforward_ones_on_edge_cases(en
             engine, {k: v.assign(patient_id=v.patient_id + "x") for k, v in random_clinic(seed).items()}
         )
     for definition in DEFINITIONS:
-        fast = outcomes.patient_outcomes(engine, definition)
-        slow = straightforward(monkeypatch, lambda d=definition: outcomes.patient_outcomes(engine, d))
+        fast = derivation.patient_outcomes(engine, definition)
+        slow = straightforward(monkeypatch, lambda d=definition: derivation.patient_outcomes(engine, d))
         assert len(fast) == 360
         pd.testing.assert_frame_equal(fast, slow)
 
@@ -94,7 +95,7 @@ def test_patient_rows_from_facts_equal_the_straightforward_ones_on_edge_cases(en
 def test_every_analysis_reading_the_facts_matches_the_straightforward_one(demo, monkeypatch):
     crps = CohortFilter(conditions=("crps",))
     d = OutcomeDefinition()
-    some_patient = outcomes.patient_outcomes(demo, d, limit=1).patient_id.iloc[0]
+    some_patient = derivation.patient_outcomes(demo, d, limit=1).patient_id.iloc[0]
     calls = {
         "session summary": lambda: safety.session_summary(demo, d, crps),
         "session summary, all": lambda: safety.session_summary(demo, d),
@@ -120,18 +121,18 @@ def test_every_analysis_reading_the_facts_matches_the_straightforward_one(demo, 
 
 
 def test_the_default_view_reads_the_facts_and_an_earlier_cutoff_the_sessions(demo):
-    everyone = outcomes.group_counts(demo).rows[0]["patients"]
+    everyone = response.group_counts(demo).rows[0]["patients"]
     assert everyone == 600
     with demo.begin() as connection:
         connection.execute(delete(schema.patient_facts))
     # No facts, no patients: the default view read the facts table, not the sessions.
-    assert outcomes.group_counts(demo).rows[0]["patients"] == 0
+    assert response.group_counts(demo).rows[0]["patients"] == 0
     earlier = OutcomeDefinition(cutoff=store.data_cutoff(demo) - timedelta(days=1))
-    assert outcomes.group_counts(demo, earlier).rows[0]["patients"] > 500  # read from sessions
+    assert response.group_counts(demo, earlier).rows[0]["patients"] > 500  # read from sessions
 
 
 def test_imports_keep_the_facts_equal_to_a_rebuild(demo):
-    first = outcomes.patient_outcomes(demo).set_index("patient_id")
+    first = derivation.patient_outcomes(demo).set_index("patient_id")
     a, b, c = first.index[:3]
     changed = {
         # a new baseline for A; B gets two sessions by another route (a tie → mixed, or a new
@@ -218,12 +219,12 @@ def test_the_migration_derives_facts_for_data_stored_before_it(db_url):
 def test_an_explicit_cutoff_on_the_latest_date_uses_the_facts_too(demo, monkeypatch):
     latest = store.data_cutoff(demo)
     seen: list[bool] = []
-    real = outcomes.facts_apply
+    real = derivation.facts_apply
     monkeypatch.setattr(
-        outcomes, "facts_apply", lambda cutoff, last: seen.append(real(cutoff, last)) or seen[-1]
+        derivation, "facts_apply", lambda cutoff, last: seen.append(real(cutoff, last)) or seen[-1]
     )
     d = replace(OutcomeDefinition(), cutoff=latest)
-    outcomes.group_counts(demo, d)
-    outcomes.group_counts(demo, replace(d, cutoff=latest - timedelta(days=1)))
-    outcomes.group_counts(demo, replace(d, cutoff=latest + timedelta(days=30)))
+    response.group_counts(demo, d)
+    response.group_counts(demo, replace(d, cutoff=latest - timedelta(days=1)))
+    response.group_counts(demo, replace(d, cutoff=latest + timedelta(days=30)))
     assert seen == [True, False, True]

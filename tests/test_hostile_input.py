@@ -16,7 +16,7 @@ database that already holds the sample clinic. For every example:
 Decision on formula-leading text: the only free-text column is ``site`` (``patient_id`` is
 restricted to ``[A-Za-z0-9_.-]``). A site such as ``=SUM(A1)`` or an SQL fragment is stored
 verbatim — values are bound parameters and are never evaluated — and every export
-neutralises it with a leading apostrophe (:func:`analysis.report.neutralise_formula`). A site
+neutralises it with a leading apostrophe (:func:`analysis.present.exports.neutralise_formula`). A site
 holding a control or bidi-override character is refused.
 """
 
@@ -38,9 +38,19 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
-from analysis import ingest, schema, vocabulary
-from analysis.ingest import ImportReport, identifying_kind, import_paths, import_uploads
-from analysis.report import neutralise_formula
+from analysis import ingest
+from analysis.db import schema
+from analysis.domain import vocabulary
+from analysis.ingest import (
+    ImportReport,
+    identifying_kind,
+    import_paths,
+    import_uploads,
+    importer,
+    limits,
+    transaction,
+)
+from analysis.present.exports import neutralise_formula
 from tests.clinic import stored_rows as dump
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
@@ -263,7 +273,7 @@ def hostile_imports(draw: st.DrawFn) -> HostileImport:
         if table == "patients" and plain and header_intact and not damaged[table]:
             for row in grid[1:]:
                 site = row[2].strip()
-                sites[row[0].strip()] = "main" if site.lower() in ingest.MISSING_MARKERS or not site else site
+                sites[row[0].strip()] = "main" if site.lower() in limits.MISSING_MARKERS or not site else site
     return HostileImport(uploads, sites, attacks)
 
 
@@ -304,7 +314,7 @@ CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def assert_contract(engine: Engine) -> None:
-    """Every stored row satisfies SPEC §3 (ranges, vocabularies, no identifier-like text)."""
+    """Every stored row satisfies docs/contract.md (ranges, vocabularies, no identifier-like text)."""
     data = dump(engine)
     for _, pid, condition, site, age, sex, pain, mme in data["patients"]:
         assert PATIENT_ID.fullmatch(pid) and identifying_kind(pid) is None, pid
@@ -454,8 +464,8 @@ def test_a_long_column_name_is_shortened_in_messages(populated: Engine) -> None:
 def test_too_many_columns_are_refused_before_parsing(
     populated: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ingest.pd, "read_csv", lambda *a, **k: pytest.fail("parsed a file that is too wide"))
-    header = "patient_id,condition," + ",".join(f'"c,{i}"' for i in range(ingest.MAX_COLUMNS - 1))
+    monkeypatch.setattr(pd, "read_csv", lambda *a, **k: pytest.fail("parsed a file that is too wide"))
+    header = "patient_id,condition," + ",".join(f'"c,{i}"' for i in range(limits.MAX_COLUMNS - 1))
     report = import_uploads(populated, [("patients.csv", csv_bytes(header, "W1,crps"))])
     assert not report.ok
     assert report.problems[0].reason.startswith("patients.csv has more than 1,000 columns")
@@ -464,14 +474,14 @@ def test_too_many_columns_are_refused_before_parsing(
 def test_a_header_longer_than_the_limit_is_refused_before_parsing(
     populated: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ingest.pd, "read_csv", lambda *a, **k: pytest.fail("parsed an endless header"))
-    data = b'"' + b"x" * ingest.MAX_HEADER_CHARS + b'"\nW1\n'
+    monkeypatch.setattr(pd, "read_csv", lambda *a, **k: pytest.fail("parsed an endless header"))
+    data = b'"' + b"x" * limits.MAX_HEADER_CHARS + b'"\nW1\n'
     report = import_uploads(populated, [("patients.csv", data)])
     assert not report.ok and "it must hold the column names only" in report.problems[0].reason
 
 
 def test_a_wide_workbook_sheet_is_refused(populated: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ingest, "MAX_COLUMNS", 3)
+    monkeypatch.setattr(limits, "MAX_COLUMNS", 3)
     frame = pd.DataFrame({"patient_id": ["W1"], "condition": ["crps"], "a": [1], "b": [2]})
     report = ingest.import_frames(populated, {"patients": frame})
     assert not report.ok and "has 4 columns" in report.problems[0].reason
@@ -484,11 +494,12 @@ def test_an_upload_one_byte_over_the_limit_is_refused_before_it_is_parsed(
     def never(*_args, **_kwargs):
         pytest.fail("a file above the size limit was parsed")
 
-    for name in ("_read_csv", "_read_workbook", "_check_sheet"):
-        monkeypatch.setattr(ingest, name, never)
-    monkeypatch.setattr(ingest.pd, "read_csv", never)
+    readers = ((importer, "_read_csv"), (importer, "_read_workbook"), (transaction, "_check_sheet"))
+    for module, name in readers:
+        monkeypatch.setattr(module, name, never)
+    monkeypatch.setattr(pd, "read_csv", never)
     before = dump(populated)
-    size = ingest.MAX_UPLOAD_BYTES + 1
+    size = limits.MAX_UPLOAD_BYTES + 1
     if split:
         uploads = [("patients.csv", bytes(size // 2)), ("sessions.csv", bytes(size - size // 2))]
     else:

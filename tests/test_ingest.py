@@ -1,4 +1,4 @@
-"""The import contract (SPEC §3): every rule, on SQLite and on PostgreSQL.
+"""The import contract (docs/contract.md): every rule, on SQLite and on PostgreSQL.
 
 Failure tests start from a database holding the sample clinic and check that the whole
 database is exactly as before: one import is one transaction.
@@ -19,9 +19,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
-from analysis import ingest, schema
-from analysis.ingest import ImportReport, Problem, import_frames, import_paths, import_uploads
-from analysis.store import DatabaseError, make_engine, table_counts
+from analysis import ingest
+from analysis.db import facts, schema
+from analysis.db.store import make_engine, table_counts
+from analysis.domain import contract
+from analysis.domain.errors import DatabaseError
+from analysis.ingest import (
+    ImportReport,
+    Problem,
+    import_frames,
+    import_paths,
+    import_uploads,
+    importer,
+    limits,
+    transaction,
+    writer,
+)
 from tests.clinic import stored_rows as snapshot
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
@@ -105,13 +118,13 @@ def test_the_imports_planner_settings_end_with_its_transaction(postgres_engine: 
     with engine.connect() as connection:
         before = tuple(connection.exec_driver_sql(settings).one())
     seen: list[tuple] = []
-    real = ingest.facts.refresh
+    real = facts.refresh
 
     def spy(connection, patient_ids=None):
         seen.append(tuple(connection.exec_driver_sql(settings).one()))
         return real(connection, patient_ids)
 
-    monkeypatch.setattr(ingest.facts, "refresh", spy)
+    monkeypatch.setattr(facts, "refresh", spy)
     assert import_paths(engine, SAMPLE_FILES, today=TODAY).ok
     assert seen == [("1.1", "off")] and before != ("1.1", "off")
     with engine.connect() as connection:
@@ -257,13 +270,13 @@ def test_each_table_write_names_the_patients_it_wrote(
     engine: Engine, populated: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``_write_table`` returns the patient_id of every row inserted or updated, none unchanged."""
-    real, written = ingest._write_table, {}
+    real, written = transaction._write_table, {}
 
     def spy(connection, checked, *args):
         written[checked.table] = ids = real(connection, checked, *args)
         return ids
 
-    monkeypatch.setattr(ingest, "_write_table", spy)
+    monkeypatch.setattr(transaction, "_write_table", spy)
     sessions = pd.read_csv(SAMPLE / "sessions.csv", dtype=str, keep_default_na=False)
     sessions.loc[0, "dose_mg"] = "75"  # KO-001: updated
     new_session = {**sessions.iloc[0].to_dict(), "patient_id": "KO-002", "session_date": "2025-12-30"}
@@ -291,7 +304,7 @@ def test_a_busy_driver_call_is_retried_like_any_other(
     busy database is retried and a broken one is a DatabaseError with nothing written."""
     import psycopg
 
-    real, calls = ingest._query, []
+    real, calls = writer._query, []
     busy = {
         "sqlite": lambda dbapi: dbapi.OperationalError("database is locked"),
         "postgresql": lambda dbapi: psycopg.errors.DeadlockDetected("deadlock detected"),
@@ -300,12 +313,12 @@ def test_a_busy_driver_call_is_retried_like_any_other(
     def flaky(connection, statement, columns):
         calls.append(statement)
         if len(calls) == 1:
-            with ingest._driver_cursor(connection, statement):
+            with writer._driver_cursor(connection, statement):
                 raise busy[connection.dialect.name](connection.dialect.loaded_dbapi)
         return real(connection, statement, columns)
 
-    monkeypatch.setattr(ingest, "BUSY_BACKOFF_SECONDS", 0.01)
-    monkeypatch.setattr(ingest, "_query", flaky)
+    monkeypatch.setattr(limits, "BUSY_BACKOFF_SECONDS", 0.01)
+    monkeypatch.setattr(writer, "_query", flaky)
     upload = [csv_upload("patients.csv", "patient_id,condition", "NEW-1,crps")]
     report = import_uploads(engine, upload, today=TODAY)
     assert report.ok and report.inserted == {"patients": 1}
@@ -313,7 +326,7 @@ def test_a_busy_driver_call_is_retried_like_any_other(
     def broken(connection, statement, columns):
         return real(connection, "SELECT no_such_column FROM patients", columns)
 
-    monkeypatch.setattr(ingest, "_query", broken)
+    monkeypatch.setattr(writer, "_query", broken)
     before = snapshot(engine)
     with pytest.raises(DatabaseError, match="nothing was written"):
         import_uploads(
@@ -435,7 +448,7 @@ def test_every_problem_is_reported_with_its_row_and_column(engine: Engine, popul
 def test_problem_list_is_capped_with_a_final_count(
     engine: Engine, populated: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ingest, "MAX_PROBLEMS", 5)
+    monkeypatch.setattr(limits, "MAX_PROBLEMS", 5)
     lines = [f"KO-001,2025-06-{day:02d},IN,0" for day in range(1, 13)]
     report = refused(
         engine,
@@ -801,13 +814,13 @@ def test_missing_path_is_refused(engine: Engine, populated: dict, tmp_path: Path
 def test_too_large_upload_is_refused_before_parsing(
     engine: Engine, populated: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ingest, "MAX_UPLOAD_BYTES", 100)
-    monkeypatch.setattr(ingest, "_read_csv", lambda *a: pytest.fail("parsed a file above the limit"))
+    monkeypatch.setattr(limits, "MAX_UPLOAD_BYTES", 100)
+    monkeypatch.setattr(importer, "_read_csv", lambda *a: pytest.fail("parsed a file above the limit"))
     report = refused(engine, populated, lambda: import_uploads(engine, [("patients.csv", b"x" * 101)]))
     assert "above the limit" in report.problems[0].reason
     report = refused(engine, populated, lambda: import_paths(engine, [SAMPLE / "patients.csv"]))
     assert "above the limit" in report.problems[0].reason
-    assert ingest.MAX_UPLOAD_BYTES == 100
+    assert limits.MAX_UPLOAD_BYTES == 100
 
 
 def _workbook(sheets: dict[str, list[list]]) -> bytes:
@@ -936,7 +949,7 @@ def test_problem_reads_like_a_sentence() -> None:
 
 def test_fields_follow_the_schema_contract() -> None:
     assert {
-        t: tuple(f.name for f in fields) for t, fields in ingest.FIELDS.items()
+        t: tuple(f.name for f in fields) for t, fields in contract.FIELDS.items()
     } == schema.CONTRACT_COLUMNS
 
 
@@ -952,6 +965,7 @@ def test_unreachable_database_raises_database_error(tmp_path: Path) -> None:
         import_paths(engine, SAMPLE_FILES, today=TODAY)
 
 
-def test_the_module_never_imports_streamlit() -> None:
-    source = Path(ingest.__file__).read_text()
-    assert "import streamlit" not in source and "from streamlit" not in source
+def test_the_package_never_imports_streamlit() -> None:
+    sources = [path.read_text() for path in Path(ingest.__file__).parent.glob("*.py")]
+    assert len(sources) > 5
+    assert not any("import streamlit" in source or "from streamlit" in source for source in sources)

@@ -12,7 +12,7 @@ from datetime import date
 import pandas as pd
 from sqlalchemy import Engine, inspect, select
 
-from analysis import schema, store
+from analysis.db import schema, store
 from analysis.demo import generate
 from analysis.ingest import import_frames
 

@@ -1,4 +1,4 @@
-"""SPEC §4, rule by rule, on SQLite and PostgreSQL (the ``engine`` fixture runs both)."""
+"""docs/methods.md, rule by rule, on SQLite and PostgreSQL (the ``engine`` fixture runs both)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from datetime import date
 
 import pytest
 
-from analysis.definition import CohortFilter, OutcomeDefinition
-from analysis.outcomes import patient_outcomes, summarize
+from analysis.db.derivation import patient_outcomes
+from analysis.domain.definition import CohortFilter, OutcomeDefinition
+from analysis.queries.response import summarize
 from tests.clinic import add_patient, day
 
 CUTOFF = day(400)  # every 90 ± 30 day window has closed
@@ -286,7 +287,7 @@ def test_cohort_filters_apply_in_the_query(engine):
 
 
 def test_funnel_steps_are_nested_and_add_up_from_any_breakdown(engine):
-    from analysis.outcomes import funnel, funnel_from_counts, group_counts
+    from analysis.queries.response import funnel, funnel_from_counts, group_counts
 
     four = [{"day": d} for d in (0, 7, 14, 21)]
     add_patient(engine, "R", baseline_pain=10, sessions=four, followups=[{"day": 90, "pain": 2}])

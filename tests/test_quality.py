@@ -1,12 +1,12 @@
-"""Data quality (analysis.quality) on tiny clinics, on SQLite and PostgreSQL."""
+"""Data quality (analysis.queries.quality) on tiny clinics, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from analysis.definition import CohortFilter, OutcomeDefinition
-from analysis.outcomes import summarize
-from analysis.quality import data_quality, describe, follow_up_windows
+from analysis.domain.definition import CohortFilter, OutcomeDefinition
+from analysis.queries.quality import data_quality, describe, follow_up_windows
+from analysis.queries.response import summarize
 from tests.clinic import add_patient, day
 
 

@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import create_engine, event
 from streamlit.testing.v1 import AppTest
 
-from analysis import demo, store
+from analysis import demo
+from analysis.db import store
 
 ROOT = Path(__file__).resolve().parent.parent
 PATIENTS = 8_000

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis import safety, schema
-from analysis.definition import CohortFilter, OutcomeDefinition
-from analysis.figures import safety as charts
-from analysis.vocabulary import ADVERSE_EVENTS
+from analysis.db import schema
+from analysis.domain.definition import CohortFilter, OutcomeDefinition
+from analysis.domain.vocabulary import ADVERSE_EVENTS
+from analysis.present import findings
+from analysis.present.figures import safety as charts
+from analysis.queries import safety
 from tests.clinic import add_patient, day
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,7 +118,9 @@ def test_a_cohort_without_sessions_has_no_rate(engine):
     summary = safety.session_summary(engine, cohort=nobody)
     assert (summary.sessions, summary.any_ae.rate, summary.any_ae.low) == (0, None, None)
     assert safety.events_by_type(engine, cohort=nobody).empty
-    assert safety.dissociation_durations(engine, cohort=nobody).finding().startswith("Not measurable yet")
+    assert findings.dissociation_finding(safety.dissociation_durations(engine, cohort=nobody)).startswith(
+        "Not measurable yet"
+    )
 
 
 def test_sessions_after_the_cutoff_are_ignored(engine):
@@ -159,8 +163,8 @@ def test_exactly_240_minutes_is_within_four_hours(engine):
         ">300": 1,
     }
     assert sum(b.episodes for b in result.bins) == result.with_duration
-    assert "40.0% of dissociation episodes" in result.finding()
-    assert "3 lasted longer (the longest 301 min)" in result.finding()
+    assert "40.0% of dissociation episodes" in findings.dissociation_finding(result)
+    assert "3 lasted longer (the longest 301 min)" in findings.dissociation_finding(result)
 
 
 def test_median_of_an_even_number_of_durations_is_the_mean_of_the_middle_two(engine):
@@ -175,7 +179,7 @@ def test_median_of_an_even_number_of_durations_is_the_mean_of_the_middle_two(eng
     result = safety.dissociation_durations(engine)
     assert result.median_min == 40
     assert result.over_limit == 0
-    assert "none lasted longer" in result.finding()
+    assert "none lasted longer" in findings.dissociation_finding(result)
 
 
 # --- adverse events at follow-up ----------------------------------------------------------
@@ -212,8 +216,8 @@ def test_followup_events_by_period_and_the_long_term_claim(engine):
     assert (long_term.patients, long_term.patients_with_ae) == (2, 1)
     assert dict(long_term.by_event)["headache"] == 1  # the day-30 headache is not long term
     assert long_term.by_event[0][1] == 1
-    assert "2 of 4 follow-ups from day 60 on (50.0%" in long_term.finding()
-    assert "in 1 of 2 patients" in long_term.finding()
+    assert "2 of 4 follow-ups from day 60 on (50.0%" in findings.long_term_finding(long_term)
+    assert "in 1 of 2 patients" in findings.long_term_finding(long_term)
 
 
 def test_followups_of_patients_outside_the_cohort_or_after_the_cutoff_are_left_out(engine):
@@ -221,7 +225,9 @@ def test_followups_of_patients_outside_the_cohort_or_after_the_cutoff_are_left_o
     add_patient(engine, "S1", site="south", followups=[{"day": 90, "pain": 5}, {"day": 200, "pain": 5}])
     south = safety.long_term_events(engine, cohort=CohortFilter(sites=("south",)))
     assert (south.followups, south.followups_with_ae) == (2, 0)
-    assert south.finding().startswith("No adverse event was reported at any of the 2 follow-ups")
+    assert findings.long_term_finding(south).startswith(
+        "No adverse event was reported at any of the 2 follow-ups"
+    )
     as_of_day_100 = safety.long_term_events(engine, OutcomeDefinition(cutoff=day(100)))
     assert (as_of_day_100.followups, as_of_day_100.followups_with_ae) == (2, 1)
 
@@ -330,7 +336,7 @@ def test_safety_page_shows_what_the_analysis_computes(safety_page, sqlite_engine
     assert metrics["Dissociation per session"] == "50.0%"
     assert metrics["Dissociation > 4 hours"] == str(durations.over_limit) == "1"
     text = " ".join(md.value for md in at.markdown)
-    assert durations.finding() in text
+    assert findings.dissociation_finding(durations) in text
     assert "91.7% of dissociation episodes" in text
     assert "1 of 12 follow-ups from day 60 on" in text
     charts_shown = at.get("plotly_chart")

@@ -390,7 +390,10 @@ def test_comparison_summary_reads_like_a_report():
 def test_the_pages_analysis_modules_do_not_import_scipy_stats_or_statsmodels():
     """Importing scipy.stats costs the app process ≈ 45 MB of its 300 MB budget
     (docs/performance.md, "App memory"); only compare_proportions may import it, lazily."""
-    modules = "analysis.outcomes, analysis.safety, analysis.trajectories, analysis.figures.overview"
+    modules = (
+        "analysis.queries.response, analysis.queries.safety, analysis.queries.trajectories, "
+        "analysis.present.figures.overview"
+    )
     code = (
         f"import sys, {modules}; "
         "print(sorted(m for m in sys.modules if m.startswith(('scipy.stats', 'statsmodels'))))"

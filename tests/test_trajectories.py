@@ -1,4 +1,4 @@
-"""Pain over time (analysis.trajectories and its figures) on SQLite and PostgreSQL."""
+"""Pain over time (analysis.queries.trajectories and its figures) on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import statistics
 import pytest
 from scipy.stats import t as t_distribution
 
-from analysis.definition import CohortFilter, OutcomeDefinition
-from analysis.figures import trajectories as figures
-from analysis.trajectories import (
+from analysis.domain.definition import CohortFilter, OutcomeDefinition
+from analysis.present.figures import trajectories as figures
+from analysis.queries.trajectories import (
     NO_FOLLOWUP,
     NON_RESPONDER,
     NOT_EVALUABLE,

@@ -116,7 +116,7 @@ def test_a_deep_link_as_the_first_request_after_start_goes_through_the_entry_poi
 def test_uploading_a_file_with_an_identifier_column_is_refused_and_changes_nothing(
     app_server, demo_database, page, tmp_path
 ):
-    from analysis import store
+    from analysis.db import store
 
     engine = store.make_engine(demo_database)
     before = store.table_counts(engine)

@@ -1,0 +1,52 @@
+"""``summary``: the response table, overall and per group (docs/methods.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from analysis.cli import options
+from analysis.db.store import open_database
+from analysis.domain.errors import EXIT_OK
+from analysis.present import exports
+from analysis.queries import response
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "summary",
+        help="print the response table",
+        description="Response rate at the time point, with its interval, one-sided exact tests "
+        "against the benchmark band, and a verdict, overall and per group.",
+    )
+    options.add_db(parser)
+    parser.add_argument(
+        "--by",
+        type=options.by_dimensions,
+        default=(),
+        help="break down by condition, route, site (also sex, age_group, quarter), or a comma list "
+        "such as condition,route",
+    )
+    options.add_definition(parser)
+    options.add_format(parser)
+    parser.add_argument(
+        "--no-suppress",
+        action="store_true",
+        help="show the counts of groups with fewer than 11 patients in csv and table output "
+        "(by default they are shown as <11)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    definition = options.definition_from(args)
+    engine = open_database(args.db)
+    table = response.summarize(engine, definition, by=args.by)
+    if args.format == "json":
+        print(json.dumps(table.to_dict(), indent=2, allow_nan=False))
+    elif args.format == "csv":
+        sys.stdout.write(exports.response_table_csv(table, suppress=not args.no_suppress))
+    else:
+        print(exports.response_table_text(table, suppress=not args.no_suppress))
+    return EXIT_OK

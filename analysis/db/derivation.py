@@ -1,0 +1,470 @@
+"""The per-patient derivation of the outcome rules (docs/methods.md), written once as SQLAlchemy Core.
+
+Per patient the database derives the index date, the baseline pain, the patient's route, the
+follow-up nearest the time point, and from them whether the patient is evaluable, eligible,
+pending, a responder. Python only ever receives one row per patient (:func:`patient_outcomes`);
+the group counts and their statistics live in :mod:`analysis.queries.response`.
+
+Decisions the rules leave open are in ``docs/methods.md``; the main one: a cut-off set by
+the user makes the analysis "as of" that date — sessions and follow-ups after it are ignored,
+and patients whose first session is after it are not counted at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    Date,
+    Engine,
+    Float,
+    Integer,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+
+from analysis.db import schema
+from analysis.db.store import data_cutoff
+from analysis.domain.definition import AGE_GROUPS, CohortFilter, OutcomeDefinition
+from analysis.domain.vocabulary import ADVERSE_EVENTS, MIXED_ROUTE
+
+#: A cut-off later than any stored date: every session and follow-up counts (the facts' view).
+ALL_DATA = date(9999, 12, 31)
+#: Tolerance of docs/methods.md so that a reduction of exactly 30 % counts despite floating point.
+EPSILON = 1e-9
+SUBSTANTIAL = 0.50
+
+
+# --- portable date arithmetic -------------------------------------------------------------
+
+
+class days_between(FunctionElement):
+    """Whole days from the second date to the first (``later - earlier``)."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "days_between"
+
+
+@compiles(days_between, "sqlite")
+def _days_between_sqlite(element: days_between, compiler: Any, **kw: Any) -> str:
+    later, earlier = list(element.clauses)
+    return (
+        f"CAST(julianday({compiler.process(later, **kw)}) - "
+        f"julianday({compiler.process(earlier, **kw)}) AS INTEGER)"
+    )
+
+
+@compiles(days_between, "postgresql")
+def _days_between_postgresql(element: days_between, compiler: Any, **kw: Any) -> str:
+    later, earlier = list(element.clauses)
+    return f"({compiler.process(later, **kw)} - {compiler.process(earlier, **kw)})"
+
+
+class quarter_of(FunctionElement):
+    """Calendar quarter of a date as text, e.g. ``2025-Q3``."""
+
+    type = String()
+    inherit_cache = True
+    name = "quarter_of"
+
+
+@compiles(quarter_of, "sqlite")
+def _quarter_sqlite(element: quarter_of, compiler: Any, **kw: Any) -> str:
+    (value,) = list(element.clauses)
+    v = compiler.process(value, **kw)
+    return f"(strftime('%Y', {v}) || '-Q' || ((CAST(strftime('%m', {v}) AS INTEGER) + 2) / 3))"
+
+
+@compiles(quarter_of, "postgresql")
+def _quarter_postgresql(element: quarter_of, compiler: Any, **kw: Any) -> str:
+    (value,) = list(element.clauses)
+    return f"to_char({compiler.process(value, **kw)}, 'YYYY-\"Q\"Q')"
+
+
+# --- adverse events, per session --------------------------------------------------------
+
+
+def has_event(column: ColumnElement[Any], code: str) -> ColumnElement[bool]:
+    """True where the ``;``-joined codes in ``column`` include ``code`` (delimiter-safe).
+
+    ``';' || column || ';'`` is searched for ``';code;'`` with LIKE wildcards escaped, so that
+    ``_`` in ``visual_disturbance`` is a plain character. NULL (no event) is never a match.
+    """
+    if code not in ADVERSE_EVENTS:
+        raise ValueError(f"unknown adverse event {code!r}; choose from {', '.join(ADVERSE_EVENTS)}")
+    wrapped = literal(";", String) + column + literal(";", String)
+    return wrapped.contains(f";{code};", autoescape=True)
+
+
+def has_any_event(column: ColumnElement[Any]) -> ColumnElement[bool]:
+    """True where at least one adverse event is recorded."""
+    return and_(column.is_not(None), column != "")
+
+
+# --- the per-patient derivation -----------------------------------------------------------
+
+
+def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return case((condition, 1), else_=0)
+
+
+def _age_group_expression(age: ColumnElement[Any]) -> ColumnElement[str]:
+    return case(
+        *[(and_(age >= low, age <= high), label) for label, low, high in AGE_GROUPS],
+        else_="unknown",
+    )
+
+
+def _nearest_followups(
+    index: Any,
+    definition: OutcomeDefinition,
+    cutoff: date | None,
+    keys: Sequence[int] | Select[Any] | None = None,
+) -> Any:
+    """Per patient of ``index`` (``patient_key``, ``index_date``), the follow-up in the window
+    nearest the time point; a tie → the earlier one. Follow-ups after ``cutoff`` do not count.
+    """
+    f = schema.followups
+    day = days_between(f.c.followup_date, index.c.index_date)
+    where = [day >= definition.window_start, day <= definition.window_end]
+    if cutoff is not None:
+        where.append(f.c.followup_date <= literal(cutoff, Date))
+    if keys is not None:
+        where.append(f.c.patient_key.in_(keys))
+    in_window = (
+        select(
+            f.c.patient_key,
+            f.c.followup_date,
+            f.c.pain,
+            f.c.pgic,
+            day.label("day"),
+            func.row_number()
+            .over(
+                partition_by=f.c.patient_key,
+                order_by=(func.abs(day - definition.timepoint_days), day),
+            )
+            .label("rank"),
+        )
+        .join(index, index.c.patient_key == f.c.patient_key)
+        .where(*where)
+        .subquery("in_window")
+    )
+    # Grouped (each patient has exactly one rank-1 row, so MAX is that row's value) so that the
+    # join below is keyed by patient: a plain filtered subquery is rescanned for every patient
+    # by SQLite, which grows with patients × follow-ups.
+    return (
+        select(
+            in_window.c.patient_key,
+            func.max(in_window.c.followup_date).label("followup_date"),
+            func.max(in_window.c.pain).label("pain"),
+            func.max(in_window.c.pgic).label("pgic"),
+            func.max(in_window.c.day).label("day"),
+        )
+        .where(in_window.c.rank == 1)
+        .group_by(in_window.c.patient_key)
+        .subquery("nearest")
+    )
+
+
+def _evaluable(index_date: ColumnElement[Any], baseline: ColumnElement[Any]) -> ColumnElement[bool]:
+    """docs/methods.md: a first session and a baseline above 0."""
+    return and_(index_date.is_not(None), baseline.is_not(None), baseline > 0)
+
+
+def _reduction(
+    evaluable: ColumnElement[bool], baseline: ColumnElement[Any], followup_pain: ColumnElement[Any]
+) -> ColumnElement[Any]:
+    """Relative pain reduction at the counted follow-up; NULL unless evaluable with a follow-up.
+
+    ``followup_pain`` is NULL exactly when there is no follow-up in the window (pain is required).
+    """
+    return case(
+        (
+            and_(evaluable, followup_pain.is_not(None)),
+            (baseline - followup_pain) / func.cast(baseline, Float),
+        ),
+        else_=None,
+    )
+
+
+def _outcome_columns(
+    definition: OutcomeDefinition,
+    cutoff: date,
+    *,
+    index_date: ColumnElement[Any],
+    evaluable: ColumnElement[bool],
+    reduction: ColumnElement[Any],
+) -> list[ColumnElement[Any]]:
+    """The docs/methods.md flags of a patient: the one place where they are defined.
+
+    ``reduction`` is NULL unless the patient is evaluable and has a follow-up in the window
+    (:func:`_reduction`), so "with follow-up" is "reduction known" and a responder is any
+    patient whose reduction reaches the threshold: those patients are eligible by definition.
+    """
+    counted = reduction.is_not(None)
+    # "index date + T + W ≤ cut-off" as a plain date comparison (no date arithmetic per row).
+    window_closed = index_date <= literal(cutoff - timedelta(days=definition.window_end), Date)
+    return [
+        reduction.label("reduction"),
+        _flag(evaluable).label("evaluable"),
+        _flag(and_(evaluable, ~counted, ~window_closed)).label("pending"),
+        _flag(and_(evaluable, or_(counted, window_closed))).label("eligible"),
+        _flag(counted).label("with_followup"),
+        _flag(reduction >= definition.threshold - EPSILON).label("responder"),
+        _flag(reduction >= SUBSTANTIAL - EPSILON).label("substantial"),
+    ]
+
+
+def count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    """An aggregate: the number of rows where ``condition`` holds (0, never NULL, when none)."""
+    return func.coalesce(func.sum(_flag(condition)), 0)
+
+
+# Long on purpose: one SQL statement built as named steps (CTEs), each reading the one before.
+def patient_outcomes_query(
+    definition: OutcomeDefinition, cutoff: date, *, keys: Sequence[int] | Select[Any] | None = None
+) -> Select[Any]:
+    """One row per patient with every docs/methods.md quantity, computed from the stored rows.
+
+    The straightforward computation: it scans the sessions and follow-ups as of ``cutoff``
+    (the resolved data cut-off). :func:`facts_query` gives the same rows from the
+    ``patient_facts`` table when the cut-off is the latest stored date; :func:`cohort_query`
+    chooses. ``keys`` (patient keys, a list or a query of them) restricts the rows to those
+    patients (the facts refresh uses it). The cohort is not filtered here (see
+    :func:`apply_filter`).
+    """
+    p, s = schema.patients, schema.sessions
+    cutoff_value = literal(cutoff, Date)
+
+    def mine(key: ColumnElement[Any]) -> list[ColumnElement[bool]]:
+        return [] if keys is None else [key.in_(keys)]
+
+    # One pass over the sessions, per patient and route: how many, the first date, and how
+    # many with adverse events; the per-patient facts and the route both come from it.
+    # Sessions after the cut-off do not count.
+    route_counts = (
+        select(
+            s.c.patient_key,
+            s.c.route,
+            func.count().label("n"),
+            func.min(s.c.session_date).label("first_date"),
+            count_where(has_any_event(s.c.adverse_events)).label("with_ae"),
+            count_where(has_event(s.c.adverse_events, "dissociation")).label("with_dissociation"),
+        )
+        .where(s.c.session_date <= cutoff_value, *mine(s.c.patient_key))
+        .group_by(s.c.patient_key, s.c.route)
+        .cte("route_counts")  # used twice: computed once
+    )
+    # Index date = first session.
+    first = (
+        select(
+            route_counts.c.patient_key,
+            func.min(route_counts.c.first_date).label("index_date"),
+            *(  # PostgreSQL sums integers as numeric: back to integers
+                cast(func.sum(route_counts.c[part]), Integer).label(name)
+                for part, name in (
+                    ("n", "n_sessions"),
+                    ("with_ae", "sessions_with_ae"),
+                    ("with_dissociation", "sessions_with_dissociation"),
+                )
+            ),
+        )
+        .group_by(route_counts.c.patient_key)
+        .cte("first_session")  # used twice: computed once
+    )
+    first_row = s.alias("first_row")  # the first session itself, reached through its natural key
+
+    # Patient route = plurality of sessions; a tie for the most → "mixed".
+    route_ranked = select(
+        route_counts,
+        func.max(route_counts.c.n).over(partition_by=route_counts.c.patient_key).label("top"),
+    ).subquery("route_ranked")
+    patient_route = (
+        select(
+            route_ranked.c.patient_key,
+            case((func.count() > 1, MIXED_ROUTE), else_=func.max(route_ranked.c.route)).label("route"),
+        )
+        .where(route_ranked.c.n == route_ranked.c.top)
+        .group_by(route_ranked.c.patient_key)
+        .subquery("patient_route")
+    )
+    nearest = _nearest_followups(first, definition, cutoff, keys)
+
+    # Patients first treated after the cut-off were not yet patients then (they have
+    # sessions, none before the cut-off); patients with no session at all stay, counted as
+    # not evaluable. With every stored row counted (ALL_DATA) nobody is first treated later.
+    not_yet_patients = (
+        []
+        if cutoff >= ALL_DATA
+        else [
+            or_(
+                first.c.index_date.is_not(None),
+                ~select(s.c.patient_key).where(s.c.patient_key == p.c.id).exists(),
+            )
+        ]
+    )
+
+    # Baseline = patients.baseline_pain when given (an explicit 0 stays 0), else first pre_pain.
+    baseline = func.coalesce(p.c.baseline_pain, first_row.c.pre_pain)
+    evaluable = _evaluable(first.c.index_date, baseline)
+    return (
+        select(
+            p.c.id.label("patient_key"),
+            p.c.patient_id,
+            p.c.site,
+            p.c.condition,
+            func.coalesce(p.c.sex, "unknown").label("sex"),
+            p.c.age,
+            _age_group_expression(p.c.age).label("age_group"),
+            first.c.index_date,
+            func.coalesce(quarter_of(first.c.index_date), "none").label("quarter"),
+            func.coalesce(first.c.n_sessions, 0).label("n_sessions"),
+            func.coalesce(first.c.sessions_with_ae, 0).label("sessions_with_ae"),
+            func.coalesce(first.c.sessions_with_dissociation, 0).label("sessions_with_dissociation"),
+            func.coalesce(patient_route.c.route, "none").label("route"),
+            baseline.label("baseline"),
+            nearest.c.followup_date,
+            nearest.c.day.label("followup_day"),
+            nearest.c.pain.label("followup_pain"),
+            nearest.c.pgic.label("followup_pgic"),
+            *_outcome_columns(
+                definition,
+                cutoff,
+                index_date=first.c.index_date,
+                evaluable=evaluable,
+                reduction=_reduction(evaluable, baseline, nearest.c.pain),
+            ),
+        )
+        .select_from(p)
+        .outerjoin(first, first.c.patient_key == p.c.id)
+        .outerjoin(
+            first_row,
+            and_(first_row.c.patient_key == p.c.id, first_row.c.session_date == first.c.index_date),
+        )
+        .outerjoin(patient_route, patient_route.c.patient_key == p.c.id)
+        .outerjoin(nearest, nearest.c.patient_key == p.c.id)
+        .where(*not_yet_patients, *mine(p.c.id))
+    )
+
+
+#: Columns that ``patient_facts`` copies from the straightforward per-patient rows.
+FACT_COLUMNS: tuple[str, ...] = tuple(c.name for c in schema.patient_facts.columns)
+#: The patient's attributes and session facts, in the order of the per-patient rows.
+_ATTRIBUTES: tuple[str, ...] = FACT_COLUMNS[: FACT_COLUMNS.index("route") + 1]
+
+
+def facts_query(definition: OutcomeDefinition, cutoff: date) -> Select[Any]:
+    """The rows of :func:`patient_outcomes_query` read from ``patient_facts``.
+
+    Valid when ``cutoff`` is on or after the latest stored date (then every stored session
+    and follow-up counts, which is what the facts hold). At the default time point and window
+    no other table is read — the reduction is stored — and at another one the nearest
+    follow-up is found in ``followups``.
+    """
+    t = schema.patient_facts
+    evaluable = t.c.evaluable == 1
+    if (definition.timepoint_days, definition.window_days) == schema.FACTS_TIMEPOINT:
+        followup = [t.c.followup_date, t.c.followup_day, t.c.followup_pain, t.c.followup_pgic]
+        reduction: ColumnElement[Any] = t.c.reduction
+        source: Any = t
+    else:
+        nearest = _nearest_followups(t, definition, None)
+        followup = [
+            nearest.c.followup_date,
+            nearest.c.day.label("followup_day"),
+            nearest.c.pain.label("followup_pain"),
+            nearest.c.pgic.label("followup_pgic"),
+        ]
+        reduction = _reduction(evaluable, t.c.baseline, nearest.c.pain)
+        source = t.outerjoin(nearest, nearest.c.patient_key == t.c.patient_key)
+    return select(
+        *[t.c[name] for name in _ATTRIBUTES],
+        t.c.baseline,
+        *followup,
+        *_outcome_columns(
+            definition, cutoff, index_date=t.c.index_date, evaluable=evaluable, reduction=reduction
+        ),
+    ).select_from(source)
+
+
+def facts_apply(cutoff: date, latest: date | None) -> bool:
+    """True when the facts table answers for ``cutoff``: nothing stored is later than it."""
+    return latest is None or cutoff >= latest
+
+
+def cohort_query(
+    engine: Engine, definition: OutcomeDefinition, cohort: CohortFilter = CohortFilter()
+) -> tuple[OutcomeDefinition, Select[Any]]:
+    """The definition with its cut-off resolved, and the cohort's per-patient rows.
+
+    The rows come from ``patient_facts`` (:func:`facts_query`) when the cut-off is the latest
+    stored date or later — the default — and from the stored sessions and follow-ups
+    (:func:`patient_outcomes_query`) when the user looks at an earlier date.
+    """
+    latest = data_cutoff(engine)
+    cutoff = definition.cutoff or latest or date.today()
+    definition = replace(definition, cutoff=cutoff)
+    if facts_apply(cutoff, latest):
+        rows = facts_query(definition, cutoff)
+    else:
+        rows = patient_outcomes_query(definition, cutoff)
+    return definition, apply_filter(rows, cohort)
+
+
+def apply_filter(query: Select[Any], cohort: CohortFilter) -> Select[Any]:
+    """Restrict the per-patient query to a cohort; the filter is applied in SQL."""
+    rows = query.subquery("patient_outcomes")
+    conditions: list[ColumnElement[bool]] = []
+    if cohort.sites:
+        conditions.append(rows.c.site.in_(cohort.sites))
+    if cohort.conditions:
+        conditions.append(rows.c.condition.in_(cohort.conditions))
+    if cohort.routes:
+        conditions.append(rows.c.route.in_(cohort.routes))
+    if cohort.sexes:
+        conditions.append(rows.c.sex.in_(cohort.sexes))
+    if cohort.age_groups:
+        conditions.append(rows.c.age_group.in_(cohort.age_groups))
+    if cohort.first_treated_from:
+        conditions.append(rows.c.index_date >= literal(cohort.first_treated_from, Date))
+    if cohort.first_treated_to:
+        conditions.append(rows.c.index_date <= literal(cohort.first_treated_to, Date))
+    return select(rows).where(*conditions)
+
+
+def resolve(engine: Engine, definition: OutcomeDefinition) -> OutcomeDefinition:
+    """The definition with its cut-off filled in from the database when the user set none."""
+    if definition.cutoff is not None:
+        return definition
+    return replace(definition, cutoff=data_cutoff(engine) or date.today())
+
+
+def patient_outcomes(
+    engine: Engine,
+    definition: OutcomeDefinition = OutcomeDefinition(),
+    cohort: CohortFilter = CohortFilter(),
+    *,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Per-patient outcome rows (one per patient) for a cohort, as a DataFrame."""
+    _, query = cohort_query(engine, definition, cohort)
+    rows = query.subquery("cohort")
+    query = select(rows).order_by(rows.c.patient_id)
+    if limit is not None:
+        query = query.limit(limit)
+    with engine.connect() as connection:
+        return pd.DataFrame(connection.execute(query).mappings().all())

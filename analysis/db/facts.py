@@ -1,0 +1,109 @@
+"""Per-patient facts (``patient_facts``): derived from the stored rows, kept at import.
+
+The outcome queries read one row per patient from this table instead of scanning every
+session (docs/performance.md). The facts are what no outcome setting changes — index date,
+session counts, the patient's route, baseline, the patient's attributes — plus the nearest
+follow-up for the default time point and window. They are derived by the same query
+as the straightforward computation (:func:`analysis.db.derivation.patient_outcomes_query`, over
+all stored data), so the two cannot drift apart.
+
+:func:`refresh` runs inside the importer's transaction for the patients an import wrote;
+anything else that writes the three tables directly must call it too (the benchmark's bulk
+loads and the tests' fixtures do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from analysis.db import schema
+from analysis.db.derivation import ALL_DATA, FACT_COLUMNS, patient_outcomes_query
+from analysis.domain.definition import OutcomeDefinition
+
+#: Above this share of all patients, one rebuild of the whole table beats per-patient refreshes.
+REBUILD_SHARE = 0.2
+#: Pseudonyms per statement while staging on SQLite (bound parameters stay under its limit).
+CHUNK = 2_000
+
+_DEFAULT_TIMEPOINT = OutcomeDefinition(
+    timepoint_days=schema.FACTS_TIMEPOINT[0], window_days=schema.FACTS_TIMEPOINT[1]
+)
+#: The patients a refresh re-derives, staged for one join instead of thousands of IN lists.
+_STAGED = Table(
+    "facts_refresh_keys",
+    MetaData(),
+    Column("patient_key", Integer, primary_key=True, autoincrement=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+
+
+def _derive(keys: Any = None) -> Any:
+    """INSERT … SELECT of the facts of ``keys`` (a query of patient keys; every patient when None)."""
+    rows = patient_outcomes_query(_DEFAULT_TIMEPOINT, ALL_DATA, keys=keys).subquery("derived")
+    return insert(schema.patient_facts).from_select(
+        list(FACT_COLUMNS), select(*[rows.c[name] for name in FACT_COLUMNS])
+    )
+
+
+def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def refresh(connection: Connection, patient_ids: Collection[str] | None = None) -> int:
+    """Re-derive the facts of these patients (by pseudonym; all patients when None).
+
+    Runs in the caller's transaction, so the facts change together with the rows they come
+    from. Returns the number of patients whose facts were derived.
+    """
+    facts = schema.patient_facts
+    if patient_ids is not None and not patient_ids:
+        return 0
+    total = connection.execute(select(func.count()).select_from(schema.patients)).scalar_one()
+    if patient_ids is None or len(patient_ids) > REBUILD_SHARE * total:
+        connection.execute(delete(facts))
+        connection.execute(_derive(None))
+        return int(total)
+    p = schema.patients
+    _STAGED.drop(connection, checkfirst=True)  # SQLite keeps temporary tables until disconnect
+    _STAGED.create(connection)
+    postgres = connection.dialect.name == "postgresql"
+    ids = sorted(patient_ids)
+    # PostgreSQL takes every pseudonym as one array; SQLite in chunks of bound parameters.
+    matches = (
+        [p.c.patient_id == any_(bindparam("ids", ids, type_=ARRAY(String)))]
+        if postgres
+        else [p.c.patient_id.in_(chunk) for chunk in _chunks(ids, CHUNK)]
+    )
+    for match in matches:
+        connection.execute(insert(_STAGED).from_select(["patient_key"], select(p.c.id).where(match)))
+    if postgres:
+        connection.exec_driver_sql(f"ANALYZE {_STAGED.name}")  # a plan for its real size
+    staged = select(_STAGED.c.patient_key)
+    connection.execute(delete(facts).where(facts.c.patient_key.in_(staged)))
+    connection.execute(_derive(staged))
+    count = connection.execute(select(func.count()).select_from(_STAGED)).scalar_one()
+    if not postgres:  # PostgreSQL drops it at commit
+        _STAGED.drop(connection)
+    return int(count)
+
+
+__all__ = ["refresh"]

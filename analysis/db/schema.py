@@ -1,0 +1,185 @@
+"""The data model: the one place where the stored tables are written down (docs/contract.md).
+
+Patients carry a surrogate integer key (``patients.id``) that sessions and follow-ups
+reference, so that the outcome queries join on integers; the pseudonymous ``patient_id`` a
+clinic supplies is unique. Sessions and follow-ups are keyed by their natural keys,
+``(patient_key, session_date)`` and ``(patient_key, followup_date)``: the index the outcome
+queries walk is the primary key itself, and no surrogate id is kept beside it (one B-tree and
+one sequence less per row written; SQLite stores the rows in that key's order, ``WITHOUT
+ROWID``). See migration 0005 and docs/performance.md.
+
+Adverse events are stored as canonical codes, sorted and joined by ``;`` (empty → NULL).
+No column can hold a direct identifier: the importer refuses them before anything is written.
+
+``imports`` is the import log (the audit trail): one row per import attempt, applied or
+refused — who, when, from where, which files (name, SHA-256, size) and the counts written.
+It is append-only: the migration adds triggers that refuse ``UPDATE`` and ``DELETE`` on it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from analysis.domain import contract
+
+# Stable constraint names so that Alembic migrations are the same on SQLite and PostgreSQL.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def checks(table: str) -> list[CheckConstraint]:
+    """The CHECK constraints that keep a contract table's ranges in the stored rows."""
+    return [
+        CheckConstraint(sql, name=field.check_name)
+        for field in contract.FIELDS[table]
+        if (sql := field.check_sql()) is not None
+    ]
+
+
+patients = Table(
+    "patients",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("patient_id", String(64), nullable=False, unique=True),
+    Column("condition", String(32), nullable=False),
+    Column("site", String(64), nullable=False, server_default="main"),
+    Column("age", Integer),  # capped at 90 on import (HIPAA Safe Harbor: "90+")
+    Column("sex", String(8)),
+    Column("baseline_pain", Float),
+    Column("baseline_mme", Float),
+    *checks("patients"),
+    Index(None, "condition"),
+    Index(None, "site"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("patient_key", Integer, ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True),
+    Column("session_date", Date, primary_key=True),
+    Column("route", String(16), nullable=False),
+    Column("dose_mg", Float, nullable=False),
+    Column("weight_kg", Float),
+    Column("pre_pain", Float),
+    Column("post_pain", Float),
+    Column("adverse_events", String(200)),
+    Column("ae_duration_min", Float),
+    Index(None, "session_date"),  # the data cut-off and the quarter filter: max/min in an index
+    *checks("sessions"),
+    sqlite_with_rowid=False,
+)
+
+followups = Table(
+    "followups",
+    metadata,
+    Column("patient_key", Integer, ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True),
+    Column("followup_date", Date, primary_key=True),
+    Column("pain", Float, nullable=False),
+    Column("pgic", Integer),
+    Column("bpi_interference", Float),
+    Column("phq9", Integer),
+    Column("mme", Float),
+    Column("adverse_events", String(200)),
+    Index(None, "followup_date"),
+    *checks("followups"),
+    sqlite_with_rowid=False,
+)
+
+#: Per-patient facts that no outcome setting changes, over all stored data (docs/performance.md).
+#: Derived from the three tables above by :mod:`analysis.db.facts` and refreshed for the patients
+#: an import touched, in the import's own transaction; the outcome queries read it instead of
+#: scanning sessions whenever the data cut-off is the latest stored date. The nearest
+#: follow-up is kept for the default time point and window only (``FACTS_TIMEPOINT``).
+#: ``patient_id`` is the clinic's pseudonym, copied from ``patients`` (no new identifier).
+#: ``patient_key`` is ``patients.id`` without a foreign key: the table is derived, written
+#: only by ``facts.refresh`` from a join on ``patients``, and the constraint's check per row
+#: cost 5–8 % of every import (docs/performance.md).
+patient_facts = Table(
+    "patient_facts",
+    metadata,
+    Column("patient_key", Integer, primary_key=True, autoincrement=False),
+    Column("patient_id", String(64), nullable=False),
+    Column("site", String(64), nullable=False),
+    Column("condition", String(32), nullable=False),
+    Column("sex", String(8), nullable=False),  # 'unknown' where not recorded
+    Column("age", Integer),
+    Column("age_group", String(8), nullable=False),
+    Column("index_date", Date),  # NULL: no session yet
+    Column("quarter", String(8), nullable=False),  # of the index date; 'none' without one
+    Column("n_sessions", Integer, nullable=False),
+    Column("sessions_with_ae", Integer, nullable=False),
+    Column("sessions_with_dissociation", Integer, nullable=False),
+    Column("route", String(16), nullable=False),  # plurality route, 'mixed', or 'none'
+    Column("baseline", Float),
+    Column("followup_date", Date),  # nearest the default time point, inside its window
+    Column("followup_day", Integer),
+    Column("followup_pain", Float),
+    Column("followup_pgic", Integer),
+    Column("evaluable", Integer, nullable=False),  # 0/1: a first session and a baseline above 0
+    Column("reduction", Float),  # at that follow-up; NULL unless evaluable with a follow-up
+    Index(None, "patient_id"),  # one patient's row (the Patients page) without a scan
+    # Covers the summary by condition × route (and by condition): SQLite reads it in group
+    # order instead of sorting every patient (1M sessions: 0.44 s → 0.18 s). PostgreSQL hashes
+    # either way (10M: 0.26 s with or without it), and keeping it cost an import into the 10M
+    # clinic about 0.2 s of random index inserts: SQLite only.
+    Index(
+        "ix_patient_facts_summary", "condition", "route", "evaluable", "reduction", "index_date", "n_sessions"
+    ).ddl_if(dialect="sqlite"),
+)
+
+#: Indexes made on SQLite only (``ddl_if``); Alembic's schema comparison must skip them elsewhere.
+SQLITE_ONLY_INDEXES: frozenset[str] = frozenset({"ix_patient_facts_summary"})
+
+
+def made_on(dialect: str, name: str | None, kind: str) -> bool:
+    """Whether the schema object ``name`` of ``kind`` (Alembic's words: ``"index"``, ``"table"``…)
+    exists on a database of ``dialect``: Alembic's ``include_object`` for comparisons."""
+    return not (kind == "index" and name in SQLITE_ONLY_INDEXES and dialect != "sqlite")
+
+
+#: (time point, window) in days for which ``patient_facts`` keeps the nearest follow-up.
+FACTS_TIMEPOINT: tuple[int, int] = (90, 30)
+
+#: Where an import came from, and how it ended (the import log's vocabularies).
+IMPORT_SOURCES: tuple[str, ...] = ("cli", "app", "demo")
+IMPORT_STATUSES: tuple[str, ...] = ("applied", "refused")
+
+imports = Table(
+    "imports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("imported_at", DateTime(timezone=True), nullable=False),  # UTC
+    Column("user", Text, nullable=False),  # an e-mail, 'cli:<os user>', or 'unknown'
+    Column("source", String(8), nullable=False),
+    Column("files", Text, nullable=False),  # JSON: [{"name", "sha256", "bytes"}, ...]
+    Column("status", String(8), nullable=False),
+    Column("counts", Text, nullable=False),  # JSON: {table: {inserted, updated, unchanged}}
+    Column("problem_count", Integer, nullable=False, server_default="0"),
+    CheckConstraint("source IN ('cli', 'app', 'demo')", name="source_vocabulary"),
+    CheckConstraint("status IN ('applied', 'refused')", name="status_vocabulary"),
+    CheckConstraint("problem_count >= 0", name="problem_count_range"),
+    Index(None, "imported_at"),
+)
+
+#: Import-contract columns per table, in the order the contract lists them (docs/contract.md).
+CONTRACT_COLUMNS: dict[str, tuple[str, ...]] = contract.COLUMNS

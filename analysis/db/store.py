@@ -1,0 +1,149 @@
+"""Database access: an engine from a URL, the schema brought up to date, small helpers.
+
+The URL comes from ``--db``, then the ``DATABASE_URL`` environment variable, then the
+embedded SQLite file ``data/outcomes.db`` (README, "Command line"). SQLite runs in WAL mode with foreign
+keys enforced; PostgreSQL is reached through psycopg 3.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, func, select, union_all
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+
+from analysis.db import schema
+from analysis.domain.errors import DatabaseError, first_line
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SQLITE_PATH = PROJECT_ROOT / "data" / "outcomes.db"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def default_url() -> str:
+    """The URL used when none is given: ``DATABASE_URL``, else the embedded SQLite file."""
+    return os.environ.get("DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE_PATH}"
+
+
+def resolve_url(url: str | None) -> str:
+    """Normalise a user-given URL; ``postgresql://`` means psycopg 3 here."""
+    url = url or default_url()
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """Create an engine for ``url`` (see :func:`resolve_url`) without touching the schema."""
+    resolved = resolve_url(url)
+    try:
+        parsed = make_url(resolved)
+    except ArgumentError as exc:
+        raise DatabaseError(f"The database address {resolved!r} is not a valid database URL.") from exc
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            folder = Path(database).expanduser().resolve().parent
+            if not folder.is_dir():
+                raise DatabaseError(f"The folder for the database file does not exist: {folder}")
+        engine = create_engine(parsed)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+    raise DatabaseError(
+        f"Database type {parsed.get_backend_name()!r} is not supported; use SQLite or PostgreSQL."
+    )
+
+
+def _alembic(engine: Engine, direction: str, revision: str) -> None:
+    """Run Alembic's ``upgrade`` or ``downgrade`` to ``revision`` in one transaction."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            getattr(command, direction)(config, revision)
+    except OperationalError as exc:
+        raise DatabaseError(_unreachable_message(engine, exc)) from exc
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the database to the current schema with Alembic (idempotent)."""
+    _alembic(engine, "upgrade", "head")
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the schema back to ``revision`` (rolling back a release; the migration tests)."""
+    _alembic(engine, "downgrade", revision)
+
+
+def open_database(url: str | None = None) -> Engine:
+    """Engine for ``url`` with the schema brought to the current version."""
+    engine = make_engine(url)
+    migrate(engine)
+    return engine
+
+
+def _unreachable_message(engine: Engine, exc: Exception) -> str:
+    where = engine.url.render_as_string(hide_password=True)
+    return f"The database at {where} cannot be reached or opened ({first_line(exc)})."
+
+
+def data_cutoff(engine: Engine) -> date | None:
+    """docs/methods.md data cut-off: the latest session or follow-up date in the whole database."""
+    latest = union_all(
+        select(func.max(schema.sessions.c.session_date).label("d")),
+        select(func.max(schema.followups.c.followup_date).label("d")),
+    ).subquery()
+    try:
+        with engine.connect() as connection:
+            value = connection.execute(select(func.max(latest.c.d))).scalar()
+    except SQLAlchemyError as exc:
+        raise DatabaseError(_unreachable_message(engine, exc)) from exc
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+def table_counts(engine: Engine) -> dict[str, int]:
+    """Number of stored rows per table."""
+    with engine.connect() as connection:
+        return {
+            table.name: connection.execute(select(func.count()).select_from(table)).scalar_one()
+            for table in (schema.patients, schema.sessions, schema.followups)
+        }
+
+
+def is_empty(engine: Engine) -> bool:
+    """True when no patient is stored."""
+    with engine.connect() as connection:
+        return connection.execute(select(schema.patients.c.id).limit(1)).first() is None
+
+
+__all__ = [
+    "DatabaseError",
+    "data_cutoff",
+    "default_url",
+    "downgrade",
+    "is_empty",
+    "make_engine",
+    "migrate",
+    "open_database",
+    "resolve_url",
+    "table_counts",
+]

@@ -1,0 +1,87 @@
+"""Exports of the response table: CSV for spreadsheets and a text table for terminals.
+
+Small cells (docs/methods.md): a group whose denominator is under 11 has its counts shown as "<11"
+unless suppression is turned off. Text cells that a spreadsheet would run as a formula
+(leading ``=``, ``+``, ``-``, ``@``, tab or carriage return) are neutralised with a leading
+apostrophe (OWASP "CSV injection").
+"""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+
+from analysis.domain.vocabulary import display_name
+from analysis.present import format as fmt
+from analysis.queries.response import ResponseTable
+
+SUPPRESSED = "<11"
+COUNT_COLUMNS = ("patients", "evaluable", "pending", "eligible", "with_followup", "n", "responders")
+_FORMULA_LEADERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(value: object) -> object:
+    """Prefix text that a spreadsheet would evaluate as a formula with an apostrophe."""
+    if isinstance(value, str) and value.startswith(_FORMULA_LEADERS):
+        return "'" + value
+    return value
+
+
+def response_frame(table: ResponseTable, *, suppress: bool = True) -> pd.DataFrame:
+    """The groups then the overall row, with small cells suppressed when asked."""
+    frame = table.frame().astype({column: object for column in COUNT_COLUMNS})
+    if suppress:
+        small = frame["small_n"].astype(bool)
+        frame.loc[small, list(COUNT_COLUMNS)] = SUPPRESSED
+    return frame
+
+
+def response_table_csv(table: ResponseTable, *, suppress: bool = True) -> str:
+    """CSV of the response table, safe to open in a spreadsheet."""
+    frame = response_frame(table, suppress=suppress).map(neutralise_formula)
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue()
+
+
+def response_table_text(table: ResponseTable, *, suppress: bool = True) -> str:
+    """A readable fixed-width table for a terminal, with the definition above it."""
+    d = table.definition
+    frame = response_frame(table, suppress=suppress)
+    records = frame.to_dict("records")
+    rows = []
+    for position, record in enumerate(records):
+        is_overall = position == len(records) - 1
+        label = (
+            "All patients" if is_overall else " / ".join(display_name(str(record[key])) for key in table.by)
+        )
+        ci = (
+            "—"
+            if record["ci_low"] is None or pd.isna(record["ci_low"])
+            else f"{100 * record['ci_low']:.1f}–{100 * record['ci_high']:.1f}%"
+        )
+        rows.append(
+            {
+                "Group": label,
+                "Patients": record["patients"],
+                "Pending": record["pending"],
+                "Eligible": record["eligible"],
+                "With FU": record["with_followup"],
+                "n": record["n"],
+                "Resp.": record["responders"],
+                "Rate": fmt.percent(record["rate"]),
+                f"{100 * (1 - d.alpha):.0f}% CI": ci,
+                f"p>{100 * d.band[0]:.0f}%": fmt.p_value(record["p_gt_lower"]),
+                f"p>{100 * d.band[1]:.0f}%": fmt.p_value(record["p_gt_upper"]),
+                "Verdict": record["verdict"].replace("_", " ") + (" (small n)" if record["small_n"] else ""),
+            }
+        )
+    body = pd.DataFrame(rows).to_string(index=False)
+    header = (
+        f"Response at day {d.timepoint_days} (window ±{d.window_days} d), responder = pain "
+        f"reduction ≥ {100 * d.threshold:.0f}%, {d.missing.upper() if d.missing == 'itt' else d.missing}, "
+        f"{'Wilson' if d.ci == 'wilson' else 'exact'} interval, band "
+        f"{100 * d.band[0]:.0f}–{100 * d.band[1]:.0f}%, data cut-off {d.cutoff}"
+    )
+    return f"{header}\n{body}"

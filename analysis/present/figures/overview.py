@@ -1,0 +1,84 @@
+"""Figures of the director's overview: the quarterly trend and the patient funnel."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+
+from analysis.present.figures import OKABE_ITO, TEMPLATE, add_band
+from analysis.queries.response import Funnel, GroupResult
+
+
+def quarterly_trend(
+    groups: Sequence[GroupResult], band: tuple[float, float], *, threshold: float
+) -> go.Figure:
+    """Response rate by quarter of first treatment, with 95% intervals, over the band.
+
+    Quarters without any eligible patient (all pending) are left out; small quarters are
+    drawn hollow.
+    """
+    shown = [g for g in groups if g.rate is not None]
+    quarters = [g.keys["quarter"] for g in shown]
+    figure = go.Figure(
+        go.Scatter(
+            x=quarters,
+            y=[g.rate for g in shown],
+            mode="lines+markers",
+            line={"color": OKABE_ITO[0], "width": 2},
+            marker={
+                "size": 10,
+                "color": OKABE_ITO[0],
+                "symbol": ["circle-open" if g.small_n else "circle" for g in shown],
+            },
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": [g.ci_high - g.rate for g in shown],  # type: ignore[operator]
+                "arrayminus": [g.rate - g.ci_low for g in shown],  # type: ignore[operator]
+                "color": OKABE_ITO[0],
+                "thickness": 1.5,
+            },
+            customdata=[[g.responders, g.n] for g in shown],
+            hovertemplate="%{x}: %{y:.1%} (%{customdata[0]} of %{customdata[1]})<extra></extra>",
+            name="Response rate",
+        )
+    )
+    add_band(figure, band, axis="y")
+    figure.update_layout(
+        template=TEMPLATE, title={"text": "Response rate by quarter of first treatment"}, height=360
+    )
+    figure.update_xaxes(title_text="Quarter of first session", type="category")
+    figure.update_yaxes(
+        title_text=f"Patients with ≥{100 * threshold:.0f}% pain reduction (%)", range=[0, 1], tickformat=".0%"
+    )
+    return figure
+
+
+def trend_alt_text(groups: Sequence[GroupResult]) -> str:
+    """Screen-reader description of :func:`quarterly_trend`."""
+    parts = [f"{g.keys['quarter']}: {100 * g.rate:.0f}% of {g.n}" for g in groups if g.rate is not None]
+    return "Response rate by quarter of first treatment with 95% intervals. " + "; ".join(parts)
+
+
+def patient_funnel(funnel: Funnel) -> go.Figure:
+    """Patients remaining at each step, from registration to response."""
+    labels, counts = zip(*funnel.steps(), strict=True)
+    figure = go.Figure(
+        go.Funnel(
+            y=list(labels),
+            x=list(counts),
+            textinfo="value+percent initial",
+            marker={"color": [OKABE_ITO[i % len(OKABE_ITO)] for i in (4, 0, 0, 2, 2, 1)]},
+            hovertemplate="%{y}: %{x} patients (%{percentInitial:.0%} of registered)<extra></extra>",
+        )
+    )
+    figure.update_layout(template=TEMPLATE, title={"text": "Patient funnel"}, height=360)
+    figure.update_yaxes(title_text=None)
+    figure.update_xaxes(title_text="Patients")
+    return figure
+
+
+def funnel_alt_text(funnel: Funnel) -> str:
+    """Screen-reader description of :func:`patient_funnel`."""
+    return "Patient funnel: " + "; ".join(f"{label}: {count}" for label, count in funnel.steps())

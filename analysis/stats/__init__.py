@@ -1,0 +1,31 @@
+"""Statistics: numbers in, frozen results out. No database, no pandas frames of rows.
+
+- :mod:`~analysis.stats.proportions`: one proportion's interval, exact binomial tests, Holm,
+  the band verdict, two proportions (Newcombe, conditional odds ratio, Fisher).
+
+Methods and their literature: ``docs/methods.md``.
+"""
+
+from analysis.stats.proportions import (
+    DifferenceInterval,
+    ProportionEstimate,
+    TwoGroupComparison,
+    band_verdict,
+    binomial_p_greater,
+    compare_proportions,
+    holm,
+    newcombe_difference_interval,
+    proportion_interval,
+)
+
+__all__ = [
+    "DifferenceInterval",
+    "ProportionEstimate",
+    "TwoGroupComparison",
+    "band_verdict",
+    "binomial_p_greater",
+    "compare_proportions",
+    "holm",
+    "newcombe_difference_interval",
+    "proportion_interval",
+]
