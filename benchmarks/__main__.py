@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import clinic as clinics
+from benchmarks.commands import COMMANDS
 from benchmarks.databases import (
     DEFAULT_POSTGRES_URL,
     ENGINES,
@@ -262,6 +263,10 @@ class Bench:
                 value(pandas, "peak_mb"),
             ),
         ]
+        for measure, (_, argv) in COMMANDS.items():
+            timed = self.probe("command", {"url": url, "argv": argv}, f"{measure}/{key}", repeat)
+            self.rows.append(Row(measure, engine, size, value(timed, "cold_s")))
+            self.rows.append(Row(f"{measure}_peak", engine, size, value(timed, "peak_mb")))
         # Last, because it changes the clinic: the importer's slice added to it (one run).
         into = self.probe(
             "importer", {"url": url, "sessions": self.args.import_sessions}, f"import-into/{key}"

@@ -302,7 +302,25 @@ def probe_importer(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def probe_command(args: dict[str, Any]) -> dict[str, Any]:
+    """One CLI command (``args["argv"]``, ``--db`` added) in this new process, output discarded."""
+    import contextlib
+    import io
+
+    from analysis.cli import main as cli_main
+
+    argv = [args["argv"][0], "--db", args["url"], *args["argv"][1:]]
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        code = cli_main(argv)
+    seconds = time.perf_counter() - start
+    if code != 0:
+        raise RuntimeError(f"{' '.join(args['argv'])} exited {code}")
+    return {"cold_s": seconds, "bytes": len(out.getvalue()), "peak_mb": peak_mb()}
+
+
 PROBES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "command": probe_command,
     "summary": probe_summary,
     "pandas": probe_pandas,
     "duckdb": probe_duckdb,

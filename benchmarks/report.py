@@ -15,6 +15,8 @@ from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from benchmarks.commands import COMMANDS
+
 MEASURES: dict[str, tuple[str, str]] = {
     # key: (label, unit)
     "bulk": ("bulk load (COPY / executemany)", "rows/s"),
@@ -28,6 +30,11 @@ MEASURES: dict[str, tuple[str, str]] = {
     "filter_new": ("filter change, new filter", "s"),
     "filter_cached": ("filter change, cache has seen it", "s"),
     "app_peak": ("app process peak memory", "MB"),
+    **{key: (label, "s") for key, (label, _) in COMMANDS.items()},
+    **{
+        f"{key}_peak": (f"{label.removesuffix(', cold')}, peak memory", "MB")
+        for key, (label, _) in COMMANDS.items()
+    },
 }
 #: Sizes the 1M targets apply to: a clinic of 1M sessions or fewer.
 UP_TO_1M = ("100k", "1m")
@@ -54,8 +61,14 @@ def target(measure: str, engine: str, size: str) -> Target | None:
     """The issue's targets (2-core machine); the 1M targets also hold for smaller clinics."""
     if measure == "import":
         return Target(">=", 100_000)
-    if measure == "app_peak":
+    if measure == "app_peak" or (measure.startswith("cmd_") and measure.endswith("_peak")):
         return Target("<=", 300)
+    if measure.startswith("cmd_"):  # CLI commands (benchmarks/commands.py)
+        if size in UP_TO_1M:
+            return Target("<=", 1.0)
+        if size == "10m" and engine == "postgresql":
+            return Target("<=", 2.0)
+        return None
     if measure == "summary_cold":
         if size in UP_TO_1M:
             return Target("<=", 0.5 if engine == "sqlite" else 0.3)

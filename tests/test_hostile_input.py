@@ -117,6 +117,7 @@ patient_ids = st.from_regex(r"[A-Za-z0-9_.\-]{1,12}", fullmatch=True)
 conditions = st.sampled_from([*vocabulary.CONDITION_LOOKUP, "CRPS", "Migraines"])
 routes = st.sampled_from([*vocabulary.ROUTE_LOOKUP, "IN", "im"])
 events = st.lists(st.sampled_from(vocabulary.ADVERSE_EVENTS), max_size=3).map(";".join)
+end_reasons = st.sampled_from([*vocabulary.END_REASON_LOOKUP, "Lost to follow-up", "DIED"])
 sites = st.one_of(
     st.sampled_from(["main", "north", "Zürich", "", "NA"]),
     st.sampled_from(FORMULAS + SQL),
@@ -135,8 +136,15 @@ def _row(table: str, pid: str) -> st.SearchStrategy[list[str]]:
             optional(st.sampled_from(["F", "M", "X", "unknown", "f"])),
             optional(_numbers(0, 10)),
             optional(_numbers(0, 500)),
+            optional(st.integers(0, 27).map(str)),
+            optional(_numbers(0, 10)),
+            optional(st.integers(0, 31).map(str)),
+            # end of care: nothing, or a date with a reason (a date before the patient's first
+            # session is refused, which the property accepts as an outcome)
+            st.one_of(st.just(("", "")), st.tuples(_dates(), end_reasons)),
         ]
-    elif table == "sessions":
+        return st.tuples(*parts).map(lambda p: [*p[:-1], *p[-1]])
+    if table == "sessions":
         parts = [
             st.just(pid),
             _dates(),
@@ -158,6 +166,7 @@ def _row(table: str, pid: str) -> st.SearchStrategy[list[str]]:
             optional(st.integers(0, 27).map(str)),
             optional(_numbers(0, 500)),
             events,
+            optional(st.integers(0, 31).map(str)),
         ]
     return st.tuples(*parts).map(list)
 
@@ -316,7 +325,7 @@ CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 def assert_contract(engine: Engine) -> None:
     """Every stored row satisfies docs/contract.md (ranges, vocabularies, no identifier-like text)."""
     data = dump(engine)
-    for _, pid, condition, site, age, sex, pain, mme in data["patients"]:
+    for _, pid, condition, site, age, sex, pain, mme, phq9, bpi, headache, end, reason in data["patients"]:
         assert PATIENT_ID.fullmatch(pid) and identifying_kind(pid) is None, pid
         assert condition in vocabulary.CONDITION_LABELS
         assert isinstance(site, str) and 1 <= len(site) <= 64 and not CONTROL_CHARS.search(site), site
@@ -325,12 +334,16 @@ def assert_contract(engine: Engine) -> None:
             assert neutralise_formula(site) == "'" + site
         assert _in(age, 18, 90, whole=True) and (sex is None or sex in vocabulary.SEXES)
         assert _in(pain, 0, 10) and _in(mme, 0, math.inf)
+        assert _in(phq9, 0, 27, whole=True) and _in(bpi, 0, 10) and _in(headache, 0, 31, whole=True)
+        assert end is None or date(1970, 1, 1) <= _day(end) <= TODAY
+        assert reason is None or (end is not None and reason in vocabulary.END_REASON_LABELS)
     for _, day, route, dose, weight, pre, post, ae, duration in data["sessions"]:
         assert date(1970, 1, 1) <= _day(day) <= TODAY and route in vocabulary.ROUTE_LABELS
         assert _in(dose, 0, 1000, optional=False) and float(dose) > 0 and _in(weight, 30, 300)
         assert _in(pre, 0, 10) and _in(post, 0, 10) and _events_ok(ae) and _in(duration, 0, math.inf)
-    for _, day, pain, pgic, bpi, phq9, mme, ae in data["followups"]:
+    for _, day, pain, pgic, bpi, phq9, mme, ae, headache in data["followups"]:
         assert date(1970, 1, 1) <= _day(day) <= TODAY and _in(pain, 0, 10, optional=False)
+        assert _in(headache, 0, 31, whole=True)
         assert _in(pgic, 1, 7, whole=True) and _in(bpi, 0, 10) and _in(phq9, 0, 27, whole=True)
         assert _in(mme, 0, math.inf) and _events_ok(ae)
 

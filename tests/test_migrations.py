@@ -23,9 +23,11 @@ NATURAL = {"sessions": ["patient_key", "session_date"], "followups": ["patient_k
 def contents(engine: Engine) -> dict[str, pd.DataFrame]:
     """Every stored row in natural-key order, without surrogate ids of child tables."""
     out = {}
+    inspector = inspect(engine)
     with engine.connect() as connection:
         for table in (schema.patients, schema.sessions, schema.followups, schema.patient_facts):
-            columns = [table.c[c.name] for c in table.c]
+            stored = {c["name"] for c in inspector.get_columns(table.name)}  # this revision's columns
+            columns = [table.c[c.name] for c in table.c if c.name in stored]
             order = [table.c[name] for name in NATURAL.get(table.name, [table.primary_key.columns[0].name])]
             out[table.name] = pd.DataFrame(connection.execute(select(*columns).order_by(*order)).all())
     return out
@@ -35,16 +37,18 @@ def assert_same(before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame])
     assert before.keys() == after.keys()
     for name, frame in before.items():
         assert len(frame) > 0, name
-        pd.testing.assert_frame_equal(frame, after[name], obj=name)
+        # Columns of later revisions (0006's) are not compared: they did not exist before.
+        pd.testing.assert_frame_equal(frame, after[name][list(frame.columns)], obj=name)
 
 
 def test_0005_keys_children_by_natural_key_and_keeps_every_row(db_url):
     engine = store.make_engine(db_url)
+    # The importer writes the current schema: import at the head, then take the rows back to 0004.
+    report = import_frames(engine, generate(150, seed=5, today=TODAY), today=TODAY, source="demo")
+    assert report.ok, report.problems
     store.downgrade(engine, "0004")
     columns = {t: {c["name"] for c in inspect(engine).get_columns(t)} for t in NATURAL}
     assert all("id" in names for names in columns.values())  # the old shape, surrogate ids included
-    report = import_frames(engine, generate(150, seed=5, today=TODAY), today=TODAY, source="demo")
-    assert report.ok, report.problems
     before = contents(engine)
 
     store.migrate(engine)

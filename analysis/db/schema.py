@@ -67,6 +67,11 @@ patients = Table(
     Column("sex", String(8)),
     Column("baseline_pain", Float),
     Column("baseline_mme", Float),
+    Column("baseline_phq9", Integer),
+    Column("baseline_bpi_interference", Float),
+    Column("baseline_headache_days", Integer),
+    Column("end_date", Date),  # the day the patient left care
+    Column("end_reason", String(24)),  # canonical code (vocabulary.END_REASON_LABELS)
     *checks("patients"),
     Index(None, "condition"),
     Index(None, "site"),
@@ -100,6 +105,7 @@ followups = Table(
     Column("phq9", Integer),
     Column("mme", Float),
     Column("adverse_events", String(200)),
+    Column("headache_days", Integer),
     Index(None, "followup_date"),
     *checks("followups"),
     sqlite_with_rowid=False,

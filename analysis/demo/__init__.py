@@ -131,10 +131,11 @@ def generate(
     sessions, first_session = _sessions(rng, cohort, end)
     followups = _followups(rng, cohort, first_session, end)
     patients = cohort.frame
+    # Every contract column, in the contract's order; a column the demo does not draw is empty.
     return {
-        "patients": patients[list(CONTRACT_COLUMNS["patients"])],
-        "sessions": sessions[list(CONTRACT_COLUMNS["sessions"])],
-        "followups": followups[list(CONTRACT_COLUMNS["followups"])],
+        "patients": patients.reindex(columns=list(CONTRACT_COLUMNS["patients"])),
+        "sessions": sessions.reindex(columns=list(CONTRACT_COLUMNS["sessions"])),
+        "followups": followups.reindex(columns=list(CONTRACT_COLUMNS["followups"])),
     }
 
 

@@ -15,7 +15,9 @@ from typing import Literal
 
 from analysis.domain import vocabulary
 
-Kind = Literal["patient_id", "site", "condition", "route", "sex", "date", "number", "integer", "events"]
+Kind = Literal[
+    "patient_id", "site", "condition", "route", "sex", "date", "number", "integer", "events", "end_reason"
+]
 
 #: The contract's tables, in the order an import reads and writes them.
 TABLES: tuple[str, ...] = ("patients", "sessions", "followups")
@@ -92,6 +94,18 @@ FIELDS: dict[str, tuple[Field, ...]] = {
         _pain("baseline_pain", "baseline pain", "NRS before treatment; else the first session's pre_pain"),
         Field("baseline_mme", "number", low=0, rule="baseline MME must be 0 or more (mg/day)",
               meaning="oral morphine milligram equivalents per day before treatment"),
+        Field("baseline_phq9", "integer", low=0, high=27,
+              rule="baseline PHQ-9 must be a whole number from 0 to 27",
+              meaning="PHQ-9 depression score before treatment"),
+        Field("baseline_bpi_interference", "number", low=0, high=10, check="baseline_bpi_range",
+              rule="baseline BPI interference must be from 0 to 10",
+              meaning="Brief Pain Inventory interference before treatment, 0–10"),
+        Field("baseline_headache_days", "integer", low=0, high=31, check="baseline_headache_days_range",
+              rule="baseline headache days must be a whole number from 0 to 31",
+              meaning="headache days in the 30 days before day 0"),
+        Field("end_date", "date", meaning="the day the patient left care; not before the first session"),
+        Field("end_reason", "end_reason",
+              meaning="why the patient left care (vocabulary below); needs end_date"),
     ),
     "sessions": (
         Field("patient_id", "patient_id", True, meaning="must exist in patients (stored or imported)"),
@@ -122,6 +136,9 @@ FIELDS: dict[str, tuple[Field, ...]] = {
         Field("mme", "number", low=0, rule="MME must be 0 or more (mg/day)",
               meaning="opioid dose at the follow-up, oral morphine milligram equivalents per day"),
         Field("adverse_events", "events", meaning="codes from the vocabulary below, separated by ;"),
+        Field("headache_days", "integer", low=0, high=31,
+              rule="headache days must be a whole number from 0 to 31",
+              meaning="headache days in the 30 days before the follow-up"),
     ),
 }  # fmt: skip
 
@@ -140,6 +157,7 @@ _KIND_TEXT: dict[str, str] = {
     "number": "number",
     "integer": "whole number",
     "events": "vocabulary list",
+    "end_reason": "vocabulary",
 }
 
 
@@ -205,6 +223,8 @@ def render_markdown() -> str:
     ]
     lines += ["### Sex", "", ", ".join(f"`{s}`" for s in vocabulary.SEXES), ""]
     lines += ["### Adverse events", "", ", ".join(f"`{e}`" for e in vocabulary.ADVERSE_EVENTS), ""]
+    lines += ["### End reasons", "", "Spaces and hyphens count as underscores (`lost to follow-up`).", ""]
+    lines += ["| code | also accepted |", "|---|---|", *_labels(vocabulary.END_REASON_LABELS), ""]
     return "\n".join(lines)
 
 

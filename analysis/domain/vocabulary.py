@@ -1,10 +1,12 @@
-"""Controlled vocabularies of docs/methods.md: conditions, routes, adverse events, sexes.
+"""Controlled vocabularies (docs/contract.md): conditions, routes, adverse events, sexes, end reasons.
 
 Each canonical code maps from the labels a clinic may write (case-insensitive, surrounding
 spaces ignored); the code itself is always accepted.
 """
 
 from __future__ import annotations
+
+import re
 
 CONDITION_LABELS: dict[str, tuple[str, ...]] = {
     "crps": ("CRPS", "complex regional pain syndrome"),
@@ -57,6 +59,23 @@ ADVERSE_EVENTS: tuple[str, ...] = (
 
 SEXES: tuple[str, ...] = ("F", "M", "X", "unknown")
 
+#: Why a patient left care (``patients.end_reason``), with the labels a clinic may write.
+END_REASON_LABELS: dict[str, tuple[str, ...]] = {
+    "completed": (),
+    "lack_of_effect": ("ineffective",),
+    "adverse_event": ("AE", "side effects"),
+    "patient_choice": (),
+    "cost": (),
+    "moved": (),
+    "lost_to_follow_up": (),
+    "death": ("died", "deceased"),
+    "hospice": (),
+    "other": (),
+}
+
+#: End reasons that are competing events, never a loss of response (docs/methods.md).
+COMPETING_END_REASONS: tuple[str, ...] = ("death", "hospice")
+
 
 def _lookup(labels: dict[str, tuple[str, ...]]) -> dict[str, str]:
     table: dict[str, str] = {}
@@ -70,6 +89,7 @@ CONDITION_LOOKUP: dict[str, str] = _lookup(CONDITION_LABELS)
 ROUTE_LOOKUP: dict[str, str] = _lookup(ROUTE_LABELS)
 SEX_LOOKUP: dict[str, str] = {s.casefold(): s for s in SEXES}
 ADVERSE_EVENT_LOOKUP: dict[str, str] = {code: code for code in ADVERSE_EVENTS}
+END_REASON_LOOKUP: dict[str, str] = _lookup(END_REASON_LABELS)
 
 
 def canonical_condition(label: str) -> str | None:
@@ -80,6 +100,12 @@ def canonical_condition(label: str) -> str | None:
 def canonical_route(label: str) -> str | None:
     """Return the route code for ``label``, or ``None`` when it is not recognised."""
     return ROUTE_LOOKUP.get(label.strip().casefold())
+
+
+def canonical_end_reason(label: str) -> str | None:
+    """Return the end-reason code for ``label`` (spaces and hyphens count as underscores)."""
+    text = label.strip().casefold()
+    return END_REASON_LOOKUP.get(text) or END_REASON_LOOKUP.get(re.sub(r"[\s\-]+", "_", text))
 
 
 def display_name(code: str) -> str:

@@ -17,6 +17,7 @@ from analysis.db import audit, facts
 from analysis.domain.contract import TABLES
 from analysis.domain.errors import DatabaseError, first_line
 from analysis.ingest import limits
+from analysis.ingest.end_of_care import check_end_of_care
 from analysis.ingest.readers import _Sheet, _too_wide
 from analysis.ingest.report import ImportReport, Problem, _Problems
 from analysis.ingest.validate import _check_duplicates, _check_sheet, _Checked
@@ -184,6 +185,7 @@ def _write(
         _check_patients_exist(checked, known, problems)
         stored_first = _first_sessions(connection)
         report.data_quality = _followups_before_first_session(checked, stored_first)
+        check_end_of_care(checked, stored_patients, stored_first, problems)
         if problems:
             _unstage_ids(connection)
             report.problems, report.problem_count = problems.build()

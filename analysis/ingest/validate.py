@@ -43,6 +43,11 @@ _ROUTE_RULE = (
     f"unknown route; use one of {_vocabulary_hint(vocabulary.ROUTE_LABELS)} (or IN, IM, IV, PO, SL, SC)"
 )
 _SEX_RULE = f"sex must be one of {', '.join(vocabulary.SEXES)}"
+END_REASON_NEEDS_DATE = "an end reason needs the day the patient left care: add end_date"
+_END_REASON_RULE = (
+    f"unknown end reason; use one of {_vocabulary_hint(vocabulary.END_REASON_LABELS)} "
+    "(or a label such as died, ineffective, side effects)"
+)
 
 
 def _events(label: str) -> tuple[str | None, str | None]:
@@ -173,6 +178,7 @@ def _parse_field(
         "condition": (vocabulary.canonical_condition, _CONDITION_RULE),
         "route": (vocabulary.canonical_route, _ROUTE_RULE),
         "sex": (lambda v: vocabulary.SEX_LOOKUP.get(v.casefold()), _SEX_RULE),
+        "end_reason": (vocabulary.canonical_end_reason, _END_REASON_RULE),
     }
     canonical, rule = lookups[spec.kind]
     codes = _by_unique(text, canonical)
@@ -279,6 +285,11 @@ def _check_sheet(sheet: _Sheet, today: date, problems: _Problems, warnings: list
     for name, position in contract.items():
         parsed = _parse_field(table, fields[name], cells[position], rows, today, problems)
         data[name] = parsed.set_axis(data.index)
+    if "end_reason" in contract and "end_date" in contract:
+        # An end reason needs an end date in the same row (an invalid date is reported already);
+        # with no end_date column the stored date counts (analysis.ingest.end_of_care).
+        no_date = cells[contract["end_date"]].isna().to_numpy() & data["end_reason"].notna().to_numpy()
+        problems.cells(table, "end_reason", no_date, rows, data["end_reason"], END_REASON_NEEDS_DATE)
     supplied = tuple(n for n in fields if n in contract)
     return _Checked(table, data, supplied)
 

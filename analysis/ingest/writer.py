@@ -192,12 +192,13 @@ def _stored_rows(connection: Connection, table: Table) -> pd.DataFrame:
 
 
 def _first_sessions(connection: Connection) -> pd.DataFrame:
-    """Each stored first session date of the patients the import's follow-ups name."""
+    """Each stored first session date of the patients the import names (follow-ups before it are
+    reported; an end of care before it is refused)."""
     return _query(
         connection,
         f"SELECT i.patient_id, MIN(s.session_date) FROM {_ID_TABLE} AS i "
         "JOIN patients AS p ON p.patient_id = i.patient_id "
-        "JOIN sessions AS s ON s.patient_key = p.id WHERE i.in_followups = 1 GROUP BY i.patient_id",
+        "JOIN sessions AS s ON s.patient_key = p.id GROUP BY i.patient_id",
         ["patient_id", "first_session"],
     )
 

@@ -1,0 +1,19 @@
+"""CLI commands timed at every clinic size: one entry a command, cold in a process of its own.
+
+The ``command`` probe (:func:`benchmarks.probes.probe_command`) imports the CLI, then times
+``analysis.cli.main(args)`` with its output discarded: the time beyond interpreter start-up and
+imports, and the process's peak memory. Each entry's key is a measure of
+:data:`benchmarks.report.MEASURES`; the targets (docs/performance.md) are the issue's: at most
+1 s at 1M sessions on SQLite (and below), at most 2 s at 10M on PostgreSQL, under 300 MB.
+Add a command here with one line (its arguments after ``--db URL``).
+"""
+
+from __future__ import annotations
+
+#: measure key → (label, CLI arguments after the subcommand's ``--db URL``).
+COMMANDS: dict[str, tuple[str, list[str]]] = {
+    "cmd_summary_condition": (
+        "`summary --by condition`, cold",
+        ["summary", "--by", "condition", "--format", "json"],
+    ),
+}
