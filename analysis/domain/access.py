@@ -146,7 +146,7 @@ class AccessPolicy:
             return Access(user=email or str(claims.get("sub") or "unknown"), role=None, sites=frozenset())
         best = min(matches, key=lambda match: ROLES.index(match[0]))[0]
         chosen = [sites for role, sites in matches if role == best]
-        sites = None if any(s is None for s in chosen) else frozenset().union(*chosen)
+        sites = None if any(s is None for s in chosen) else frozenset[str]().union(*filter(None, chosen))
         return Access(user=email, role=best, sites=sites)
 
 
