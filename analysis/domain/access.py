@@ -32,11 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from analysis.domain import paths
+
 Role = Literal["director", "analyst", "clinician"]
 ROLES: tuple[Role, ...] = ("director", "analyst", "clinician")  # most privileged first
 ALL_SITES = "*"
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = paths.project_root()  # the checkout, or the current folder when installed
 DEFAULT_ACCESS_FILE = PROJECT_ROOT / "access.toml"
 
 #: What each role may do; pages and exports ask these, never the role name.
