@@ -1,4 +1,4 @@
-"""The command line: ``ketamine-outcomes COMMAND``, or ``python -m analysis COMMAND`` (README, "Command line").
+"""The command line: ``ketamine-outcomes COMMAND`` or ``python -m analysis COMMAND`` (README).
 
 Each command is a module with ``register(commands)``, which adds its parser and sets
 ``run``, and ``run(args) -> exit code``; a new command is one module and one line in
