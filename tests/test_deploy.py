@@ -191,3 +191,58 @@ def test_the_entry_point_refuses_with_exit_code_2_and_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("error: no login is configured")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def recipe_flags(script: str, tool: str) -> list[str]:
+    """The flags ``deploy/<script>`` passes to ``tool`` (joined over line continuations)."""
+    text = (DEPLOY / script).read_text().replace("\\\n", " ")
+    commands = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    line = next(line for line in commands if f" {tool} " in line)
+    words = line.split(f" {tool} ", 1)[1].split()
+    words = words[: next((i for i, w in enumerate(words) if w[0] in "<>"), len(words))]
+    flags: list[str] = []
+    while words:  # the container's user and database give way to the test database's
+        word = words.pop(0)
+        if word in ("--username", "--dbname"):
+            words.pop(0)
+        else:
+            flags.append(word)
+    return flags
+
+
+def test_backup_and_restore_recipe_round_trips_a_clinic(postgres_engine, tmp_path):
+    """deploy/backup.sh's pg_dump and deploy/restore.sh's pg_restore, on one schema of the test database."""
+    import shutil
+    import subprocess
+
+    from sqlalchemy import func, select, text
+
+    from analysis import demo
+    from analysis.db import schema
+    from tests.conftest import POSTGRES_URL
+
+    if not (shutil.which("pg_dump") and shutil.which("pg_restore")):
+        pytest.skip("backup test: pg_dump and pg_restore are not installed")
+    demo.load_demo(postgres_engine, n_patients=40, user="test")
+    tables = (schema.patients, schema.sessions, schema.followups, schema.imports)
+
+    def counts() -> list[int]:
+        with postgres_engine.connect() as connection:
+            return [connection.execute(select(func.count()).select_from(t)).scalar_one() for t in tables]
+
+    before = counts()
+    with postgres_engine.connect() as connection:
+        name = connection.execute(text("SELECT current_schema()")).scalar_one()
+    dump = tmp_path / "outcomes.dump"
+    backup = ["pg_dump", "--dbname", POSTGRES_URL, "--schema", name, *recipe_flags("backup.sh", "pg_dump")]
+    with open(dump, "wb") as out:
+        subprocess.run(backup, stdout=out, check=True, timeout=120)
+    postgres_engine.dispose()
+    with postgres_engine.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+    restore = ["pg_restore", "--dbname", POSTGRES_URL, *recipe_flags("restore.sh", "pg_restore"), str(dump)]
+    subprocess.run(restore, check=True, timeout=120, capture_output=True)
+    postgres_engine.dispose()
+    assert before[0] == 40 and counts() == before
+    with postgres_engine.connect() as connection, pytest.raises(Exception, match="is append-only"):
+        connection.execute(text("DELETE FROM imports"))  # the import log's triggers came back too
