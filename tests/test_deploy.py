@@ -246,3 +246,9 @@ def test_backup_and_restore_recipe_round_trips_a_clinic(postgres_engine, tmp_pat
     assert before[0] == 40 and counts() == before
     with postgres_engine.connect() as connection, pytest.raises(Exception, match="is append-only"):
         connection.execute(text("DELETE FROM imports"))  # the import log's triggers came back too
+
+
+def test_docker_build_context_leaves_out_secrets_and_data():
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".git", ".venv", "access.toml", ".streamlit/secrets.toml", "deploy/.env", "data/*.db"} <= ignored
+    assert {"deploy/access.toml", "deploy/backups", "deploy/certs"} <= ignored

@@ -8,7 +8,9 @@ against the package index and diffs them (README, "Dependencies").
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -215,3 +217,56 @@ def test_serve_refuses_an_unreachable_database_before_starting(tmp_path):
     assert "cannot be reached" in result.stderr
     assert "Traceback" not in result.stderr
     assert "Serving" not in result.stdout
+
+
+def test_wheel_ships_the_app_the_migrations_and_the_command(tmp_path):
+    """Build the wheel as `pip install .` does and install it (without dependencies) into a folder.
+
+    The source is what deploy/Dockerfile copies, in a folder of its own (a build leaves
+    ``build/`` and ``*.egg-info`` behind, which must not land in the checkout).
+    """
+    source = tmp_path / "source"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("pyproject.toml", "README.md", "LICENSE", "dashboard.py", ".streamlit/config.toml"):
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, source / name)
+    for name in ("analysis", "pages", "docs"):
+        shutil.copytree(ROOT / name, source / name, ignore=ignore)
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(source), "-w", str(tmp_path / "wheel")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if build.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the wheel did not build: {build.stderr[-2000:]}")
+        pytest.skip("wheel test: building needs setuptools from the package index, which is unreachable")
+    (wheel,) = (tmp_path / "wheel").glob("ketamine_outcomes-*.whl")
+    target = tmp_path / "installed"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)],
+        check=True,
+        timeout=300,
+    )
+    app = target / "share" / "ketamine-outcomes" / "app"
+    assert (app / "dashboard.py").is_file() and (app / ".streamlit" / "config.toml").is_file()
+    assert {p.name for p in (app / "pages").glob("*.py")} == {p.name for p in (ROOT / "pages").glob("*.py")}
+    migrations = target / "analysis" / "db" / "migrations"
+    assert (migrations / "script.py.mako").is_file()
+    assert {p.name for p in (migrations / "versions").glob("*.py")} == {
+        p.name for p in (ROOT / "analysis" / "db" / "migrations" / "versions").glob("*.py")
+    }
+    assert (target / "bin" / "ketamine-outcomes").is_file()
+    version = subprocess.run(
+        [sys.executable, "-m", "analysis", "--version"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(target)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert version.stdout.strip() == f"python -m analysis {project['version']}"  # from the installed metadata
+    assert not (target / "tests").exists() and not (target / "benchmarks").exists()
