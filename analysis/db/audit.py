@@ -146,7 +146,10 @@ def record(
         "problem_count": int(problem_count),
     }
     result = connection.execute(insert(schema.imports).values(**values))
-    return int(result.inserted_primary_key[0])
+    key = result.inserted_primary_key
+    if key is None:  # every dialect we support returns the new id
+        raise RuntimeError("the import log returned no id for the new entry")
+    return int(key[0])
 
 
 def recent_imports(engine: Engine, limit: int = 50) -> pd.DataFrame:

@@ -16,9 +16,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from analysis.db import schema
+from analysis.domain import paths
 from analysis.domain.errors import DatabaseError, first_line
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = paths.project_root()  # the checkout, or the current folder when installed
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "data" / "outcomes.db"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 

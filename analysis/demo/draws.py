@@ -274,7 +274,7 @@ def _sessions(rng: np.random.Generator, c: _Cohort, end: np.datetime64) -> tuple
     oral_like = np.isin(route, [ROUTES.index("oral"), ROUTES.index("sublingual")])
     relief = np.clip(rng.normal(0.30 + 0.12 * c.responder[patient, 0], 0.14, m), 0, 0.9)
     relief = np.where(oral_like, relief * 0.6, relief)
-    post = np.fmin(pre, np.round(np.nan_to_num(pre, nan=level) * (1 - relief)))
+    post = np.fmin(pre, np.round(np.where(np.isnan(pre), level, pre) * (1 - relief)))
     post[rng.random(m) < 0.08] = np.nan
 
     adverse_events, ae_minutes = _session_adverse_events(rng, c, patient, route, dose)

@@ -32,11 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from analysis.domain import paths
+
 Role = Literal["director", "analyst", "clinician"]
 ROLES: tuple[Role, ...] = ("director", "analyst", "clinician")  # most privileged first
 ALL_SITES = "*"
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = paths.project_root()  # the checkout, or the current folder when installed
 DEFAULT_ACCESS_FILE = PROJECT_ROOT / "access.toml"
 
 #: What each role may do; pages and exports ask these, never the role name.
@@ -146,7 +148,7 @@ class AccessPolicy:
             return Access(user=email or str(claims.get("sub") or "unknown"), role=None, sites=frozenset())
         best = min(matches, key=lambda match: ROLES.index(match[0]))[0]
         chosen = [sites for role, sites in matches if role == best]
-        sites = None if any(s is None for s in chosen) else frozenset().union(*chosen)
+        sites = None if any(s is None for s in chosen) else frozenset[str]().union(*filter(None, chosen))
         return Access(user=email, role=best, sites=sites)
 
 

@@ -36,7 +36,7 @@ def import_frames(
     """
     attempt = audit.Attempt.of(user, source, [audit.digest_frame(n, f) for n, f in frames.items()])
     problems = _Problems()
-    sheets = []
+    sheets: list[_Sheet] = []
     if not frames:
         problems.file("import", "nothing to import: give at least one of patients, sessions, followups")
     for name, frame in frames.items():

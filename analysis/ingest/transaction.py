@@ -66,6 +66,7 @@ def _import_transaction(engine: Engine, exclusive: bool = True) -> Iterator[Conn
                 yield connection
             return
         raw = connection.connection.driver_connection
+        assert raw is not None  # a checked-out connection always has its driver connection
         saved_level = raw.isolation_level
         saved_wait = raw.execute("PRAGMA busy_timeout").fetchone()[0]
         raw.isolation_level = None  # pysqlite issues no BEGIN of its own; we issue ours

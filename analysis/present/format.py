@@ -8,6 +8,7 @@ read as an em dash, never "None" or "nan"; p-values never read "0.000" or "1.000
 from __future__ import annotations
 
 import math
+from typing import TypeGuard
 
 from analysis.domain.definition import CI_METHODS
 
@@ -15,18 +16,19 @@ from analysis.domain.definition import CI_METHODS
 MISSING = "—"
 
 
-def _missing(value: float | None) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+def _known(value: float | None) -> TypeGuard[float]:
+    """True for a number; False for None and NaN (shown as a dash)."""
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
 def percent(value: float | None, digits: int = 1) -> str:
     """A proportion as a percentage: ``0.2883`` → ``28.8%``."""
-    return MISSING if _missing(value) else f"{100 * value:.{digits}f}%"
+    return f"{100 * value:.{digits}f}%" if _known(value) else MISSING
 
 
 def interval(low: float | None, high: float | None, digits: int = 1) -> str:
     """An interval of proportions: ``(0.25, 0.33)`` → ``25.0–33.0%``."""
-    if _missing(low) or _missing(high):
+    if not (_known(low) and _known(high)):
         return MISSING
     return f"{100 * low:.{digits}f}–{100 * high:.{digits}f}%"
 
@@ -38,7 +40,7 @@ def band(edges: tuple[float, float]) -> str:
 
 def p_value(value: float | None) -> str:
     """A p-value with three decimals; ``< 0.001`` and ``> 0.999`` at the ends."""
-    if _missing(value):
+    if not _known(value):
         return MISSING
     if value < 0.001:
         return "< 0.001"

@@ -127,7 +127,8 @@ class QualityReport:
 
     def reason(self, reason: str) -> NotEvaluable | OutsideWindows:
         """The entry for one reason code (of either kind)."""
-        for item in (*self.not_evaluable, *self.outside_windows):
+        items: tuple[NotEvaluable | OutsideWindows, ...] = (*self.not_evaluable, *self.outside_windows)
+        for item in items:
             if item.reason == reason:
                 return item
         raise KeyError(reason)
@@ -328,7 +329,7 @@ def data_quality(
     counts = {r.reason: (int(r.followups), int(r.patients)) for r in count_rows}
     outside = []
     for reason, label in OUTSIDE_REASONS.items():
-        mine = sorted(
+        followups_here = sorted(
             (r for r in example_rows if r.reason == reason),
             key=lambda r: (r.patient_id, _as_date(r.followup_date)),
         )
@@ -343,7 +344,7 @@ def data_quality(
                     FollowupExample(
                         r.patient_id, _as_date(r.followup_date), _as_date(r.index_date), int(r.day)
                     )
-                    for r in mine
+                    for r in followups_here
                 ),
             )
         )

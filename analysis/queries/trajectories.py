@@ -156,6 +156,7 @@ def status_reason(row: Mapping[str, Any], definition: OutcomeDefinition) -> str:
                 "first session."
             )
         return "The baseline pain is 0, so a reduction cannot be measured."
+    assert index_date is not None  # only a not-evaluable patient lacks day 0
     closes = index_date + timedelta(days=end)
     if status == PENDING:
         return (
