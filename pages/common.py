@@ -26,6 +26,7 @@ from analysis.db import store
 from analysis.domain import access, errors
 from analysis.domain.definition import AGE_GROUPS, CohortFilter, OutcomeDefinition
 from analysis.domain.vocabulary import display_name
+from analysis.present.format import literal as plain
 from analysis.queries import response
 
 T = TypeVar("T")
@@ -53,7 +54,7 @@ def engine() -> Engine:
     try:
         return engine_for(database_url())
     except errors.DatabaseError as exc:
-        st.error(f"**The outcomes database cannot be opened.** {exc}", icon=":material/error:")
+        st.error(f"**The outcomes database cannot be opened.** {plain(exc)}", icon=":material/error:")
         st.info("Check the DATABASE_URL setting, or unset it to use the embedded demo database.")
         st.stop()
 
@@ -64,7 +65,7 @@ def guarded(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return call(*args, **kwargs)
     except (SQLAlchemyError, errors.DatabaseError) as exc:
         reason = errors.first_line(exc)
-        st.error(f"**The outcomes database could not be read.** {reason}", icon=":material/error:")
+        st.error(f"**The outcomes database could not be read.** {plain(reason)}", icon=":material/error:")
         st.stop()
 
 
@@ -221,14 +222,28 @@ def _login_screen() -> None:
     st.button("Log in", on_click=st.login, type="primary", icon=":material/login:")
 
 
-def _no_access_screen(who: str) -> None:
+def _no_access_screen(granted: access.Access) -> None:
     st.title("Ketamine Outcomes")
-    st.warning(
-        f"You are logged in as **{who}**, but this account has not been given access to the dashboard. "
-        "Please ask the clinic director to add you to the access list.",
-        icon=":material/lock:",
-    )
+    if granted.refused_because == access.EMAIL_NOT_VERIFIED:
+        st.warning(
+            f"You are logged in as **{plain(granted.user)}**, but your identity provider has not confirmed "
+            "that this e-mail address belongs to your account (it is not marked as verified), so it cannot "
+            "be used to give access. Please ask your IT to verify the address, or the clinic director to "
+            "give you access through a group.",
+            icon=":material/lock:",
+        )
+    else:
+        st.warning(
+            f"You are logged in as **{plain(granted.user)}**, but this account has not been given access to "
+            "the dashboard. Please ask the clinic director to add you to the access list.",
+            icon=":material/lock:",
+        )
     st.button("Log out", on_click=st.logout)
+
+
+def _refuse_open_screen(reason: str) -> None:
+    st.title("Ketamine Outcomes")
+    st.error(f"**The dashboard will not run without login here.** {reason}", icon=":material/lock:")
 
 
 def _only_page(draw: Callable[[], None], title: str) -> None:
@@ -240,11 +255,20 @@ def _only_page(draw: Callable[[], None], title: str) -> None:
 def gate() -> access.Access:
     """Log the visitor in (when login is configured) and return what they may see.
 
-    Without ``[auth]`` the app runs open, as the demo, and says so in a banner. With it, a
+    Without ``[auth]`` the app runs open, as the demo, and says so in a banner — but only on a
+    loopback address and with no access file (:func:`access.open_mode_refusal`): otherwise it
+    shows why it will not run, and nothing else (it fails closed). With ``[auth]``, a
     visitor who is not logged in sees only the login screen, and a logged-in user whom the
     access file does not know sees only a polite "no access" page.
     """
     if not auth_configured():
+        refusal = access.open_mode_refusal(
+            str(st.get_option("server.address") or ""),
+            access.access_file().exists(),
+            access.open_demo_requested(),
+        )
+        if refusal:
+            _only_page(lambda: _refuse_open_screen(refusal), "Login required")
         st.sidebar.warning(
             "**Open demo:** no login is configured, so anyone who can reach this address sees "
             "everything. See docs/security.md before using real data.",
@@ -257,13 +281,13 @@ def gate() -> access.Access:
     try:
         granted = _load_policy().resolve(st.user.to_dict())
     except access.AccessConfigError as exc:
-        st.error(f"**The access list cannot be read.** {exc}")
+        st.error(f"**The access list cannot be read.** {plain(exc)}")
         st.stop()
     if not granted.granted:
-        _only_page(lambda: _no_access_screen(granted.user), "No access")
+        _only_page(lambda: _no_access_screen(granted), "No access")
     with st.sidebar:
         sites = "all sites" if granted.sites is None else ", ".join(sorted(granted.sites)) or "no site"
-        st.caption(f"{granted.user} · {granted.role} · {sites}")
+        st.caption(plain(f"{granted.user} · {granted.role} · {sites}"))
         st.button("Log out", on_click=st.logout, icon=":material/logout:")
     st.session_state[_ACCESS_KEY] = granted
     return granted
@@ -404,7 +428,7 @@ def definition() -> OutcomeDefinition:
             ),
         )
     except ValueError as exc:
-        st.warning(f"The outcome definition in the link is not valid ({exc}); the defaults are used.")
+        st.warning(f"The outcome definition in the link is not valid ({plain(exc)}); the defaults are used.")
         return _DEFAULTS
 
 

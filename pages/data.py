@@ -79,10 +79,14 @@ def _problem_frame(problems: list[ingest.Problem]) -> pd.DataFrame:
 
 
 def _problem_table(problems: list[ingest.Problem]) -> None:
-    """A plain table (readable, printable, searchable with Ctrl-F) for a usual list; a grid for long ones."""
+    """A plain table (readable, printable, searchable with Ctrl-F) for a usual list; a grid for long ones.
+
+    ``st.table`` renders Markdown in its cells: every cell (a file's column name, a refused value)
+    is made literal first. The grid shows text as text.
+    """
     frame = _problem_frame(problems)
     if len(frame) <= PLAIN_TABLE_ROWS:
-        st.table(frame.set_index("Table"))
+        st.table(frame.map(lambda cell: common.plain(cell) if cell != "" else "").set_index("Table"))
     else:
         st.dataframe(frame, hide_index=True)
 
@@ -97,9 +101,9 @@ def _show_import(report: ingest.ImportReport) -> None:
         )
         _problem_table(report.problems)
     else:
-        st.success(report.summary_line(), icon=":material/check_circle:")
+        st.success(common.plain(report.summary_line()), icon=":material/check_circle:")
     for warning in report.warnings:
-        st.warning(warning)
+        st.warning(common.plain(warning))
     if report.ok and report.data_quality:
         st.info("Imported, but please check these rows (data quality):")
         _problem_table(report.data_quality)
@@ -141,7 +145,7 @@ def _import_section() -> None:
             )
         except (errors.DatabaseError, SQLAlchemyError) as exc:
             status.update(label="Import failed", state="error")
-            st.error(f"**Nothing was imported: the database could not be used.** {exc}")
+            st.error(f"**Nothing was imported: the database could not be used.** {common.plain(exc)}")
             return
         if report.ok:
             status.update(label="Import complete", state="complete", expanded=False)
