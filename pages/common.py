@@ -128,14 +128,38 @@ def cohort_result(function: Callable[..., T], *extra: Any, **changes: Any) -> T:
 
 
 @st.cache_data(**CACHE)
-def _filter_options(url: str) -> dict[str, list[str]]:
-    return response.filter_options(engine_for(url))
+def _filter_options(url: str, sites: tuple[str, ...] | None) -> dict[str, list[str]]:
+    return response.filter_options(engine_for(url), sites)
+
+
+def _own_sites() -> tuple[str, ...] | None:
+    """The sites the user may see (sorted), or None for every site."""
+    allowed = current_access().sites
+    return None if allowed is None else tuple(sorted(allowed))
 
 
 def filter_options() -> dict[str, list[str]]:
-    """Values present in the data for each sidebar filter."""
+    """Values present in the data for each sidebar filter, from the user's own sites only."""
     engine()
-    return guarded(_filter_options, database_url())
+    return guarded(_filter_options, database_url(), _own_sites())
+
+
+@st.cache_data(**CACHE)
+def _site_cutoff(url: str, sites: tuple[str, ...]) -> date | None:
+    return store.data_cutoff(engine_for(url), sites)
+
+
+def with_own_cutoff(chosen: OutcomeDefinition) -> OutcomeDefinition:
+    """A user limited to some sites sees the data cut-off of those sites, not the whole database's.
+
+    Every date on their pages ("data up to …") and the windows that close by it then come from
+    their own sites' data (docs/security.md).
+    """
+    sites = _own_sites()
+    if sites is None or chosen.cutoff is not None:
+        return chosen
+    engine()
+    return replace(chosen, cutoff=guarded(_site_cutoff, database_url(), sites) or date.today())
 
 
 @st.cache_data(ttl=60, max_entries=16, show_spinner=False)
@@ -317,10 +341,7 @@ label = display_name
 
 def render_filters() -> None:
     """Draw the sidebar filters (in the entry point, so they persist across pages)."""
-    options = filter_options()
-    allowed = current_access().sites
-    if allowed is not None:
-        options = {**options, "site": [site for site in options["site"] if site in allowed]}
+    options = filter_options()  # from the user's own sites only
     sidebar = st.sidebar
     sidebar.header("Filters")
     sidebar.multiselect("Site", options["site"], key="site", bind="query-params", placeholder="All sites")
@@ -414,7 +435,12 @@ def _setting(key: str, default: Any) -> Any:
 
 
 def definition() -> OutcomeDefinition:
-    """The outcome definition the user is looking at (Methods page; defaults from docs/methods.md)."""
+    """The outcome definition the user is looking at, with their own sites' cut-off (see below)."""
+    return with_own_cutoff(_chosen_definition())
+
+
+def _chosen_definition() -> OutcomeDefinition:
+    """The outcome definition the user chose (Methods page; defaults from docs/methods.md)."""
     try:
         return OutcomeDefinition(
             timepoint_days=int(_setting("timepoint", _DEFAULTS.timepoint_days)),

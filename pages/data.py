@@ -86,7 +86,8 @@ def _problem_table(problems: list[ingest.Problem]) -> None:
     """
     frame = _problem_frame(problems)
     if len(frame) <= PLAIN_TABLE_ROWS:
-        st.table(frame.map(lambda cell: common.plain(cell) if cell != "" else "").set_index("Table"))
+        literal = frame.map(lambda cell: common.plain(cell) if isinstance(cell, str) else cell)
+        st.table(literal.set_index("Table"))
     else:
         st.dataframe(frame, hide_index=True)
 

@@ -299,3 +299,47 @@ def test_an_analyst_sees_no_patient_rows_on_the_safety_page(clinic):
     assert any("1 session with a blood-pressure event" in c.value for c in analyst.caption)
     director = app_as(USERS["director"]).switch_page("pages/safety.py").run()
     assert "BP1" in set(director.dataframe[0].value["patient_id"])
+
+
+def other_site_only_values(engine) -> None:
+    """Main gets a condition (Lyme), a sex (X) and later dates that north has none of."""
+    add_patient(
+        engine,
+        "M-late",
+        site="main",
+        condition="lyme",
+        sex="X",
+        sessions=[{"day": 400}],
+        followups=[{"day": 500, "pain": 2}],
+    )
+
+
+def test_filter_options_and_cutoff_come_from_the_users_own_sites(engine):
+    from analysis.db.store import data_cutoff
+    from analysis.queries.response import filter_options
+    from tests.clinic import day
+
+    add_patient(engine, "N1", site="north", sessions=[{"day": 0}], followups=[{"day": 90, "pain": 2}])
+    other_site_only_values(engine)
+    north = filter_options(engine, ("north",))
+    assert north["site"] == ["north"]
+    assert "lyme" not in north["condition"] and "X" not in north["sex"]
+    assert north["quarter"] == ["2025-Q1"]  # north's sessions only: none of main's 2026 quarters
+    assert data_cutoff(engine, ("north",)) == day(90)
+    assert data_cutoff(engine) == day(500)
+    assert "lyme" in filter_options(engine)["condition"] and "2026-Q1" in filter_options(engine)["quarter"]
+
+
+def test_a_clinician_sees_no_other_sites_values_or_dates(clinic):
+    from tests.clinic import day
+
+    other_site_only_values(clinic)
+    at = app_as(USERS["clinician"])  # nurse: north only
+    assert not at.exception
+    assert at.sidebar.multiselect(key="condition").options == ["CRPS"]
+    assert "X" not in at.sidebar.multiselect(key="sex").options
+    caption = next(c.value for c in at.caption if "data up to" in c.value)
+    assert f"data up to {day(90):%d %b %Y}" in caption
+    assert f"{day(500):%d %b %Y}" not in " ".join(c.value for c in at.caption)
+    director = app_as(USERS["director"])
+    assert "Lyme disease" in director.sidebar.multiselect(key="condition").options

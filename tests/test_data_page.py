@@ -230,7 +230,7 @@ def test_each_role_sees_its_part_of_the_page(
         "client_secret": "y",
         "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration",
     }
-    at.user = {"is_logged_in": True, "email": email}
+    at.user = {"is_logged_in": True, "email": email, "email_verified": True}
     at.run()
     at.switch_page(DATA).run()
     assert not at.exception, at.exception

@@ -92,10 +92,12 @@ def verdict_sentence(
     return f"{headline}: {rest.format(level=level, bottom=bottom, top=top)}"
 
 
-# Every ASCII punctuation character may be backslash-escaped in CommonMark; these are the ones
-# that start Markdown, GFM or Streamlit syntax (links, images, emphasis, code, tables, HTML,
-# maths, ``:material/…:`` icons and ``:red[…]`` colours, headings, lists).
-_MARKDOWN_SYNTAX = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$=&\"'])")
+# Every ASCII punctuation character may be backslash-escaped in CommonMark. These start inline
+# Markdown, GFM or Streamlit syntax anywhere in a line (links, images, emphasis, code, tables,
+# HTML, maths, ``:material/…:`` icons and ``:red[…]`` colours); the block markers (headings,
+# lists, quotes, rules) only matter at the start of the text.
+_INLINE_SYNTAX = re.compile(r"([\\`*_{}\[\]()<>!|~:$])")
+_BLOCK_START = re.compile(r"^(\s*|\s*\d+)((?<=\d)[.)]|(?<!\d)[#>+=-])")
 
 
 def literal(text: object) -> str:
@@ -104,4 +106,5 @@ def literal(text: object) -> str:
     Line breaks become spaces: a value is one line of text, never a new block.
     """
     flat = " ".join(str(text).splitlines()) if text is not None else MISSING
-    return _MARKDOWN_SYNTAX.sub(r"\\\1", flat)
+    escaped = _INLINE_SYNTAX.sub(r"\\\1", flat)
+    return _BLOCK_START.sub(lambda m: f"{m.group(1)}\\{m.group(2)}", escaped)
