@@ -467,3 +467,56 @@ def definition_caption(d: OutcomeDefinition) -> str:
         f"{100 * d.band[0]:.0f}–{100 * d.band[1]:.0f}%"
         + (f" · data up to {d.cutoff:%d %b %Y}" if d.cutoff else "")
     )
+
+
+# --- downloads that never become /media files ----------------------------------------------
+#
+# st.download_button stores its bytes in Streamlit's media store and the browser fetches them
+# from /media/<id>, a URL that answers any request, cookie or not, for as long as the file is
+# kept. What leaves through this app is site-scoped (and, for some roles, patient-level), so the
+# bytes travel instead inside the session's own WebSocket message, and the browser saves them
+# from a local blob: URL. Nothing is stored on the server (docs/security.md, "Downloads").
+
+_SAVE_HTML = (
+    '<button type="button" class="save"><span class="icon">⤓</span><span class="label"></span></button>'
+)
+_SAVE_CSS = """
+.save { font: inherit; display: inline-flex; gap: 0.4rem; align-items: center; padding: 0.35rem 0.75rem;
+        min-height: 2.5rem; border-radius: 0.5rem; cursor: pointer; color: inherit;
+        background: var(--st-secondary-background-color, #f0f2f6);
+        border: 1px solid var(--st-border-color, rgba(49, 51, 63, 0.2)); }
+.save:hover { border-color: var(--st-primary-color, #0072B2); color: var(--st-primary-color, #0072B2); }
+.save.primary { background: var(--st-primary-color, #0072B2); color: #fff; border-color: transparent; }
+"""
+_SAVE_JS = """
+export default function ({ parentElement, data }) {
+  const button = parentElement.querySelector("button");
+  button.querySelector(".label").textContent = data.label;  // text, never HTML
+  button.classList.toggle("primary", Boolean(data.primary));
+  button.onclick = () => {
+    const url = URL.createObjectURL(new Blob([data.content], { type: data.mime }));
+    const link = document.createElement("a");
+    link.href = url;
+    link.download = data.file_name;
+    link.style.display = "none";
+    parentElement.appendChild(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  };
+}
+"""
+_save_file = st.components.v2.component(
+    "ketamine_outcomes_save_file", html=_SAVE_HTML, css=_SAVE_CSS, js=_SAVE_JS
+)
+
+
+def save_button(
+    label: str, content: str, *, file_name: str, mime: str, key: str, primary: bool = False
+) -> None:
+    """A download button whose file never exists on the server (see the section's comment)."""
+    _save_file(
+        data={"label": label, "content": content, "file_name": file_name, "mime": mime, "primary": primary},
+        key=key,
+        width="content",
+    )
