@@ -481,8 +481,8 @@ _SAVE_HTML = (
     '<button type="button" class="save"><span class="icon">⤓</span><span class="label"></span></button>'
 )
 _SAVE_CSS = """
-.save { font: inherit; font-size: 0.875rem; display: inline-flex; gap: 0.4rem; align-items: center; padding: 0.35rem 0.75rem;
-        min-height: 2.5rem; border-radius: 0.5rem; cursor: pointer; color: inherit;
+.save { font: inherit; font-size: 0.875rem; display: inline-flex; gap: 0.4rem; align-items: center;
+        padding: 0.35rem 0.75rem; min-height: 2.5rem; border-radius: 0.5rem; cursor: pointer; color: inherit;
         background: var(--st-secondary-background-color, #f0f2f6);
         border: 1px solid var(--st-border-color, rgba(49, 51, 63, 0.2)); }
 .save:hover { border-color: var(--st-primary-color, #0072B2); color: var(--st-primary-color, #0072B2); }

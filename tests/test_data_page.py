@@ -203,7 +203,8 @@ def test_downloads_are_offered_with_small_cells_suppressed_by_default(open_data_
     assert "Save the board report (HTML)" not in saved_files(at)
     checkbox = at.checkbox(key="show_small_cells")
     assert checkbox.label == "Show small cells (internal use)" and checkbox.value is False
-    assert any(c.value.startswith("Small cells are suppressed (<11), with a sibling group") for c in at.caption)
+    suppressed = "Small cells are suppressed (<11), with a sibling group"
+    assert any(c.value.startswith(suppressed) for c in at.caption)
     checkbox.check().run()
     assert not at.exception
     assert any(c.value.startswith("**Small cells are shown: internal use only.**") for c in at.caption)
