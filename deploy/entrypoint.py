@@ -7,7 +7,7 @@ Before ``serve`` it
 - turns the ``KETAMINE_OIDC_*`` variables into Streamlit's ``[auth]`` secrets (a private file
   named by ``STREAMLIT_SECRETS_FILES``), or uses a ``.streamlit/secrets.toml`` mounted into the
   working folder; some but not all of the variables is a setting error;
-- refuses to start without login unless ``KETAMINE_ALLOW_OPEN=1`` (a demo without real data);
+- refuses to start without login unless ``KETAMINE_OPEN_DEMO=1`` (a demo without real data);
 - with login, refuses a missing or unreadable access file (``KETAMINE_ACCESS_FILE``), which would
   otherwise let everyone log in to a "no access" page.
 
@@ -100,10 +100,10 @@ def prepare(env: dict[str, str], folder: Path) -> dict[str, str]:
             file.write(secrets)
         env = {**env, "STREAMLIT_SECRETS_FILES": str(path)}
     elif not mounted_login(folder):
-        if env.get("KETAMINE_ALLOW_OPEN", "").strip() != "1":
+        if env.get("KETAMINE_OPEN_DEMO", "").strip() != "1":
             raise SettingProblem(
                 "no login is configured: set the KETAMINE_OIDC_* variables in deploy/.env "
-                "(docs/security.md), or KETAMINE_ALLOW_OPEN=1 for a demo without real data"
+                "(docs/security.md), or KETAMINE_OPEN_DEMO=1 for a demo without real data"
             )
         return env
     check_access_file(env, folder)

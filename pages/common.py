@@ -26,6 +26,7 @@ from analysis.db import store
 from analysis.domain import access, errors
 from analysis.domain.definition import AGE_GROUPS, CohortFilter, OutcomeDefinition
 from analysis.domain.vocabulary import display_name
+from analysis.present.format import literal as plain
 from analysis.queries import response
 
 T = TypeVar("T")
@@ -53,7 +54,7 @@ def engine() -> Engine:
     try:
         return engine_for(database_url())
     except errors.DatabaseError as exc:
-        st.error(f"**The outcomes database cannot be opened.** {exc}", icon=":material/error:")
+        st.error(f"**The outcomes database cannot be opened.** {plain(exc)}", icon=":material/error:")
         st.info("Check the DATABASE_URL setting, or unset it to use the embedded demo database.")
         st.stop()
 
@@ -64,7 +65,7 @@ def guarded(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return call(*args, **kwargs)
     except (SQLAlchemyError, errors.DatabaseError) as exc:
         reason = errors.first_line(exc)
-        st.error(f"**The outcomes database could not be read.** {reason}", icon=":material/error:")
+        st.error(f"**The outcomes database could not be read.** {plain(reason)}", icon=":material/error:")
         st.stop()
 
 
@@ -127,14 +128,38 @@ def cohort_result(function: Callable[..., T], *extra: Any, **changes: Any) -> T:
 
 
 @st.cache_data(**CACHE)
-def _filter_options(url: str) -> dict[str, list[str]]:
-    return response.filter_options(engine_for(url))
+def _filter_options(url: str, sites: tuple[str, ...] | None) -> dict[str, list[str]]:
+    return response.filter_options(engine_for(url), sites)
+
+
+def _own_sites() -> tuple[str, ...] | None:
+    """The sites the user may see (sorted), or None for every site."""
+    allowed = current_access().sites
+    return None if allowed is None else tuple(sorted(allowed))
 
 
 def filter_options() -> dict[str, list[str]]:
-    """Values present in the data for each sidebar filter."""
+    """Values present in the data for each sidebar filter, from the user's own sites only."""
     engine()
-    return guarded(_filter_options, database_url())
+    return guarded(_filter_options, database_url(), _own_sites())
+
+
+@st.cache_data(**CACHE)
+def _site_cutoff(url: str, sites: tuple[str, ...]) -> date | None:
+    return store.data_cutoff(engine_for(url), sites)
+
+
+def with_own_cutoff(chosen: OutcomeDefinition) -> OutcomeDefinition:
+    """A user limited to some sites sees the data cut-off of those sites, not the whole database's.
+
+    Every date on their pages ("data up to …") and the windows that close by it then come from
+    their own sites' data (docs/security.md).
+    """
+    sites = _own_sites()
+    if sites is None or chosen.cutoff is not None:
+        return chosen
+    engine()
+    return replace(chosen, cutoff=guarded(_site_cutoff, database_url(), sites) or date.today())
 
 
 @st.cache_data(ttl=60, max_entries=16, show_spinner=False)
@@ -221,14 +246,28 @@ def _login_screen() -> None:
     st.button("Log in", on_click=st.login, type="primary", icon=":material/login:")
 
 
-def _no_access_screen(who: str) -> None:
+def _no_access_screen(granted: access.Access) -> None:
     st.title("Ketamine Outcomes")
-    st.warning(
-        f"You are logged in as **{who}**, but this account has not been given access to the dashboard. "
-        "Please ask the clinic director to add you to the access list.",
-        icon=":material/lock:",
-    )
+    if granted.refused_because == access.EMAIL_NOT_VERIFIED:
+        st.warning(
+            f"You are logged in as **{plain(granted.user)}**, but your identity provider has not confirmed "
+            "that this e-mail address belongs to your account (it is not marked as verified), so it cannot "
+            "be used to give access. Please ask your IT to verify the address, or the clinic director to "
+            "give you access through a group.",
+            icon=":material/lock:",
+        )
+    else:
+        st.warning(
+            f"You are logged in as **{plain(granted.user)}**, but this account has not been given access to "
+            "the dashboard. Please ask the clinic director to add you to the access list.",
+            icon=":material/lock:",
+        )
     st.button("Log out", on_click=st.logout)
+
+
+def _refuse_open_screen(reason: str) -> None:
+    st.title("Ketamine Outcomes")
+    st.error(f"**The dashboard will not run without login here.** {reason}", icon=":material/lock:")
 
 
 def _only_page(draw: Callable[[], None], title: str) -> None:
@@ -240,11 +279,20 @@ def _only_page(draw: Callable[[], None], title: str) -> None:
 def gate() -> access.Access:
     """Log the visitor in (when login is configured) and return what they may see.
 
-    Without ``[auth]`` the app runs open, as the demo, and says so in a banner. With it, a
+    Without ``[auth]`` the app runs open, as the demo, and says so in a banner — but only on a
+    loopback address and with no access file (:func:`access.open_mode_refusal`): otherwise it
+    shows why it will not run, and nothing else (it fails closed). With ``[auth]``, a
     visitor who is not logged in sees only the login screen, and a logged-in user whom the
     access file does not know sees only a polite "no access" page.
     """
     if not auth_configured():
+        refusal = access.open_mode_refusal(
+            str(st.get_option("server.address") or ""),
+            access.access_file().exists(),
+            access.open_demo_requested(),
+        )
+        if refusal:
+            _only_page(lambda: _refuse_open_screen(refusal), "Login required")
         st.sidebar.warning(
             "**Open demo:** no login is configured, so anyone who can reach this address sees "
             "everything. See docs/security.md before using real data.",
@@ -257,13 +305,13 @@ def gate() -> access.Access:
     try:
         granted = _load_policy().resolve(st.user.to_dict())
     except access.AccessConfigError as exc:
-        st.error(f"**The access list cannot be read.** {exc}")
+        st.error(f"**The access list cannot be read.** {plain(exc)}")
         st.stop()
     if not granted.granted:
-        _only_page(lambda: _no_access_screen(granted.user), "No access")
+        _only_page(lambda: _no_access_screen(granted), "No access")
     with st.sidebar:
         sites = "all sites" if granted.sites is None else ", ".join(sorted(granted.sites)) or "no site"
-        st.caption(f"{granted.user} · {granted.role} · {sites}")
+        st.caption(plain(f"{granted.user} · {granted.role} · {sites}"))
         st.button("Log out", on_click=st.logout, icon=":material/logout:")
     st.session_state[_ACCESS_KEY] = granted
     return granted
@@ -293,10 +341,7 @@ label = display_name
 
 def render_filters() -> None:
     """Draw the sidebar filters (in the entry point, so they persist across pages)."""
-    options = filter_options()
-    allowed = current_access().sites
-    if allowed is not None:
-        options = {**options, "site": [site for site in options["site"] if site in allowed]}
+    options = filter_options()  # from the user's own sites only
     sidebar = st.sidebar
     sidebar.header("Filters")
     sidebar.multiselect("Site", options["site"], key="site", bind="query-params", placeholder="All sites")
@@ -390,7 +435,12 @@ def _setting(key: str, default: Any) -> Any:
 
 
 def definition() -> OutcomeDefinition:
-    """The outcome definition the user is looking at (Methods page; defaults from docs/methods.md)."""
+    """The outcome definition the user is looking at, with their own sites' cut-off (see below)."""
+    return with_own_cutoff(_chosen_definition())
+
+
+def _chosen_definition() -> OutcomeDefinition:
+    """The outcome definition the user chose (Methods page; defaults from docs/methods.md)."""
     try:
         return OutcomeDefinition(
             timepoint_days=int(_setting("timepoint", _DEFAULTS.timepoint_days)),
@@ -404,7 +454,7 @@ def definition() -> OutcomeDefinition:
             ),
         )
     except ValueError as exc:
-        st.warning(f"The outcome definition in the link is not valid ({exc}); the defaults are used.")
+        st.warning(f"The outcome definition in the link is not valid ({plain(exc)}); the defaults are used.")
         return _DEFAULTS
 
 
@@ -416,4 +466,57 @@ def definition_caption(d: OutcomeDefinition) -> str:
         f"{'Wilson' if d.ci == 'wilson' else 'exact'} 95% interval · band "
         f"{100 * d.band[0]:.0f}–{100 * d.band[1]:.0f}%"
         + (f" · data up to {d.cutoff:%d %b %Y}" if d.cutoff else "")
+    )
+
+
+# --- downloads that never become /media files ----------------------------------------------
+#
+# st.download_button stores its bytes in Streamlit's media store and the browser fetches them
+# from /media/<id>, a URL that answers any request, cookie or not, for as long as the file is
+# kept. What leaves through this app is site-scoped (and, for some roles, patient-level), so the
+# bytes travel instead inside the session's own WebSocket message, and the browser saves them
+# from a local blob: URL. Nothing is stored on the server (docs/security.md, "Downloads").
+
+_SAVE_HTML = (
+    '<button type="button" class="save"><span class="icon">⤓</span><span class="label"></span></button>'
+)
+_SAVE_CSS = """
+.save { font: inherit; font-size: 0.875rem; display: inline-flex; gap: 0.4rem; align-items: center;
+        padding: 0.35rem 0.75rem; min-height: 2.5rem; border-radius: 0.5rem; cursor: pointer; color: inherit;
+        background: var(--st-secondary-background-color, #f0f2f6);
+        border: 1px solid var(--st-border-color, rgba(49, 51, 63, 0.2)); }
+.save:hover { border-color: var(--st-primary-color, #0072B2); color: var(--st-primary-color, #0072B2); }
+.save.primary { background: var(--st-primary-color, #0072B2); color: #fff; border-color: transparent; }
+"""
+_SAVE_JS = """
+export default function ({ parentElement, data }) {
+  const button = parentElement.querySelector("button");
+  button.querySelector(".label").textContent = data.label;  // text, never HTML
+  button.classList.toggle("primary", Boolean(data.primary));
+  button.onclick = () => {
+    const url = URL.createObjectURL(new Blob([data.content], { type: data.mime }));
+    const link = document.createElement("a");
+    link.href = url;
+    link.download = data.file_name;
+    link.style.display = "none";
+    parentElement.appendChild(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  };
+}
+"""
+_save_file = st.components.v2.component(
+    "ketamine_outcomes_save_file", html=_SAVE_HTML, css=_SAVE_CSS, js=_SAVE_JS
+)
+
+
+def save_button(
+    label: str, content: str, *, file_name: str, mime: str, key: str, primary: bool = False
+) -> None:
+    """A download button whose file never exists on the server (see the section's comment)."""
+    _save_file(
+        data={"label": label, "content": content, "file_name": file_name, "mime": mime, "primary": primary},
+        key=key,
+        width="content",
     )

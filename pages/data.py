@@ -20,8 +20,11 @@
   condition × route for the current definition and selection
   (:func:`analysis.present.exports.response_table_csv`: formula-like cells neutralised). The HTML report
   (:func:`analysis.present.board_report.overview_html`, several MB with plotly.js inline) is built only
-  when its button is clicked, off the script thread; if the database fails then, the download
+  when "Prepare" is clicked, and offered on that run only; if the database fails then, the download
   is a one-line HTML page saying so.
+- No download is a Streamlit media file (``common.save_button``): the bytes travel in the session's
+  WebSocket and the browser saves them from a blob: URL, so nothing is left at a /media URL that
+  answers without the session's cookies (docs/security.md).
 """
 
 from __future__ import annotations
@@ -79,10 +82,15 @@ def _problem_frame(problems: list[ingest.Problem]) -> pd.DataFrame:
 
 
 def _problem_table(problems: list[ingest.Problem]) -> None:
-    """A plain table (readable, printable, searchable with Ctrl-F) for a usual list; a grid for long ones."""
+    """A plain table (readable, printable, searchable with Ctrl-F) for a usual list; a grid for long ones.
+
+    ``st.table`` renders Markdown in its cells: every cell (a file's column name, a refused value)
+    is made literal first. The grid shows text as text.
+    """
     frame = _problem_frame(problems)
     if len(frame) <= PLAIN_TABLE_ROWS:
-        st.table(frame.set_index("Table"))
+        literal = frame.map(lambda cell: common.plain(cell) if isinstance(cell, str) else cell)
+        st.table(literal.set_index("Table"))
     else:
         st.dataframe(frame, hide_index=True)
 
@@ -97,9 +105,9 @@ def _show_import(report: ingest.ImportReport) -> None:
         )
         _problem_table(report.problems)
     else:
-        st.success(report.summary_line(), icon=":material/check_circle:")
+        st.success(common.plain(report.summary_line()), icon=":material/check_circle:")
     for warning in report.warnings:
-        st.warning(warning)
+        st.warning(common.plain(warning))
     if report.ok and report.data_quality:
         st.info("Imported, but please check these rows (data quality):")
         _problem_table(report.data_quality)
@@ -141,7 +149,7 @@ def _import_section() -> None:
             )
         except (errors.DatabaseError, SQLAlchemyError) as exc:
             status.update(label="Import failed", state="error")
-            st.error(f"**Nothing was imported: the database could not be used.** {exc}")
+            st.error(f"**Nothing was imported: the database could not be used.** {common.plain(exc)}")
             return
         if report.ok:
             status.update(label="Import complete", state="complete", expanded=False)
@@ -210,30 +218,32 @@ def _downloads_section(definition: OutcomeDefinition, cohort: CohortFilter, *, m
     )
     suppress = not show_small
     clinic = st.text_input("Clinic name for the report title (optional)", key="report_clinic", max_chars=80)
-    columns = st.columns(len(CSV_DOWNLOADS) + 1)
-    for column, (label, by, file_name) in zip(columns, CSV_DOWNLOADS, strict=False):
+    columns = st.columns(len(CSV_DOWNLOADS))
+    for column, (label, by, file_name) in zip(columns, CSV_DOWNLOADS, strict=True):
         csv = response_table_csv(common.response_table(by=by), suppress=suppress)
-        column.download_button(
-            label, csv, file_name=file_name, mime="text/csv", on_click="ignore", icon=":material/download:"
+        with column:
+            common.save_button(label, csv, file_name=file_name, mime="text/csv", key=f"save_{file_name}")
+    # The report (several MB) is built on request and sent once, with that run only.
+    if st.button("Prepare the board report (HTML)", icon=":material/description:", key="prepare_report"):
+        with st.spinner("Building the report…"):
+            document = _report_html(common.engine(), definition, cohort, suppress, clinic)
+        common.save_button(
+            "Save the board report (HTML)",
+            document,
+            file_name=f"ketamine-outcomes-report-{date.today().isoformat()}.html",
+            mime="text/html",
+            key="save_report",
+            primary=True,
         )
-    engine = common.engine()
-    columns[-1].download_button(
-        "Board report (HTML)",
-        data=lambda: _report_html(engine, definition, cohort, suppress, clinic),
-        file_name=f"ketamine-outcomes-report-{date.today().isoformat()}.html",
-        mime="text/html",
-        on_click="ignore",
-        icon=":material/description:",
-        type="primary",
-    )
     st.caption(
         (
-            "Small cells are suppressed (<11). "
+            "Small cells are suppressed (<11), with a sibling group where the total would give one back. "
             if suppress
             else "**Small cells are shown: internal use only.** "
         )
         + "Cells that a spreadsheet would run as a formula are neutralised. The report is one HTML file "
-        "that opens offline and prints; it follows the sidebar selection and the Methods definition."
+        "that opens offline and prints; it follows the sidebar selection and the Methods definition. "
+        "Downloads are handed to your browser directly; no copy is kept on the server."
     )
 
 

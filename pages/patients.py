@@ -42,16 +42,20 @@ def _patient(url: str, d: OutcomeDefinition, patient_id: str) -> None:
     try:
         timeline = common.guarded(_timeline, url, d, patient_id)
     except LookupError:
-        st.warning(f"Patient {patient_id} is no longer in the database (the data changed); pick another.")
+        st.warning(
+            f"Patient {common.plain(patient_id)} is no longer in the database (the data changed); "
+            "pick another."
+        )
         return
     o = timeline.outcome
     allowed = common.current_access().sites
     if allowed is not None and o["site"] not in allowed:  # defence in depth: the list is scoped already
         st.error("This patient belongs to a site your role does not cover.", icon=":material/lock:")
         return
-    st.subheader(f"Patient {patient_id}")
+    st.subheader(f"Patient {common.plain(patient_id)}")
     st.markdown(
-        f"{STATUS_BADGES[timeline.status]} {common.label(o['condition'])} · site {o['site']} · "
+        f"{STATUS_BADGES[timeline.status]} {common.plain(common.label(o['condition']))} · "
+        f"site {common.plain(o['site'])} · "
         f"route {common.label(o['route'])} · {o['n_sessions']} session{'' if o['n_sessions'] == 1 else 's'}"
         + (f" · first session {o['index_date']:%d %b %Y}" if o["index_date"] else "")
     )

@@ -1,4 +1,8 @@
-"""Safety: adverse events per session, dissociation against four hours, events at follow-up."""
+"""Safety: adverse events per session, dissociation against four hours, events at follow-up.
+
+The list of blood-pressure sessions names pseudonymous patients: it is shown only to roles with
+the ``patients`` permission (docs/security.md); others see the count and a note.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ def _claim(claim: str, finding: str, note: str) -> None:
 
 
 def safety_page() -> None:
-    common.page_guard()
+    granted = common.page_guard()
     st.title("Safety")
     if common.empty_state():
         return
@@ -86,6 +90,13 @@ def safety_page() -> None:
     st.caption("Bars show 95% intervals that treat sessions (or follow-ups) as independent.")
 
     blood_pressure = common.cohort_result(safety.blood_pressure_sessions)
+    if not granted.can("patients"):
+        st.caption(
+            f"{blood_pressure.total:,} session{'' if blood_pressure.total == 1 else 's'} with a "
+            "blood-pressure event. The list of these sessions names patients, so it is shown only to "
+            "roles with patient-level access."
+        )
+        return
     with st.expander(f"Sessions with a blood-pressure event ({blood_pressure.total:,})"):
         st.dataframe(
             blood_pressure.sessions.assign(route=blood_pressure.sessions["route"].map(common.label)),

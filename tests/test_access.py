@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.domain.access import Access, AccessConfigError, AccessPolicy, load_policy
+from analysis.domain.access import (
+    EMAIL_NOT_VERIFIED,
+    Access,
+    AccessConfigError,
+    AccessPolicy,
+    is_loopback,
+    load_policy,
+    open_mode_refusal,
+)
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 from analysis.queries.response import summarize
 from tests.clinic import add_patient
@@ -33,10 +41,12 @@ role = "clinician"
 sites = ["east"]
 """
 USERS = {
-    "director": {"email": "director@example.org"},
-    "analyst": {"email": "ana@example.org", "groups": ["Analysts"]},
-    "clinician": {"email": "nurse@example.org"},
-    "unknown": {"email": "visitor@example.org", "groups": ["patients"]},
+    "director": {"email": "director@example.org", "email_verified": True},
+    "analyst": {"email": "ana@example.org", "email_verified": True, "groups": ["Analysts"]},
+    "clinician": {"email": "nurse@example.org", "email_verified": True},
+    "unknown": {"email": "visitor@example.org", "email_verified": True, "groups": ["patients"]},
+    # The director's address, not verified by the provider (anyone may type it on an account).
+    "unverified": {"email": "director@example.org", "email_verified": False},
 }
 PAGES = ["overview", "conditions", "routes", "safety", "patients", "data", "methods"]
 
@@ -49,8 +59,22 @@ def policy() -> AccessPolicy:
 
 
 def test_email_entry_gives_role_and_sites(policy):
-    nurse = policy.resolve({"email": "Nurse@Example.org", "groups": ["analysts"]})
+    nurse = policy.resolve({"email": "Nurse@Example.org", "email_verified": True, "groups": ["analysts"]})
     assert (nurse.role, nurse.sites) == ("clinician", frozenset({"north"}))  # e-mail wins over groups
+
+
+@pytest.mark.parametrize("verified", [False, None, "false", 0])
+def test_an_unverified_email_gives_no_access(policy, verified):
+    claims = {"email": "director@example.org"} | ({} if verified is None else {"email_verified": verified})
+    claimed = policy.resolve(claims)
+    assert not claimed.granted
+    assert claimed.refused_because == EMAIL_NOT_VERIFIED
+
+
+def test_an_unverified_email_falls_back_to_the_groups(policy):
+    nurse = policy.resolve({"email": "nurse@example.org", "email_verified": False, "groups": ["analysts"]})
+    assert (nurse.role, nurse.refused_because) == ("analyst", "")
+    assert policy.resolve({"email": "director@example.org", "email_verified": "true"}).role == "director"
 
 
 def test_groups_give_the_most_privileged_role_and_the_union_of_its_sites(policy):
@@ -68,7 +92,7 @@ def test_an_unknown_user_has_no_access(policy):
 
 def test_a_clinician_without_sites_sees_no_site():
     policy = AccessPolicy.from_mapping({"users": {"c@example.org": {"role": "clinician"}}})
-    assert policy.resolve({"email": "c@example.org"}).sites == frozenset()
+    assert policy.resolve({"email": "c@example.org", "email_verified": True}).sites == frozenset()
 
 
 def test_permissions_per_role(policy):
@@ -133,10 +157,60 @@ def app_as(user: dict | None) -> AppTest:
     return at.run()
 
 
-def test_without_login_configured_the_app_is_open_and_says_so(clinic):
+def test_without_login_configured_on_loopback_the_demo_is_open_and_says_so(clinic, monkeypatch):
+    monkeypatch.delenv("KETAMINE_ACCESS_FILE")  # the demo: no access file
+    monkeypatch.setattr("analysis.domain.access.DEFAULT_ACCESS_FILE", ROOT / "no-such-access.toml")
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60).run()
     assert not at.exception
     assert any("Open demo" in w.value for w in at.sidebar.warning)
+    assert len(at.metric) > 0
+
+
+def test_without_login_an_access_file_makes_the_app_refuse_to_run_open(clinic):
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60).run()
+    assert not at.exception
+    assert "will not run without login" in at.error[0].value
+    assert "secrets.toml" in at.error[0].value
+    assert len(at.metric) == 0 and len(at.sidebar.multiselect) == 0 and len(at.dataframe) == 0
+
+
+@pytest.fixture
+def listening_on():
+    """Set Streamlit's server.address for an in-process AppTest, and put it back."""
+    from streamlit import config
+
+    before = config.get_option("server.address")
+    yield lambda address: config.set_option("server.address", address)
+    config.set_option("server.address", before)
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "", "10.0.0.5"])
+def test_without_login_a_reachable_address_makes_the_app_refuse_to_run_open(
+    clinic, monkeypatch, listening_on, address
+):
+    monkeypatch.delenv("KETAMINE_ACCESS_FILE")
+    monkeypatch.setattr("analysis.domain.access.DEFAULT_ACCESS_FILE", ROOT / "no-such-access.toml")
+    listening_on(address)
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60).run()
+    assert not at.exception
+    assert "anyone on the network" in at.error[0].value and "127.0.0.1" in at.error[0].value
+    assert len(at.metric) == 0 and len(at.sidebar.multiselect) == 0
+
+
+def test_the_open_demo_on_a_reachable_address_needs_an_explicit_setting():
+    assert open_mode_refusal("0.0.0.0", access_file_present=False, open_demo=True) is None
+    assert open_mode_refusal("127.0.0.1", access_file_present=True, open_demo=True) is not None
+    assert [
+        is_loopback(a) for a in ("localhost", "127.0.0.1", "::1", "[::1]", "", "0.0.0.0", "example.org")
+    ] == [
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
 
 
 def test_a_visitor_who_is_not_logged_in_sees_only_the_login_screen(clinic):
@@ -152,6 +226,13 @@ def test_a_logged_in_stranger_sees_a_polite_no_access_page(clinic):
     assert not at.exception
     assert "has not been given access" in at.warning[0].value
     assert len(at.metric) == 0
+
+
+def test_an_unverified_email_sees_why_it_has_no_access(clinic):
+    at = app_as(USERS["unverified"])
+    assert not at.exception
+    assert "not marked as verified" in at.warning[0].value
+    assert len(at.metric) == 0 and len(at.sidebar.multiselect) == 0
 
 
 @pytest.mark.parametrize("role", ["director", "analyst", "clinician"])
@@ -206,3 +287,59 @@ def test_a_clinician_cannot_open_a_patient_of_another_site(clinic, policy):
     shown = at.selectbox(key="patient").value
     assert shown.startswith("N")  # the picker only offers north patients
     assert not any(s.value == "Patient M0" for s in at.subheader)
+
+
+def test_an_analyst_sees_no_patient_rows_on_the_safety_page(clinic):
+    """The blood-pressure sessions list names patients: aggregates-only roles get its count only."""
+    add_patient(clinic, "BP1", site="main", sessions=[{"day": 0, "adverse_events": "hypertension"}])
+    analyst = app_as(USERS["analyst"]).switch_page("pages/safety.py").run()
+    assert not analyst.exception
+    assert len(analyst.dataframe) == 0
+    assert not any("BP1" in str(frame.value) for frame in analyst.dataframe)
+    assert any("1 session with a blood-pressure event" in c.value for c in analyst.caption)
+    director = app_as(USERS["director"]).switch_page("pages/safety.py").run()
+    assert "BP1" in set(director.dataframe[0].value["patient_id"])
+
+
+def other_site_only_values(engine) -> None:
+    """Main gets a condition (Lyme), a sex (X) and later dates that north has none of."""
+    add_patient(
+        engine,
+        "M-late",
+        site="main",
+        condition="lyme",
+        sex="X",
+        sessions=[{"day": 400}],
+        followups=[{"day": 500, "pain": 2}],
+    )
+
+
+def test_filter_options_and_cutoff_come_from_the_users_own_sites(engine):
+    from analysis.db.store import data_cutoff
+    from analysis.queries.response import filter_options
+    from tests.clinic import day
+
+    add_patient(engine, "N1", site="north", sessions=[{"day": 0}], followups=[{"day": 90, "pain": 2}])
+    other_site_only_values(engine)
+    north = filter_options(engine, ("north",))
+    assert north["site"] == ["north"]
+    assert "lyme" not in north["condition"] and "X" not in north["sex"]
+    assert north["quarter"] == ["2025-Q1"]  # north's sessions only: none of main's 2026 quarters
+    assert data_cutoff(engine, ("north",)) == day(90)
+    assert data_cutoff(engine) == day(500)
+    assert "lyme" in filter_options(engine)["condition"] and "2026-Q1" in filter_options(engine)["quarter"]
+
+
+def test_a_clinician_sees_no_other_sites_values_or_dates(clinic):
+    from tests.clinic import day
+
+    other_site_only_values(clinic)
+    at = app_as(USERS["clinician"])  # nurse: north only
+    assert not at.exception
+    assert at.sidebar.multiselect(key="condition").options == ["CRPS"]
+    assert "X" not in at.sidebar.multiselect(key="sex").options
+    caption = next(c.value for c in at.caption if "data up to" in c.value)
+    assert f"data up to {day(90):%d %b %Y}" in caption
+    assert f"{day(500):%d %b %Y}" not in " ".join(c.value for c in at.caption)
+    director = app_as(USERS["director"])
+    assert "Lyme disease" in director.sidebar.multiselect(key="condition").options

@@ -48,7 +48,7 @@ def test_headline_rate_is_the_outcome_engines(engine):
 
 
 def test_document_is_self_contained(sqlite_engine):
-    clinic(sqlite_engine)
+    clinic(sqlite_engine, migraine=12)
     document = overview_html(sqlite_engine, OutcomeDefinition(), CohortFilter())
     assert document.startswith("<!DOCTYPE html>")
     assert not re.search(r"<script[^>]*\bsrc\s*=", document, re.IGNORECASE)
@@ -67,17 +67,29 @@ def test_document_is_self_contained(sqlite_engine):
     assert document.count("Plotly.newPlot(") == 3  # forest, trend, funnel
 
 
-def test_small_groups_are_suppressed_by_default(sqlite_engine):
+def test_a_small_group_hides_its_rate_interval_and_verdict_and_its_sibling_too(sqlite_engine):
+    """Migraine (n = 5) alone hidden would be 35 − 30 from the overall row: CRPS is hidden too."""
     clinic(sqlite_engine)
     document = overview_html(sqlite_engine, OutcomeDefinition(), CohortFilter())
     migraine = row_cells(document, "Migraine")
-    assert migraine[:6] == ["&lt;11"] * 6  # patients, pending, eligible, with follow-up, n, responders
-    assert migraine[6] == "40.0%"  # the rate stays, flagged
-    assert migraine[-1] == "overlaps (small n)"
-    assert row_cells(document, "CRPS")[:6] == ["30", "0", "30", "30", "30", "14"]
-    # The quarter of the small group carries no counts in the chart data embedded in the file.
-    assert '"customdata":[[14,30],["\\u003c11","\\u003c11"]]' in document
+    assert migraine == ["&lt;11"] * 9  # six counts, rate, interval, verdict
+    assert row_cells(document, "CRPS") == ["&lt;11"] * 9  # complementary suppression
+    assert "40.0%" not in document and "2 of 5" not in document
+    # The two quarters add up to the headline: both are left out of the trend chart.
+    assert "No quarter can be shown." in document
+    assert "\\u003c11" not in document and '"customdata":[[14,30]' not in document
     assert "Internal use only" not in document
+
+
+def test_a_third_group_stays_visible_when_the_next_smallest_protects_the_small_one(sqlite_engine):
+    clinic(sqlite_engine)
+    for i in range(20):
+        add_patient(sqlite_engine, f"F{i:02d}", condition="fibromyalgia", followups=[{"day": 90, "pain": 2}])
+    document = overview_html(sqlite_engine, OutcomeDefinition(), CohortFilter())
+    assert row_cells(document, "Migraine")[0] == "&lt;11"
+    assert row_cells(document, "Fibromyalgia")[0] == "&lt;11"  # 20 < 30: the next-smallest
+    assert row_cells(document, "CRPS")[:6] == ["30", "0", "30", "30", "30", "14"]
+    assert row_cells(document, "CRPS")[6] == "46.7%"
 
 
 def test_small_groups_show_their_counts_when_suppression_is_off(sqlite_engine):
@@ -86,6 +98,7 @@ def test_small_groups_show_their_counts_when_suppression_is_off(sqlite_engine):
     assert row_cells(document, "Migraine")[:6] == ["5", "0", "5", "5", "5", "2"]
     assert "\\u003c11" not in document
     assert '"customdata":[[14,30],[2,5]]' in document  # the trend's hover counts, migraine's quarter
+    assert row_cells(document, "Migraine")[6] == "40.0%"
     assert "Internal use only" in document
 
 
@@ -93,9 +106,11 @@ def test_small_whole_cohort_hides_every_count(sqlite_engine):
     clinic(sqlite_engine, crps=0, migraine=5)
     document = overview_html(sqlite_engine, OutcomeDefinition(), CohortFilter())
     assert "&lt;11 of &lt;11 patients (small n)" in document
+    assert re.search(r'id="headline-rate">&lt;11<', document)  # 2 of 5 is 40.0%: not shown
+    assert "40.0%" not in document and "Not shown: fewer than 11" in document
     assert row_cells(document, "Patients registered") == ["&lt;11"]
     assert "The patient funnel is not shown" in document
-    assert document.count("Plotly.newPlot(") == 2
+    assert document.count("Plotly.newPlot(") == 0  # every chart would show the small rate
     assert "2 of 5" not in document
 
 

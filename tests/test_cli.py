@@ -131,12 +131,14 @@ def test_summary_table_is_readable_and_suppresses_small_cells(sqlite_engine):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("Response at day 90")
-    crps_line = next(line for line in lines if line.strip().startswith("CRPS"))
-    assert "66.7%" in crps_line
     migraine_line = next(line for line in lines if line.strip().startswith("Migraine"))
-    assert "<11" in migraine_line
+    assert "<11" in migraine_line and "%" not in migraine_line
+    # CRPS alone visible would give migraine back from the overall row (complementary suppression).
+    crps_line = next(line for line in lines if line.strip().startswith("CRPS"))
+    assert "66.7%" not in crps_line and "<11" in crps_line
+    assert "complementary suppression" in lines[-1]
     unsuppressed = cli("summary", "--db", url, "--by", "condition", "--no-suppress").stdout
-    assert "<11" not in unsuppressed
+    assert "<11" not in unsuppressed and "66.7%" in unsuppressed
 
 
 def test_summary_csv_suppresses_small_cells(sqlite_engine):
@@ -144,8 +146,10 @@ def test_summary_csv_suppresses_small_cells(sqlite_engine):
     small_clinic(url)
     lines = cli("summary", "--db", url, "--by", "condition", "--format", "csv").stdout.splitlines()
     assert lines[0].startswith("condition,patients,")
-    assert lines[1].startswith("crps,12,")
-    assert lines[2].startswith("migraine,<11,")
+    assert lines[0].endswith(",suppression")
+    assert lines[1].startswith("crps,<11,") and lines[1].endswith(",complementary (protects a small cell)")
+    assert lines[2].startswith("migraine,<11,") and lines[2].endswith(",small cell (n < 11)")
+    assert lines[3].startswith("(all),15,")
 
 
 def test_unreachable_database_is_a_clear_message_not_a_traceback():

@@ -174,19 +174,37 @@ def test_data_quality_shows_the_counts(open_data_page, sqlite_engine):
     assert outside.loc["After the last window", "Examples"] == "Z-early (day 400)"
 
 
+def saved_files(at: AppTest) -> dict[str, dict]:
+    """What each save button would hand the browser (``common.save_button``): label, file, bytes."""
+    import json
+
+    return {
+        data["label"]: data
+        for data in (json.loads(element.proto.json) for element in at.get("bidi_component"))
+    }
+
+
 def test_downloads_are_offered_with_small_cells_suppressed_by_default(open_data_page, sqlite_engine):
     add_patient(sqlite_engine, "P1", followups=[{"day": 90, "pain": 4}])
     at = open_data_page(sqlite_engine)
-    labels = [b.label for b in at.get("download_button")]
-    assert labels == [
+    assert len(at.get("download_button")) == 0  # no Streamlit media file (docs/security.md)
+    saved = saved_files(at)
+    assert list(saved) == [
         "Response by condition (CSV)",
         "Response by route (CSV)",
         "Response by condition × route (CSV)",
-        "Board report (HTML)",
     ]
+    assert saved["Response by condition (CSV)"]["file_name"] == "response-by-condition.csv"
+    assert saved["Response by condition (CSV)"]["content"].splitlines()[1].startswith("crps,<11,")
+    at.button(key="prepare_report").click().run()
+    report = saved_files(at)["Save the board report (HTML)"]
+    assert report["content"].startswith("<!DOCTYPE html>") and report["mime"] == "text/html"
+    at.run()  # the report is sent with the run of the click only
+    assert "Save the board report (HTML)" not in saved_files(at)
     checkbox = at.checkbox(key="show_small_cells")
     assert checkbox.label == "Show small cells (internal use)" and checkbox.value is False
-    assert any(c.value.startswith("Small cells are suppressed (<11).") for c in at.caption)
+    suppressed = "Small cells are suppressed (<11), with a sibling group"
+    assert any(c.value.startswith(suppressed) for c in at.caption)
     checkbox.check().run()
     assert not at.exception
     assert any(c.value.startswith("**Small cells are shown: internal use only.**") for c in at.caption)
@@ -230,7 +248,7 @@ def test_each_role_sees_its_part_of_the_page(
         "client_secret": "y",
         "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration",
     }
-    at.user = {"is_logged_in": True, "email": email}
+    at.user = {"is_logged_in": True, "email": email, "email_verified": True}
     at.run()
     at.switch_page(DATA).run()
     assert not at.exception, at.exception
@@ -238,7 +256,8 @@ def test_each_role_sees_its_part_of_the_page(
     assert ("Import" in [b.label for b in at.button]) == can_import
     assert ("Not evaluable" in [m.label for m in at.metric]) == sees_quality
     assert (len(at.checkbox) == 1) == may_unsuppress
-    assert len(at.get("download_button")) == 4  # every role may download suppressed tables
+    assert len(saved_files(at)) == 3  # every role may download suppressed tables
+    assert len(at.get("download_button")) == 0
 
 
 def test_an_import_from_the_page_is_logged_with_who_and_listed_in_the_history(open_data_page, sqlite_engine):

@@ -147,7 +147,7 @@ def test_a_deployment_without_login_does_not_start_unless_allowed(tmp_path, monk
     monkeypatch.setenv("HOME", str(tmp_path))
     with pytest.raises(entrypoint.SettingProblem, match="no login is configured"):
         entrypoint.prepare({}, tmp_path)
-    assert entrypoint.prepare({"KETAMINE_ALLOW_OPEN": "1"}, tmp_path) == {"KETAMINE_ALLOW_OPEN": "1"}
+    assert entrypoint.prepare({"KETAMINE_OPEN_DEMO": "1"}, tmp_path) == {"KETAMINE_OPEN_DEMO": "1"}
 
 
 def test_login_without_an_access_file_is_refused(tmp_path, monkeypatch):

@@ -105,12 +105,26 @@ def _unreachable_message(engine: Engine, exc: Exception) -> str:
     return f"The database at {where} cannot be reached or opened ({first_line(exc)})."
 
 
-def data_cutoff(engine: Engine) -> date | None:
-    """docs/methods.md data cut-off: the latest session or follow-up date in the whole database."""
-    latest = union_all(
-        select(func.max(schema.sessions.c.session_date).label("d")),
-        select(func.max(schema.followups.c.followup_date).label("d")),
-    ).subquery()
+def data_cutoff(engine: Engine, sites: tuple[str, ...] | None = None) -> date | None:
+    """docs/methods.md data cut-off: the latest session or follow-up date in the whole database.
+
+    With ``sites``, the latest date of those sites' patients: a user limited to some sites sees
+    their own data cut-off, never a date that only another site's data gives away
+    (docs/security.md).
+    """
+    s, f = schema.sessions, schema.followups
+    if sites is None:
+        parts = (
+            select(func.max(s.c.session_date).label("d")),
+            select(func.max(f.c.followup_date).label("d")),
+        )
+    else:
+        mine = select(schema.patients.c.id).where(schema.patients.c.site.in_(sites))
+        parts = (
+            select(func.max(s.c.session_date).label("d")).where(s.c.patient_key.in_(mine)),
+            select(func.max(f.c.followup_date).label("d")).where(f.c.patient_key.in_(mine)),
+        )
+    latest = union_all(*parts).subquery()
     try:
         with engine.connect() as connection:
             value = connection.execute(select(func.max(latest.c.d))).scalar()

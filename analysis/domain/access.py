@@ -16,6 +16,10 @@ access file: first by e-mail, then by the groups in the ``groups`` claim. The fi
 Rules (documented in docs/security.md):
 
 - an e-mail entry wins over group entries; e-mails and group names are compared ignoring case;
+- an e-mail counts only when the ID token says the provider verified it (``email_verified``
+  true): otherwise anyone who can set an address on an account at the provider could claim a
+  colleague's entry. An unverified e-mail falls back to the groups; with no group, no access,
+  and the "no access" page says why;
 - several matching groups: the most privileged role (director > analyst > clinician) wins, and
   the sites are the union of those groups' sites of that role;
 - ``sites`` absent or ``["*"]`` means every site; a clinician must be given sites explicitly
@@ -25,6 +29,7 @@ Rules (documented in docs/security.md):
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -60,6 +65,8 @@ class Access:
     user: str
     role: Role | None
     sites: frozenset[str] | None = None
+    #: Why access was refused when it was not for want of an entry (see :data:`EMAIL_NOT_VERIFIED`).
+    refused_because: str = ""
 
     @property
     def granted(self) -> bool:
@@ -79,6 +86,16 @@ class Access:
             return selected
         chosen = [site for site in (selected or sorted(self.sites)) if site in self.sites]
         return tuple(chosen) or ("\x00no-permitted-site",)
+
+
+#: ``Access.refused_because`` when the e-mail has an entry but the provider did not verify it.
+EMAIL_NOT_VERIFIED = "email_not_verified"
+
+
+def email_verified(claims: Mapping[str, Any]) -> bool:
+    """True when the ID token says the provider verified the e-mail (some send the string "true")."""
+    value = claims.get("email_verified")
+    return value is True or (isinstance(value, str) and value.strip().casefold() == "true")
 
 
 #: The open demo: no login configured, everyone may do everything (the app says so).
@@ -136,7 +153,8 @@ class AccessPolicy:
         """The access of a logged-in user, from their ID-token claims."""
         email = str(claims.get("email") or "").strip()
         key = email.casefold()
-        if key and key in self.users:
+        unverified_entry = bool(key) and key in self.users and not email_verified(claims)
+        if key and key in self.users and not unverified_entry:
             role, sites = self.users[key]
             return Access(user=email, role=role, sites=sites)
         raw_groups = claims.get("groups") or []
@@ -145,11 +163,65 @@ class AccessPolicy:
         names = [g.casefold() for g in raw_groups if isinstance(g, str)]
         matches = [self.groups[name] for name in names if name in self.groups]
         if not matches:
-            return Access(user=email or str(claims.get("sub") or "unknown"), role=None, sites=frozenset())
+            return Access(
+                user=email or str(claims.get("sub") or "unknown"),
+                role=None,
+                sites=frozenset(),
+                refused_because=EMAIL_NOT_VERIFIED if unverified_entry else "",
+            )
         best = min(matches, key=lambda match: ROLES.index(match[0]))[0]
         chosen = [sites for role, sites in matches if role == best]
         sites = None if any(s is None for s in chosen) else frozenset[str]().union(*filter(None, chosen))
         return Access(user=email, role=best, sites=sites)
+
+
+#: Set to 1 to run the open demo on purpose on an address other machines can reach.
+OPEN_DEMO_VARIABLE = "KETAMINE_OPEN_DEMO"
+
+
+def is_loopback(address: str) -> bool:
+    """True when a server bound to ``address`` is reachable from this computer only.
+
+    An empty address (Streamlit's default) binds every interface, so it is not loopback.
+    """
+    host = address.strip().strip("[]")
+    if host.casefold() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def open_mode_refusal(address: str, access_file_present: bool, open_demo: bool) -> str | None:
+    """Why the app must not run open (no login configured), or None when the open demo may run.
+
+    The app fails closed: an access file means staff and real data are meant to be here, and an
+    address other machines can reach means anyone on the network would see everything. Only
+    the second can be overridden, on purpose, with ``KETAMINE_OPEN_DEMO=1`` (a demo in a
+    container); an access file never can.
+    """
+    if access_file_present:
+        return (
+            "An access file is present, so this dashboard is meant for staff with real data, but no "
+            "login is configured. Add the `[auth]` section to `.streamlit/secrets.toml` (docs/security.md, "
+            '"Configuring it"). To run the demo instead, move the access file away.'
+        )
+    if not is_loopback(address) and not open_demo:
+        shown = address or "every network interface"
+        return (
+            f"No login is configured and the dashboard listens on {shown}, so anyone on the network "
+            "would see everything. Add the `[auth]` section to `.streamlit/secrets.toml` (docs/security.md, "
+            '"Configuring it"), or run the demo on this computer only: '
+            "`streamlit run dashboard.py --server.address 127.0.0.1` "
+            f"(or set `{OPEN_DEMO_VARIABLE}=1` to run the open demo on this address on purpose)."
+        )
+    return None
+
+
+def open_demo_requested() -> bool:
+    """True when ``KETAMINE_OPEN_DEMO`` asks for the open demo on a reachable address."""
+    return os.environ.get(OPEN_DEMO_VARIABLE, "").strip() == "1"
 
 
 def access_file() -> Path:

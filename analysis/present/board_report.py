@@ -18,12 +18,15 @@ Rules decided here:
   beside it; the tables by condition and by route use the definition's own missing-data
   policy, as the CSV downloads do. Groups are listed in the database's order, the whole
   cohort last.
-- **Small cells** (docs/methods.md), when ``suppress`` is on (the default): a group whose denominator
-  is under 11 has its counts shown as "<11" — in the tables (exactly as the CSV), in the key
-  figures when the whole cohort is that small, and in the charts' hover labels, whose data is
-  embedded in the file. Rates and intervals stay visible, flagged "small n", as on every
-  page. When the whole cohort is small, the funnel (all counts) is left out with a note.
-  With ``suppress=False`` the document carries an "internal use" banner.
+- **Small cells** (docs/methods.md, docs/security.md), when ``suppress`` is on (the default): a
+  group whose denominator is under 11 shows "<11" for its counts and for every figure derived
+  from them (rate, interval, verdict) — in the tables (exactly as the CSV, with complementary
+  suppression: :func:`analysis.present.exports.suppression_reasons`), in the key figures and
+  the headline when the whole cohort (or its completers) is that small, and in the charts,
+  which leave such groups out (the chart data is embedded in the file). Quarters of the trend
+  follow the same rules as a table's rows, since they add up to the headline. When the whole
+  cohort is small, the funnel (all counts) is left out with a note. With ``suppress=False``
+  the document carries an "internal use" banner.
 - **Escaping.** Every text that reaches the HTML goes through :func:`html.escape`; condition,
   route and site names come from the data. Chart data is JSON inside a script, which plotly
   writes with ``<`` and ``>`` escaped.
@@ -34,7 +37,6 @@ Rules decided here:
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -48,7 +50,7 @@ from analysis.domain.definition import CohortFilter, OutcomeDefinition
 from analysis.domain.vocabulary import display_name
 from analysis.present import figures
 from analysis.present import format as fmt
-from analysis.present.exports import SUPPRESSED, response_frame
+from analysis.present.exports import SUPPRESSED, response_frame, suppression_reasons
 from analysis.present.figures import overview as overview_figures
 from analysis.queries import response
 
@@ -136,33 +138,6 @@ def cohort_in_words(cohort: CohortFilter) -> str:
     return _e(" · ".join(parts) if parts else "All patients")
 
 
-def _hide_counts(figure: go.Figure, small: Sequence[bool], count_positions: Sequence[int]) -> go.Figure:
-    """Replace the counts in the first trace's hover data by "<11" for small groups."""
-    trace = figure.data[0]
-    if trace.customdata is None:
-        return figure
-    rows = []
-    for row, is_small in zip(trace.customdata, small, strict=True):
-        row = list(row)
-        if is_small:
-            for position in count_positions:
-                row[position] = SUPPRESSED
-        rows.append(row)
-    trace.customdata = rows
-    return figure
-
-
-def _rates_alt(rows: Sequence[figures.RateRow], band: tuple[float, float]) -> str:
-    """Screen-reader text of a forest plot without counts (for suppressed small groups)."""
-    parts = [
-        f"{row.label}: {fmt.percent(row.rate, 0)} (95% CI {fmt.interval(row.low, row.high)})" for row in rows
-    ]
-    return (
-        f"Response rates with 95% confidence intervals against the benchmark band "
-        f"{100 * band[0]:.0f} to {100 * band[1]:.0f}%. " + "; ".join(parts)
-    )
-
-
 def _chart(figure: go.Figure, alt: str) -> str:
     body = figure.to_html(
         full_html=False,
@@ -201,17 +176,18 @@ def _table(table: response.ResponseTable, dimension: str, *, suppress: bool) -> 
     for position, record in enumerate(records):
         total = position == len(records) - 1
         label = "All patients" if total else _group_label(dimension, str(record[dimension]))
-        small = bool(record["small_n"])
-        verdict = str(record["verdict"]).replace("_", " ") + (" (small n)" if small else "")
+        hidden = record["rate"] == SUPPRESSED
+        small = bool(record["small_n"]) or hidden
+        verdict = str(record["verdict"]).replace("_", " ") + (" (small n)" if record["small_n"] else "")
         cells = [
             label,
             *(
                 record[c] if isinstance(record[c], str) else f"{int(record[c]):,}"
                 for c in ("patients", "pending", "eligible", "with_followup", "n", "responders")
             ),
-            fmt.percent(record["rate"]),
-            fmt.interval(record["ci_low"], record["ci_high"]),
-            verdict,
+            SUPPRESSED if hidden else fmt.percent(record["rate"]),
+            SUPPRESSED if hidden else fmt.interval(record["ci_low"], record["ci_high"]),
+            SUPPRESSED if hidden else verdict,
         ]
         classes = " ".join(c for c in ("total" if total else "", "small" if small else "") if c)
         row = "".join(f"<td>{_e(cell)}</td>" for cell in cells)
@@ -221,8 +197,10 @@ def _table(table: response.ResponseTable, dimension: str, *, suppress: bool) -> 
 
 def _methods(d: OutcomeDefinition, *, suppress: bool) -> str:
     small = (
-        'Groups with fewer than 11 patients in the denominator have their counts shown as "&lt;11" '
-        "(small-cell suppression); their rates are shown but flagged “small n” and are imprecise."
+        'Groups with fewer than 11 patients in the denominator show "&lt;11" for their counts and for '
+        "every figure derived from them (rate, interval, verdict), and are left out of the charts "
+        "(small-cell suppression); where such a group could be recovered from a total and the other "
+        "groups, the next-smallest group is suppressed too (complementary suppression)."
         if suppress
         else "Small-cell suppression is off: counts of groups with fewer than 11 patients are shown. "
         "This document is for internal use only."
@@ -273,17 +251,27 @@ def _headline(
     completers: response.ResponseTable,
     funnel: response.Funnel,
     hide: bool,
+    suppress: bool,
 ) -> list[str]:
     overall = itt.overall
+    # The completers' denominator is the follow-up count; completeness would give it back.
+    hide_followed = hide or (suppress and completers.overall.small_n)
     completeness = overall.with_followup / overall.eligible if overall.eligible else None
+    rate = SUPPRESSED if hide else fmt.percent(overall.rate)
+    interval = SUPPRESSED if hide else fmt.interval(overall.ci_low, overall.ci_high)
+    verdict = (
+        "Not shown: fewer than 11 patients in the denominator (small-cell suppression)."
+        if hide
+        else fmt.verdict_sentence(overall.verdict, d.band)
+    )
     parts = [
         "<h2>Headline</h2>",
-        f'<p class="headline"><span class="rate" id="headline-rate">{_e(fmt.percent(overall.rate))}</span> '
-        f"of eligible patients responded (ITT), 95% CI {_e(fmt.interval(overall.ci_low, overall.ci_high))}"
+        f'<p class="headline"><span class="rate" id="headline-rate">{_e(rate)}</span> '
+        f"of eligible patients responded (ITT), 95% CI {_e(interval)}"
         f" — {_e(_count(overall.responders, hide))} of {_e(_count(overall.n, hide))} patients"
         f"{' (small n)' if overall.small_n else ''}.</p>",
-        f'<p class="verdict {_e(overall.verdict)}">'
-        f"<strong>{_e(fmt.verdict_sentence(overall.verdict, d.band))}</strong></p>",
+        f'<p class="verdict {_e("no_data" if hide else overall.verdict)}">'
+        f"<strong>{_e(verdict)}</strong></p>",
         f'<p class="caption">{definition_in_words(d)}</p>',
         '<table class="keyfigures"><tbody>',
     ]
@@ -292,16 +280,15 @@ def _headline(
         ("Patients treated (at least one session)", _count(funnel.treated, hide)),
         ("Sessions", _count(funnel.sessions, hide)),
         ("Eligible (window reached)", _count(overall.eligible, hide)),
-        ("With a follow-up in the window", _count(overall.with_followup, hide)),
-        ("Follow-up completeness", fmt.percent(completeness)),
+        ("With a follow-up in the window", _count(overall.with_followup, hide_followed)),
+        ("Follow-up completeness", SUPPRESSED if hide_followed else fmt.percent(completeness)),
         ("Pending (window still open, no follow-up yet)", _count(overall.pending, hide)),
-        (
-            "Response rate, ITT (95% CI)",
-            f"{fmt.percent(overall.rate)} ({fmt.interval(overall.ci_low, overall.ci_high)})",
-        ),
+        ("Response rate, ITT (95% CI)", f"{rate} ({interval})"),
         (
             "Response rate, completers (95% CI)",
-            f"{fmt.percent(completers.overall.rate)} "
+            f"{SUPPRESSED} ({SUPPRESSED})"
+            if hide_followed
+            else f"{fmt.percent(completers.overall.rate)} "
             f"({fmt.interval(completers.overall.ci_low, completers.overall.ci_high)})",
         ),
     ]
@@ -317,18 +304,18 @@ def _itt_and_completers(
         figures.RateRow.from_group("All eligible patients (ITT)", itt.overall),
         figures.RateRow.from_group("Patients with a follow-up (completers)", completers.overall),
     ]
+    if suppress:  # a small group's rate and interval give its counts back: leave it out
+        rows = [row for row in rows if not row.small_n]
+    if not rows:
+        return [
+            "<h2>ITT and completers</h2>",
+            '<p class="caption">Not shown: fewer than 11 patients in the denominator '
+            "(small-cell suppression).</p>",
+        ]
     forest = figures.forest_plot(
         rows, d.band, title="Response rate against conventional therapy", threshold=d.threshold
     )
-    drawn = [row for row in rows if row.rate is not None]
-    if suppress:
-        forest = _hide_counts(forest, [row.small_n for row in drawn], (0, 1))
-    forest_alt = (
-        _rates_alt(drawn, d.band)
-        if suppress and any(r.small_n for r in drawn)
-        else figures.forest_alt_text(rows, d.band)
-    )
-    return ["<h2>ITT and completers</h2>", _chart(forest, forest_alt)]
+    return ["<h2>ITT and completers</h2>", _chart(forest, figures.forest_alt_text(rows, d.band))]
 
 
 def _trend_and_funnel(
@@ -338,18 +325,25 @@ def _trend_and_funnel(
     suppress: bool,
     hide: bool,
 ) -> list[str]:
-    trend = overview_figures.quarterly_trend(by_quarter.groups, d.band, threshold=d.threshold)
-    shown = [g for g in by_quarter.groups if g.rate is not None]
-    if suppress:
-        trend = _hide_counts(trend, [g.small_n for g in shown], (0, 1))
-        trend_alt = overview_figures.trend_alt_text([g for g in shown if not g.small_n])
-    else:
-        trend_alt = overview_figures.trend_alt_text(shown)
+    quarters = by_quarter.groups
+    if suppress:  # quarters add up to the headline: the same rules as a table's rows
+        hidden = suppression_reasons(by_quarter)[:-1]
+        quarters = [g for g, reason in zip(quarters, hidden, strict=True) if not reason]
+    trend = overview_figures.quarterly_trend(quarters, d.band, threshold=d.threshold)
+    shown = [g for g in quarters if g.rate is not None]
+    note = (
+        "quarters with fewer than 11 patients in the denominator, and a neighbour that would give "
+        "one back from the total, are left out (small-cell suppression)."
+        if suppress
+        else "hollow markers are small groups (fewer than 11 in the denominator)."
+    )
     parts = [
         "<h2>Trend and funnel</h2>",
-        _chart(trend, trend_alt),
+        _chart(trend, overview_figures.trend_alt_text(shown))
+        if shown
+        else '<p class="caption">No quarter can be shown.</p>',
         '<p class="caption">Quarters are those of the first session; quarters whose patients are all '
-        "pending are not drawn; hollow markers are small groups (fewer than 11 in the denominator).</p>",
+        f"pending are not drawn; {note}</p>",
     ]
     if hide:
         parts.append(
@@ -416,7 +410,7 @@ def overview_html(
     title = "Ketamine outcomes report" + (f" — {clinic_name.strip()}" if clinic_name.strip() else "")
     parts = [
         *_head(title, d, cohort, generated, suppress),
-        *_headline(d, itt, completers, funnel, hide),
+        *_headline(d, itt, completers, funnel, hide, suppress),
         *_itt_and_completers(d, itt, completers, suppress),
         *_trend_and_funnel(d, by_quarter, funnel, suppress, hide),
         *_by_dimension(d, "condition", by_condition, suppress),

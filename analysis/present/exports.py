@@ -1,14 +1,30 @@
 """Exports of the response table: CSV for spreadsheets and a text table for terminals.
 
-Small cells (docs/methods.md): a group whose denominator is under 11 has its counts shown as "<11"
-unless suppression is turned off. Text cells that a spreadsheet would run as a formula
-(leading ``=``, ``+``, ``-``, ``@``, tab or carriage return) are neutralised with a leading
-apostrophe (OWASP "CSV injection").
+Small cells (docs/methods.md, docs/security.md), when ``suppress`` is on (the default):
+
+- **Primary suppression.** A group whose denominator n is under 11 has every figure shown as
+  "<11": its counts *and* everything derived from them — rate, interval, p-values (raw and
+  Holm), verdict. For n < 11 the rate and one interval end are enough to recover
+  (n, responders) exactly, so hiding the counts alone protects nothing.
+- **Complementary suppression** (the CMS cell-size rule: no suppressed cell may be derivable
+  from totals or other rows). Counts add up: the overall row minus the other groups gives a
+  lone suppressed group back. So in every set of sibling rows that add up to a published total
+  — all groups of the table (total: the overall row) and, in a two-way table, the rows sharing
+  one key (total: that key's row of the one-way export) — that holds exactly one suppressed row,
+  the smallest other sibling (by n, then by order) is suppressed too, until no set has a lone
+  suppressed row. The ``suppression`` column says which rule hid a row.
+
+Formula injection (OWASP "CSV injection"): a spreadsheet may start a cell at the start of the
+value or after any separator it may split on (``,`` ``;`` ``|``, tab, CR, LF). Wherever a
+formula leader (``=``, ``+``, ``-``, ``@``, or tab/CR starting a value) would start such a cell,
+an apostrophe is inserted, so ``main;=HYPERLINK(…)`` becomes ``main;'=HYPERLINK(…)``.
 """
 
 from __future__ import annotations
 
 import io
+import re
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -18,22 +34,77 @@ from analysis.queries.response import ResponseTable
 
 SUPPRESSED = "<11"
 COUNT_COLUMNS = ("patients", "evaluable", "pending", "eligible", "with_followup", "n", "responders")
-_FORMULA_LEADERS = ("=", "+", "-", "@", "\t", "\r")
+#: Figures computed from a group's counts: hidden with them.
+DERIVED_COLUMNS = (
+    "rate",
+    "ci_low",
+    "ci_high",
+    "p_gt_lower",
+    "p_gt_upper",
+    "p_gt_lower_holm",
+    "p_gt_upper_holm",
+    "verdict",
+)
+SUPPRESSED_COLUMNS = COUNT_COLUMNS + DERIVED_COLUMNS
+#: What the ``suppression`` column says.
+PRIMARY = "small cell (n < 11)"
+COMPLEMENTARY = "complementary (protects a small cell)"
+
+# A cell may start at the start of the value or after a separator; optional blanks may precede
+# the leader (spreadsheets may trim them). The apostrophe goes right after the separator.
+_FORMULA_CELL = re.compile(r"(^|[,;|\t\r\n])([ \t]*[=+\-@\t\r])")
 
 
 def neutralise_formula(value: object) -> object:
-    """Prefix text that a spreadsheet would evaluate as a formula with an apostrophe."""
-    if isinstance(value, str) and value.startswith(_FORMULA_LEADERS):
-        return "'" + value
-    return value
+    """Put an apostrophe before every formula a spreadsheet could find in a text value."""
+    if not isinstance(value, str):
+        return value
+    return _FORMULA_CELL.sub(lambda m: f"{m.group(1)}'{m.group(2)}", value)
+
+
+def _sibling_sets(keys: pd.DataFrame) -> list[list[int]]:
+    """Row positions of each set of groups that adds up to a published total (see module doc)."""
+    positions = list(range(len(keys)))
+    sets = [positions]
+    if keys.shape[1] >= 2:
+        for column in keys.columns:
+            others = [c for c in keys.columns if c != column]
+            shared: dict[tuple[str, ...], list[int]] = {}
+            for position, row in enumerate(keys[others].itertuples(index=False)):
+                shared.setdefault(tuple(row), []).append(position)
+            sets.extend(shared.values())
+    return [members for members in sets if len(members) >= 2]
+
+
+def suppression_reasons(table: ResponseTable) -> list[str]:
+    """For each row of :meth:`ResponseTable.frame` (overall last): "" or why it is suppressed."""
+    groups = table.groups
+    reasons = [PRIMARY if g.small_n else "" for g in groups]
+    if groups:
+        keys = pd.DataFrame([g.keys for g in groups], columns=list(table.by))
+        sets = _sibling_sets(keys)
+        changed = True
+        while changed:
+            changed = False
+            for members in sets:
+                hidden = [m for m in members if reasons[m]]
+                shown = [m for m in members if not reasons[m]]
+                if len(hidden) == 1 and shown:
+                    smallest = min(shown, key=lambda m: (groups[m].n, m))
+                    reasons[smallest] = COMPLEMENTARY
+                    changed = True
+    reasons.append(PRIMARY if table.overall.small_n else "")
+    return reasons
 
 
 def response_frame(table: ResponseTable, *, suppress: bool = True) -> pd.DataFrame:
-    """The groups then the overall row, with small cells suppressed when asked."""
-    frame = table.frame().astype({column: object for column in COUNT_COLUMNS})
+    """The groups then the overall row, with small cells (and their protectors) suppressed when asked."""
+    frame = table.frame().astype({column: object for column in SUPPRESSED_COLUMNS})
     if suppress:
-        small = frame["small_n"].astype(bool)
-        frame.loc[small, list(COUNT_COLUMNS)] = SUPPRESSED
+        reasons = suppression_reasons(table)
+        hidden = [bool(reason) for reason in reasons]
+        frame.loc[hidden, list(SUPPRESSED_COLUMNS)] = SUPPRESSED
+        frame["suppression"] = reasons
     return frame
 
 
@@ -42,6 +113,15 @@ def response_table_csv(table: ResponseTable, *, suppress: bool = True) -> str:
     frame = response_frame(table, suppress=suppress).map(neutralise_formula)
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue()
+
+
+def frame_csv(frame: pd.DataFrame) -> str:
+    """Any table as CSV with every text cell neutralised (the one way a table leaves the app)."""
+    buffer = io.StringIO()
+    frame.map(neutralise_formula).rename(columns=neutralise_formula).to_csv(
+        buffer, index=False, lineterminator="\n"
+    )
     return buffer.getvalue()
 
 
@@ -56,11 +136,7 @@ def response_table_text(table: ResponseTable, *, suppress: bool = True) -> str:
         label = (
             "All patients" if is_overall else " / ".join(display_name(str(record[key])) for key in table.by)
         )
-        ci = (
-            "—"
-            if record["ci_low"] is None or pd.isna(record["ci_low"])
-            else f"{100 * record['ci_low']:.1f}–{100 * record['ci_high']:.1f}%"
-        )
+        hidden = record["rate"] == SUPPRESSED
         rows.append(
             {
                 "Group": label,
@@ -70,11 +146,15 @@ def response_table_text(table: ResponseTable, *, suppress: bool = True) -> str:
                 "With FU": record["with_followup"],
                 "n": record["n"],
                 "Resp.": record["responders"],
-                "Rate": fmt.percent(record["rate"]),
-                f"{100 * (1 - d.alpha):.0f}% CI": ci,
-                f"p>{100 * d.band[0]:.0f}%": fmt.p_value(record["p_gt_lower"]),
-                f"p>{100 * d.band[1]:.0f}%": fmt.p_value(record["p_gt_upper"]),
-                "Verdict": record["verdict"].replace("_", " ") + (" (small n)" if record["small_n"] else ""),
+                "Rate": SUPPRESSED if hidden else fmt.percent(record["rate"]),
+                f"{100 * (1 - d.alpha):.0f}% CI": SUPPRESSED
+                if hidden
+                else fmt.interval(record["ci_low"], record["ci_high"]),
+                f"p>{100 * d.band[0]:.0f}%": SUPPRESSED if hidden else fmt.p_value(record["p_gt_lower"]),
+                f"p>{100 * d.band[1]:.0f}%": SUPPRESSED if hidden else fmt.p_value(record["p_gt_upper"]),
+                "Verdict": SUPPRESSED
+                if hidden
+                else str(record["verdict"]).replace("_", " ") + (" (small n)" if record["small_n"] else ""),
             }
         )
     body = pd.DataFrame(rows).to_string(index=False)
@@ -84,4 +164,23 @@ def response_table_text(table: ResponseTable, *, suppress: bool = True) -> str:
         f"{'Wilson' if d.ci == 'wilson' else 'exact'} interval, band "
         f"{100 * d.band[0]:.0f}–{100 * d.band[1]:.0f}%, data cut-off {d.cutoff}"
     )
-    return f"{header}\n{body}"
+    footer = ""
+    if suppress and any(r == SUPPRESSED for r in frame["rate"]):
+        footer = (
+            "\n<11: suppressed — a group with fewer than 11 patients in the denominator, or a "
+            "sibling hidden so that it cannot be recovered from the total (complementary suppression)."
+        )
+    return f"{header}\n{body}{footer}"
+
+
+__all__: Sequence[str] = [
+    "COMPLEMENTARY",
+    "PRIMARY",
+    "SUPPRESSED",
+    "frame_csv",
+    "neutralise_formula",
+    "response_frame",
+    "response_table_csv",
+    "response_table_text",
+    "suppression_reasons",
+]

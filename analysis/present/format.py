@@ -3,11 +3,16 @@
 One home for percentages, intervals, p-values, counts, the interval method's name and the
 verdict sentences, so that two places showing one number show it the same way. Missing values
 read as an em dash, never "None" or "nan"; p-values never read "0.000" or "1.000".
+
+And how text from the data reads: :func:`literal` makes a site name, a column header, a file
+name or a refused value literal inside Markdown, so that an image link in it is shown as
+characters, never fetched by the viewer's browser (docs/security.md).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from typing import TypeGuard
 
 from analysis.domain.definition import CI_METHODS
@@ -87,3 +92,21 @@ def verdict_sentence(
     if markdown:
         headline = f"**{headline}**"
     return f"{headline}: {rest.format(level=level, bottom=bottom, top=top)}"
+
+
+# Every ASCII punctuation character may be backslash-escaped in CommonMark. These start inline
+# Markdown, GFM or Streamlit syntax anywhere in a line (links, images, emphasis, code, tables,
+# HTML, maths, ``:material/…:`` icons and ``:red[…]`` colours); the block markers (headings,
+# lists, quotes, rules) only matter at the start of the text.
+_INLINE_SYNTAX = re.compile(r"([\\`*_{}\[\]()<>!|~:$])")
+_BLOCK_START = re.compile(r"^(\s*|\s*\d+)((?<=\d)[.)]|(?<!\d)[#>+=-])")
+
+
+def literal(text: object) -> str:
+    """Text from the data, shown as typed inside Markdown (``![x](http://…)`` stays characters).
+
+    Line breaks become spaces: a value is one line of text, never a new block.
+    """
+    flat = " ".join(str(text).splitlines()) if text is not None else MISSING
+    escaped = _INLINE_SYNTAX.sub(r"\\\1", flat)
+    return _BLOCK_START.sub(lambda m: f"{m.group(1)}\\{m.group(2)}", escaped)

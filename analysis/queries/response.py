@@ -102,16 +102,19 @@ def funnel(
     return funnel_from_counts(group_counts(engine, definition, cohort, funnel=True))
 
 
-def filter_options(engine: Engine) -> dict[str, list[str]]:
+def filter_options(engine: Engine, sites: tuple[str, ...] | None = None) -> dict[str, list[str]]:
     """Values present in the data for each cohort filter (small queries, none scans sessions).
 
     ``route`` lists the patients' routes (a route no patient has as plurality would match no
     one), ``mixed`` last; ``quarter`` lists every calendar quarter from the first to the last
-    session.
+    session. With ``sites`` (a user limited to some sites) every list comes from those sites'
+    patients only, so no option gives away what exists only elsewhere (docs/security.md).
     """
+    if sites is not None:
+        return _site_filter_options(engine, sites)
     p, s, t = schema.patients, schema.sessions, schema.patient_facts
     with engine.connect() as connection:
-        sites = connection.execute(select(p.c.site).distinct().order_by(p.c.site)).scalars().all()
+        every_site = connection.execute(select(p.c.site).distinct().order_by(p.c.site)).scalars().all()
         conditions = (
             connection.execute(select(p.c.condition).distinct().order_by(p.c.condition)).scalars().all()
         )
@@ -120,6 +123,40 @@ def filter_options(engine: Engine) -> dict[str, list[str]]:
         # Two statements: SQLite answers a lone min() or max() from the index, not both at once.
         first = connection.execute(select(func.min(s.c.session_date))).scalar()
         last = connection.execute(select(func.max(s.c.session_date))).scalar()
+    return _options(every_site, conditions, present, sexes, first, last)
+
+
+def _site_filter_options(engine: Engine, sites: tuple[str, ...]) -> dict[str, list[str]]:
+    """:func:`filter_options` from the per-patient facts of ``sites`` (one row per patient)."""
+    t, s = schema.patient_facts, schema.sessions
+    mine = t.c.site.in_(sites)
+    with engine.connect() as connection:
+        sites_present = (
+            connection.execute(select(t.c.site).where(mine).distinct().order_by(t.c.site)).scalars().all()
+        )
+        conditions = (
+            connection.execute(select(t.c.condition).where(mine).distinct().order_by(t.c.condition))
+            .scalars()
+            .all()
+        )
+        present = set(connection.execute(select(t.c.route).where(mine).distinct()).scalars())
+        sexes = connection.execute(select(t.c.sex).where(mine).distinct()).scalars().all()
+        first = connection.execute(select(func.min(t.c.index_date)).where(mine)).scalar()
+        keys = select(t.c.patient_key).where(mine)
+        last = connection.execute(
+            select(func.max(s.c.session_date)).where(s.c.patient_key.in_(keys))
+        ).scalar()
+    return _options(sites_present, conditions, present, sexes, first, last)
+
+
+def _options(
+    sites: Sequence[str],
+    conditions: Sequence[str],
+    present: set[str],
+    sexes: Sequence[str],
+    first: Any,
+    last: Any,
+) -> dict[str, list[str]]:
     routes = sorted(present - {MIXED_ROUTE, "none"}) + ([MIXED_ROUTE] if MIXED_ROUTE in present else [])
     quarters: list[str] = []
     if first is not None:

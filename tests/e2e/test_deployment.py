@@ -99,7 +99,7 @@ def deployment(fresh_schema, identity_provider, tmp_path_factory) -> Iterator[tu
         "KETAMINE_OIDC_CLIENT_ID": "ketamine-outcomes-deploy-test",
         "KETAMINE_OIDC_CLIENT_SECRET": 'a "quoted" secret \\ with a backslash',
         "KETAMINE_OIDC_COOKIE_SECRET": "deploy-test-cookie-secret-0123456789abcdef0123456789",
-        "KETAMINE_ALLOW_OPEN": "0",
+        "KETAMINE_OPEN_DEMO": "0",
         "PYTHONPATH": str(ROOT),  # stands in for the image's installed package
         "TMPDIR": str(config),
     }

@@ -25,9 +25,19 @@ role = "clinician"
 sites = ["north"]
 """
 USERS = {
-    "director@example.org": {"email": "director@example.org", "groups": ["management"]},
-    "nurse@example.org": {"email": "nurse@example.org", "groups": ["north-clinicians"]},
-    "stranger@example.org": {"email": "stranger@example.org", "groups": []},
+    "director@example.org": {
+        "email": "director@example.org",
+        "email_verified": True,
+        "groups": ["management"],
+    },
+    "nurse@example.org": {
+        "email": "nurse@example.org",
+        "email_verified": True,
+        "groups": ["north-clinicians"],
+    },
+    "stranger@example.org": {"email": "stranger@example.org", "email_verified": True, "groups": []},
+    # Another account at the provider that claims the director's address without it being verified.
+    "impostor": {"email": "director@example.org", "email_verified": False, "groups": []},
 }
 
 
@@ -161,3 +171,11 @@ def test_a_stranger_gets_a_polite_no_access_page(secured_app, identity_provider,
     log_in(page, secured_app, identity_provider, "stranger@example.org")
     assert page.get_by_text("has not been given access").is_visible()
     assert page.get_by_test_id("stMetric").count() == 0
+
+
+def test_an_unverified_email_is_refused_and_told_why(secured_app, identity_provider, page):
+    log_in(page, secured_app, identity_provider, "impostor")
+    expect(page.get_by_text("not marked as verified")).to_be_visible()
+    assert page.get_by_test_id("stMetric").count() == 0
+    assert page.get_by_test_id("stSidebarNav").count() == 0
+    screenshot(page, "login-unverified-email")
