@@ -77,6 +77,7 @@ def overview() -> None:
         st.plotly_chart(
             overview_figures.patient_funnel(funnel), theme=None, alt=overview_figures.funnel_alt_text(funnel)
         )
+        st.caption(overview_figures.funnel_caption(funnel))
 
 
 overview()
