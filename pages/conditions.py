@@ -87,6 +87,7 @@ def _condition_detail(table: response.ResponseTable, codes: list[str]) -> None:
 def conditions() -> None:
     common.page_guard()
     st.title("Conditions")
+    common.definition_notice()
     if common.empty_state():
         return
     table = common.response_table(by=("condition",))

@@ -240,6 +240,7 @@ def _downloads_section(definition: OutcomeDefinition, cohort: CohortFilter, *, m
 def data_page() -> None:
     granted = common.page_guard()
     st.title("Data")
+    common.definition_notice()
     if granted.can("import"):
         _import_section()
     else:

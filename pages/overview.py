@@ -17,6 +17,7 @@ VERDICT_KINDS = {"above": "success", "below": "error", "overlaps": "info", "no_d
 def overview() -> None:
     common.page_guard()
     st.title("Clinic overview")
+    common.definition_notice()
     if common.empty_state():
         return
     # One database pass: the quarters add up to the overall row and to the funnel.

@@ -125,6 +125,7 @@ def _cohort_table(rows: pd.DataFrame, total: int) -> None:
 def patients() -> None:
     common.page_guard("patients")
     st.title("Patients")
+    common.definition_notice()
     if common.empty_state():
         return
     common.engine()

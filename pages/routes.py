@@ -51,6 +51,7 @@ def _comparison(groups: dict[str, response.GroupResult], alpha: float) -> None:
 def routes() -> None:
     common.page_guard()
     st.title("Routes of administration")
+    common.definition_notice()
     if common.empty_state():
         return
     table = common.response_table(by=("route",))

@@ -25,6 +25,7 @@ def _claim(claim: str, finding: str, note: str) -> None:
 def safety_page() -> None:
     common.page_guard()
     st.title("Safety")
+    common.definition_notice()
     if common.empty_state():
         return
     sessions = common.cohort_result(safety.session_summary)
