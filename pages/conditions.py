@@ -77,7 +77,7 @@ def _condition_detail(table: response.ResponseTable, codes: list[str]) -> None:
         if g.keys["condition"] == code
     ]
     right.plotly_chart(
-        figures.forest_plot(rows, d.band, title="Response by route", threshold=d.threshold),
+        figures.forest_plot(rows, d.band, title="Response by route", threshold=d.threshold, compact=True),
         theme=None,
         alt=figures.forest_alt_text(rows, d.band),
     )

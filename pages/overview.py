@@ -28,7 +28,9 @@ def overview() -> None:
     adverse = common.cohort_result(safety.session_summary).any_ae
     st.caption(common.definition_caption(d))
 
-    columns = st.columns(6)
+    # Two rows of three: at 1,440 px six columns cut "Follow-up completeness" and "Adverse events
+    # per session" short.
+    columns = [*st.columns(3), *st.columns(3)]
     columns[0].metric("Patients treated", f"{funnel.treated:,}", help=f"{funnel.sessions:,} sessions in all.")
     columns[1].metric(
         "Response rate (ITT)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.present.figures import OKABE_ITO, TEMPLATE, add_band
+from analysis.present.figures import SERIES_COLOURS, TEMPLATE, add_band
 
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "hexagon", "cross")
 
@@ -15,7 +15,7 @@ def dose_response_chart(frame: pd.DataFrame, band: tuple[float, float], *, thres
     figure = go.Figure()
     shown = frame[frame["rate"].notna()]
     for position, (route, rows) in enumerate(shown.groupby("route", sort=True)):
-        colour = OKABE_ITO[position % len(OKABE_ITO)]
+        colour = SERIES_COLOURS[position % len(SERIES_COLOURS)]
         figure.add_trace(
             go.Scatter(
                 x=rows["dose_band"].astype(str),
