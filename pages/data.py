@@ -38,7 +38,7 @@ from analysis.db import audit
 from analysis.domain import contract, errors
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 from analysis.present import board_report
-from analysis.present.exports import response_table_csv
+from analysis.present.exports import director_csv
 from analysis.queries import quality
 from pages import common
 
@@ -239,7 +239,7 @@ def _downloads_section(definition: OutcomeDefinition, cohort: CohortFilter, *, m
     clinic = st.text_input("Clinic name for the report title (optional)", key="report_clinic", max_chars=80)
     columns = [*st.columns(2), *st.columns(2)]  # four in one row cut the labels short at 1,440 px
     for column, (label, by, file_name) in zip(columns, CSV_DOWNLOADS, strict=False):
-        csv = response_table_csv(common.response_table(by=by), suppress=suppress)
+        csv = director_csv(common.response_table(by=by), suppress=suppress)
         column.download_button(
             label, csv, file_name=file_name, mime="text/csv", on_click="ignore", icon=":material/download:"
         )
