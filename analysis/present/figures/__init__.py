@@ -16,7 +16,7 @@ import plotly.io as pio
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
 #: Colours of one series each (routes, event types): Okabe–Ito without its yellow, whose contrast
-#: with a white background is about 1.2 : 1 — a sublingual line or marker in it could not be read.
+#: with a white background is about 1.3 : 1 — a sublingual line or marker in it could not be read.
 SERIES_COLOURS = tuple(colour for colour in OKABE_ITO if colour != "#F0E442")
 BAND_FILL = "rgba(120, 120, 120, 0.18)"
 

@@ -26,6 +26,7 @@ def quarterly_trend(
             x=quarters,
             y=[g.rate for g in shown],
             mode="lines+markers",
+            cliponaxis=False,
             line={"color": OKABE_ITO[0], "width": 2},
             marker={
                 "size": 10,
@@ -51,7 +52,10 @@ def quarterly_trend(
     )
     figure.update_xaxes(title_text="Quarter of first session", type="category")
     figure.update_yaxes(
-        title_text=f"Patients with ≥{100 * threshold:.0f}% pain reduction (%)", range=[0, 1], tickformat=".0%"
+        title_text=f"Patients with ≥{100 * threshold:.0f}% pain reduction (%)",
+        range=[-0.04, 1.04],
+        tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1],
+        tickformat=".0%",
     )
     return figure
 

@@ -22,6 +22,7 @@ def dose_response_chart(frame: pd.DataFrame, band: tuple[float, float], *, thres
                 y=rows["rate"],
                 name=str(route).replace("_", " ").capitalize(),
                 mode="lines+markers",
+                cliponaxis=False,  # a 0% or 100% marker is drawn whole
                 line={"color": colour, "dash": ("solid", "dash", "dot", "dashdot")[position % 4]},
                 marker={"symbol": SYMBOLS[position % len(SYMBOLS)], "size": 9, "color": colour},
                 error_y={
@@ -40,7 +41,10 @@ def dose_response_chart(frame: pd.DataFrame, band: tuple[float, float], *, thres
     figure.update_layout(template=TEMPLATE, title={"text": "Response by dose per kilogram"}, height=380)
     figure.update_xaxes(title_text="Mean dose per session (mg/kg body weight)", type="category")
     figure.update_yaxes(
-        title_text=f"Patients with ≥{100 * threshold:.0f}% pain reduction (%)", range=[0, 1], tickformat=".0%"
+        title_text=f"Patients with ≥{100 * threshold:.0f}% pain reduction (%)",
+        range=[-0.04, 1.04],
+        tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1],
+        tickformat=".0%",
     )
     return figure
 
