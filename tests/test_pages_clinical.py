@@ -115,6 +115,25 @@ def test_table_shows_the_same_numbers_as_the_forest_plot(open_page, sqlite_engin
     assert table["Verdict"].tolist()[2].endswith("(small n)")
 
 
+def test_extreme_p_values_read_below_0_001_and_above_0_999_never_0_000(open_page, sqlite_engine):
+    """Issue #14 item 19: 30 of 30 above a 30% band is p < 0.001; 0 of 30 is p > 0.999."""
+    for i in range(30):
+        add_patient(
+            sqlite_engine, f"A{i:02d}", condition="crps", baseline_pain=10, followups=[{"day": 90, "pain": 1}]
+        )
+        add_patient(
+            sqlite_engine,
+            f"B{i:02d}",
+            condition="migraine",
+            baseline_pain=10,
+            followups=[{"day": 90, "pain": 9}],
+        )
+    at = open_page(url_of(sqlite_engine), CONDITIONS)
+    table = at.dataframe[0].value.set_index("Condition")
+    assert table.loc["CRPS", "p > 30%"] == "< 0.001"
+    assert table.loc["Migraine", "p > 30%"] == "> 0.999"
+
+
 def test_choosing_a_condition_changes_its_trajectory_and_route_split(open_page, sqlite_engine):
     small_clinic(sqlite_engine)
     at = open_page(url_of(sqlite_engine), CONDITIONS)

@@ -47,3 +47,41 @@ def test_a_definition_set_on_methods_travels_in_the_url_to_other_pages_a_reload_
         expect(colleague.get_by_text(NOTICE)).to_be_visible()
     finally:
         other.close()
+
+
+# The pages a director, a clinician and a statistician read; Methods is mostly prose.
+LAYOUT_PAGES = ["", "conditions", "routes", "safety", "patients", "data", "methods"]
+
+CUT_OR_OVERFLOWING = """() => {
+  const found = [];
+  // Streamlit shortens a metric label, a button label or a widget label with an ellipsis.
+  document.querySelectorAll('.stMarkdownEllipsis, [data-testid=stMetricLabel] div').forEach(e => {
+    if (e.scrollWidth > e.clientWidth + 1) found.push('label cut: ' + e.innerText);
+  });
+  document.querySelectorAll('button p').forEach(e => {
+    if (e.scrollWidth > e.clientWidth + 1) found.push('button cut: ' + e.innerText);
+  });
+  // A table wider than its frame hides its last columns (the verdict) behind a scroll bar.
+  document.querySelectorAll('[data-testid=stDataFrame] .dvn-scroller').forEach((e, i) => {
+    if (e.scrollWidth > e.clientWidth + 1) found.push('table ' + i + ' wider than its frame');
+  });
+  return found;
+}"""
+
+
+def test_nothing_is_cut_short_or_off_screen_at_1440_px(app_server, page):
+    """Issue #14 item 19: metric labels, buttons and tables fit at 1,440 px (verdict column on-screen)."""
+    page.set_viewport_size({"width": 1440, "height": 900})
+    for name in LAYOUT_PAGES:
+        page.goto(f"{app_server.url}/{name}")
+        wait_for_app_run(page)
+        if name not in ("data", "methods"):
+            page.get_by_test_id("stPlotlyChart").first.wait_for(state="visible")
+        page.wait_for_timeout(1500)  # the grids measure their columns after the run
+        assert page.get_by_test_id("stException").count() == 0, name
+        assert page.evaluate(CUT_OR_OVERFLOWING) == [], name or "overview"
+        text = page.get_by_test_id("stMain").inner_text()
+        for bad in ("None", "nan", "0.000", "Traceback"):
+            assert bad not in text.split(), (name, bad)
+        screenshot(page, f"layout-1440-{name or 'overview'}")
+        page.set_viewport_size({"width": 1440, "height": 900})

@@ -185,7 +185,7 @@ def dissociation_histogram(summary: DissociationSummary) -> go.Figure:
         tickangle=0,
         range=[lefts[0], rights[-1]] if bins else None,
     )
-    figure.update_yaxes(title_text="Dissociation episodes (sessions)", rangemode="tozero")
+    figure.update_yaxes(title_text="Dissociation episodes (sessions)", rangemode="tozero", tickformat=",d")
     return figure
 
 
