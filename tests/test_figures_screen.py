@@ -88,13 +88,16 @@ def test_funnel_counts_carry_thousands_separators_and_the_headline_shares():
         sessions=17437,
     )
     figure = overview_figures.patient_funnel(funnel)
-    assert list(figure.data[0].text) == [
-        "3,000",
-        "2,993 · 99.8% of registered",
-        "2,989 · 99.9% of treated",
-        "2,659 · 89.0% of evaluable",
-        "1,857 · 69.8% of eligible",
-        "765 · 28.8% of eligible",
-    ]
+    assert list(figure.data[0].text) == ["3,000", "2,993", "2,989", "2,659", "1,857", "765"]
     assert figure.data[0].textinfo == "text"  # plotly's own value would print 1857
+    shares = [label.split("<br>")[1] if "<br>" in label else "" for label in figure.data[0].y]
+    assert [share.split(">")[1].split("<")[0] if share else "" for share in shares] == [
+        "",
+        "99.8% of registered",
+        "99.9% of treated",
+        "89.0% of evaluable",
+        "69.8% of eligible",
+        "28.8% of eligible",
+    ]
+    assert list(figure.data[0].customdata)[-1] == "765 · 28.8% of eligible"  # the hover
     assert "1,980 of 2,993 treated" in overview_figures.funnel_caption(funnel)

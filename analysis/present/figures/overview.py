@@ -77,31 +77,32 @@ def _funnel_texts(funnel: Funnel) -> list[str]:
 def patient_funnel(funnel: Funnel) -> go.Figure:
     """Patients remaining at each step, from registration to response.
 
-    The last two steps are the headline's follow-up completeness and ITT response rate (shares
-    of the eligible), written exactly as the headline writes them (docs/methods.md).
+    Each bar holds its count; its share is written under the step's name, because a narrow bar
+    (the responders) has no room for it and text beside it would run off the figure. The last
+    two shares are the headline's follow-up completeness and ITT response rate, written exactly
+    as the headline writes them (docs/methods.md).
     """
-    labels, counts = zip(*funnel.steps(), strict=True)
     texts = _funnel_texts(funnel)
+    labels = [
+        label
+        + (f"<br><span style='font-size:12px;color:#555'>{fmt.percent(share)} {of}</span>" if share else "")
+        for (label, _), (of, share) in zip(funnel.steps(), funnel.shares(), strict=True)
+    ]
+    counts = [count for _, count in funnel.steps()]
     figure = go.Figure(
         go.Funnel(
-            y=list(labels),
-            x=list(counts),
-            text=texts,
+            y=labels,
+            x=counts,
+            text=[fmt.count(count) for count in counts],
             textinfo="text",
             textposition="inside",
-            insidetextanchor="middle",
+            constraintext="none",
             marker={"color": [OKABE_ITO[i % len(OKABE_ITO)] for i in (4, 0, 0, 0, 2, 1)]},
             customdata=texts,
-            hovertemplate="%{y}: %{customdata}<extra></extra>",
+            hovertemplate="%{customdata}<extra></extra>",
         )
     )
-    figure.update_layout(
-        template=TEMPLATE,
-        title={"text": "Patient funnel"},
-        height=360,
-        separators=".,",
-        uniformtext={"minsize": 11, "mode": "show"},
-    )
+    figure.update_layout(template=TEMPLATE, title={"text": "Patient funnel"}, height=420)
     figure.update_yaxes(title_text=None)
     figure.update_xaxes(title_text="Patients")
     return figure
