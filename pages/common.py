@@ -448,6 +448,8 @@ def definition_settings() -> dict[str, Any]:
 
 def set_definition_settings(changes: dict[str, Any]) -> str | None:
     """Use ``changes`` from now on, on every page; returns why not when they make no valid definition."""
+    # A widget's float steps can land on 0.29999999999999993; that is still the default 0.30.
+    changes = {key: round(value, 6) if isinstance(value, float) else value for key, value in changes.items()}
     settings = {**definition_settings(), **changes}
     try:
         build_definition(settings)

@@ -106,3 +106,11 @@ def test_an_invalid_change_on_methods_keeps_the_last_valid_definition(clinic):
     next(b for b in at.button if b.label == "Reset to the defaults").click().run()
     assert at.number_input(key="methods_band_low").value == 0.3
     assert not at.error
+
+
+def test_stepping_back_to_the_default_threshold_is_the_default_again(clinic):
+    at = app()
+    at.switch_page("pages/methods.py").run()
+    at.number_input(key="methods_threshold").set_value(0.35 - 0.05).run()  # 0.29999999999999993
+    assert at.session_state["_definition_settings"]["threshold"] == 0.3
+    assert notices(at) == []
