@@ -35,6 +35,7 @@ allowed = {
 }
 navigation = st.navigation({section: pages for section, pages in allowed.items() if pages})
 common.mark_entry_point()
+common.carry_definition()  # the outcome definition in the URL, on every page (issue #14 item 18)
 if not common.database_is_empty():
     common.render_filters()
 navigation.run()

@@ -3,8 +3,9 @@
 - The engine is one cached resource per database URL.
 - The sidebar filters live in the entry point (so they survive a page switch) and are bound
   to the URL (``bind="query-params"``), so a filtered view can be shared as a link.
-- The outcome definition is edited on the Methods page; its widgets are bound to the URL as
-  well, and every page reads the same :func:`definition`.
+- The outcome definition is edited on the Methods page and kept for the session; the entry
+  point writes its non-default settings into the URL on every page (see "the outcome
+  definition, carried in the URL" below), and every page reads the same :func:`definition`.
 - Every cached call is bounded (``ttl`` / ``max_entries``). A database that cannot be reached
   becomes a message on the page, never a traceback.
 """
@@ -26,15 +27,14 @@ from analysis.db import store
 from analysis.domain import access, errors
 from analysis.domain.definition import AGE_GROUPS, CohortFilter, OutcomeDefinition
 from analysis.domain.vocabulary import display_name
+from analysis.present import format as fmt
 from analysis.present.format import literal as plain
 from analysis.queries import response
 
 T = TypeVar("T")
 CACHE = {"ttl": 600, "max_entries": 256, "show_spinner": False}
 
-# Keys of the definition widgets (Methods page) and of the sidebar filters; they are also the
-# URL's query-parameter names.
-DEFINITION_KEYS = ("timepoint", "window", "threshold", "missing", "ci", "band_low", "band_high")
+# Keys of the sidebar filters; they are also the URL's query-parameter names.
 FILTER_KEYS = ("site", "condition", "route", "sex", "age", "period")
 
 
@@ -407,9 +407,18 @@ def cohort() -> CohortFilter:
     )
 
 
-# --- the outcome definition ---------------------------------------------------------------
+# --- the outcome definition, carried in the URL (issue #14 item 18) -----------------------
+#
+# Why not ``bind="query-params"`` as the filters do: a widget bound on the Methods page loses
+# its URL parameter on every other page (Streamlit 1.67 drops parameters bound to another
+# page's widgets, runtime/state/query_params.py, populate_from_query_string) and its value
+# with it. So the definition lives in one session value that only ever holds a valid
+# definition; the entry point writes its non-default settings into the URL on every run (every
+# page), and a new session (a shared link, a reload) reads them back from the URL.
 
 _DEFAULTS = OutcomeDefinition()
+_SETTINGS_KEY = "_definition_settings"
+_LINK_PROBLEM_KEY = "_definition_link_problem"
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "timepoint": int,
     "window": int,
@@ -419,43 +428,137 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "band_low": float,
     "band_high": float,
 }
+#: The documented default of each definition setting, by its URL name.
+DEFINITION_DEFAULTS: dict[str, Any] = {
+    "timepoint": _DEFAULTS.timepoint_days,
+    "window": _DEFAULTS.window_days,
+    "threshold": _DEFAULTS.threshold,
+    "missing": _DEFAULTS.missing,
+    "ci": _DEFAULTS.ci,
+    "band_low": _DEFAULTS.band[0],
+    "band_high": _DEFAULTS.band[1],
+}
 
 
-def _setting(key: str, default: Any) -> Any:
-    """A definition setting: the Methods page's widget value, else the shared URL's, else default."""
-    if key in st.session_state:
-        return st.session_state[key]
-    raw = st.query_params.get(key)
-    if raw is None:
-        return default
+#: What the Methods page's editor accepts (lowest, highest, what it is) — a link cannot set more.
+EDITOR_LIMITS: dict[str, tuple[float, float, str]] = {
+    "timepoint": (0, 730, "the time point in days"),
+    "window": (0, 365, "the window in days"),
+    "threshold": (0.05, 1.0, "the responder threshold"),
+    "band_low": (0.0, 1.0, "the band's bottom"),
+    "band_high": (0.0, 1.0, "the band's top"),
+}
+
+
+def build_definition(settings: dict[str, Any]) -> OutcomeDefinition:
+    """The definition of a full set of settings (URL names); raises ValueError when not valid."""
+    return OutcomeDefinition(
+        timepoint_days=int(settings["timepoint"]),
+        window_days=int(settings["window"]),
+        threshold=float(settings["threshold"]),
+        missing=settings["missing"],
+        ci=settings["ci"],
+        band=(float(settings["band_low"]), float(settings["band_high"])),
+    )
+
+
+def _url_value(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _settings_from_link() -> dict[str, Any]:
+    """The settings a shared link carries (defaults for the rest); defaults if they are not valid."""
+    settings = dict(DEFINITION_DEFAULTS)
     try:
-        return _PARSERS[key](raw)
-    except ValueError:
-        return default
+        for key, parse in _PARSERS.items():
+            raw = st.query_params.get(key)
+            if raw is not None:
+                settings[key] = parse(raw)
+        for key, (low, high, what) in EDITOR_LIMITS.items():
+            if not low <= settings[key] <= high:
+                raise ValueError(f"{what} must be between {low:g} and {high:g}, not {settings[key]:g}")
+        build_definition(settings)
+    except (ValueError, OverflowError) as exc:
+        st.session_state[_LINK_PROBLEM_KEY] = str(exc)
+        return dict(DEFINITION_DEFAULTS)
+    return settings
+
+
+def definition_settings() -> dict[str, Any]:
+    """The session's definition settings (URL names), read from the link on a session's first run."""
+    if _SETTINGS_KEY not in st.session_state:
+        st.session_state[_SETTINGS_KEY] = _settings_from_link()
+    return st.session_state[_SETTINGS_KEY]
+
+
+def set_definition_settings(changes: dict[str, Any]) -> str | None:
+    """Use ``changes`` from now on, on every page; returns why not when they make no valid definition."""
+    # A widget's float steps can land on 0.29999999999999993; that is still the default 0.30.
+    changes = {key: round(value, 6) if isinstance(value, float) else value for key, value in changes.items()}
+    settings = {**definition_settings(), **changes}
+    try:
+        build_definition(settings)
+    except (ValueError, OverflowError) as exc:
+        return str(exc)
+    st.session_state[_SETTINGS_KEY] = settings
+    st.session_state.pop(_LINK_PROBLEM_KEY, None)
+    return None
+
+
+def carry_definition() -> None:
+    """Called by ``dashboard.py`` on every run: the URL carries each non-default setting, only those."""
+    settings = definition_settings()
+    for key, default in DEFINITION_DEFAULTS.items():
+        value = settings[key]
+        if value != default:
+            if st.query_params.get(key) != _url_value(value):
+                st.query_params[key] = _url_value(value)
+        elif key in st.query_params:
+            del st.query_params[key]
 
 
 def definition() -> OutcomeDefinition:
-    """The outcome definition the user is looking at, with their own sites' cut-off (see below)."""
-    return with_own_cutoff(_chosen_definition())
+    """The outcome definition the user is looking at (Methods page; defaults from docs/methods.md),
+    with their own sites' cut-off (:func:`with_own_cutoff`)."""
+    return with_own_cutoff(build_definition(definition_settings()))
 
 
-def _chosen_definition() -> OutcomeDefinition:
-    """The outcome definition the user chose (Methods page; defaults from docs/methods.md)."""
-    try:
-        return OutcomeDefinition(
-            timepoint_days=int(_setting("timepoint", _DEFAULTS.timepoint_days)),
-            window_days=int(_setting("window", _DEFAULTS.window_days)),
-            threshold=float(_setting("threshold", _DEFAULTS.threshold)),
-            missing=_setting("missing", _DEFAULTS.missing),
-            ci=_setting("ci", _DEFAULTS.ci),
-            band=(
-                float(_setting("band_low", _DEFAULTS.band[0])),
-                float(_setting("band_high", _DEFAULTS.band[1])),
-            ),
+def non_default_settings(d: OutcomeDefinition) -> list[str]:
+    """Each setting of ``d`` that differs from docs/methods.md's default, in words."""
+    changed = []
+    if (d.timepoint_days, d.window_days) != (_DEFAULTS.timepoint_days, _DEFAULTS.window_days):
+        changed.append(
+            f"day {d.timepoint_days} ± {d.window_days} "
+            f"(default {_DEFAULTS.timepoint_days} ± {_DEFAULTS.window_days})"
         )
-    except ValueError as exc:
-        st.warning(f"The outcome definition in the link is not valid ({plain(exc)}); the defaults are used.")
-        return _DEFAULTS
+    if d.threshold != _DEFAULTS.threshold:
+        changed.append(f"threshold {100 * d.threshold:.0f}% (default {100 * _DEFAULTS.threshold:.0f}%)")
+    if d.missing != _DEFAULTS.missing:
+        changed.append("completers only (default ITT)")
+    if d.ci != _DEFAULTS.ci:
+        changed.append(f"{fmt.method_label(d.ci)} interval (default {fmt.method_label(_DEFAULTS.ci)})")
+    if d.band != _DEFAULTS.band:
+        changed.append(f"band {fmt.band(d.band)} (default {fmt.band(_DEFAULTS.band)})")
+    return changed
+
+
+def definition_notice() -> None:
+    """Under a page's title: a visible notice when the definition is not the documented default,
+    and why a shared link's settings were not used."""
+    problem = st.session_state.get(_LINK_PROBLEM_KEY)
+    if problem:
+        st.error(
+            f"**The outcome definition in this link is not valid** ({problem}). The documented "
+            "defaults are shown instead; set the definition on the Methods page.",
+            icon=":material/link_off:",
+        )
+    changed = non_default_settings(definition())
+    if changed:
+        st.warning(
+            "**Non-default outcome definition:** " + "; ".join(changed) + ". Set on the Methods page; "
+            "a link to this page carries it.",
+            icon=":material/tune:",
+        )
 
 
 def definition_caption(d: OutcomeDefinition) -> str:

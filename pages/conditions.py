@@ -13,6 +13,11 @@ from pages import common
 
 
 def _table(groups: list[response.GroupResult], band: tuple[float, float]) -> None:
+    """The table under the forest plot: ten columns, so that all fit at 1,440 px (verdict included).
+
+    Rates, intervals and p-values are text from analysis.present.format (so they read as in the
+    CSV and the board report, "< 0.001" rather than 0.000); counts stay numbers for sorting.
+    """
     bottom, top = (f"{100 * edge:.0f}%" for edge in band)
     frame = pd.DataFrame(
         {
@@ -21,31 +26,26 @@ def _table(groups: list[response.GroupResult], band: tuple[float, float]) -> Non
             "Eligible": [g.eligible for g in groups],
             "With follow-up": [g.with_followup for g in groups],
             "Responders": [g.responders for g in groups],
-            "Rate": [g.rate for g in groups],
-            "CI low": [g.ci_low for g in groups],
-            "CI high": [g.ci_high for g in groups],
-            f"p > {bottom}": [g.p_gt_lower for g in groups],
-            f"p > {top}": [g.p_gt_upper for g in groups],
-            f"p > {bottom} Holm": [g.p_gt_lower_holm for g in groups],
-            f"p > {top} Holm": [g.p_gt_upper_holm for g in groups],
-            "Verdict": [fmt.VERDICT_LABELS.get(g.verdict, g.verdict) for g in groups],
-            "Small n": [g.small_n for g in groups],
+            "Rate": [fmt.percent(g.rate) for g in groups],
+            "95% CI": [fmt.interval(g.ci_low, g.ci_high) for g in groups],
+            f"p > {bottom}": [fmt.p_value(g.p_gt_lower_holm) for g in groups],
+            f"p > {top}": [fmt.p_value(g.p_gt_upper_holm) for g in groups],
+            "Verdict": [
+                fmt.VERDICT_LABELS.get(g.verdict, g.verdict) + (" (small n)" if g.small_n else "")
+                for g in groups
+            ],
         }
     )
-    percent = st.column_config.NumberColumn(format="percent", width="small")
-    p_value = st.column_config.NumberColumn(format="%.3f", width="small")
-    config = {name: p_value for name in frame.columns if name.startswith("p > ")}
+    count = st.column_config.NumberColumn(format="localized")
     st.dataframe(
         frame,
         hide_index=True,
         width="stretch",
         column_config={
-            **config,
-            **{name: st.column_config.NumberColumn(width="small") for name in ("Patients", "Eligible")},
-            "Rate": st.column_config.NumberColumn(format="percent", width="small", help="Responders ÷ n."),
-            "CI low": percent,
-            "CI high": percent,
-            "Small n": st.column_config.CheckboxColumn(width="small", help="Denominator under 11."),
+            **{name: count for name in ("Patients", "Eligible", "With follow-up", "Responders")},
+            "Rate": st.column_config.TextColumn(help="Responders ÷ n."),
+            f"p > {bottom}": st.column_config.TextColumn(help=f"Holm-adjusted p for a rate above {bottom}."),
+            f"p > {top}": st.column_config.TextColumn(help=f"Holm-adjusted p for a rate above {top}."),
         },
     )
 
@@ -77,7 +77,7 @@ def _condition_detail(table: response.ResponseTable, codes: list[str]) -> None:
         if g.keys["condition"] == code
     ]
     right.plotly_chart(
-        figures.forest_plot(rows, d.band, title="Response by route", threshold=d.threshold),
+        figures.forest_plot(rows, d.band, title="Response by route", threshold=d.threshold, compact=True),
         theme=None,
         alt=figures.forest_alt_text(rows, d.band),
     )
@@ -87,6 +87,7 @@ def _condition_detail(table: response.ResponseTable, codes: list[str]) -> None:
 def conditions() -> None:
     common.page_guard()
     st.title("Conditions")
+    common.definition_notice()
     if common.empty_state():
         return
     table = common.response_table(by=("condition",))
@@ -103,8 +104,9 @@ def conditions() -> None:
     )
     _table(table.groups, d.band)
     st.caption(
-        "p: one-sided exact binomial p-value for a rate above the band's bottom and top; Holm: "
-        "adjusted across the conditions of this table. Hollow markers, ticked rows: n under 11."
+        "p: one-sided exact binomial p-value for a rate above the band's bottom and top, Holm-adjusted "
+        "across the conditions of this table (the unadjusted ones are in the CSV on the Data page). "
+        "Hollow markers and “small n”: n under 11."
     )
     _condition_detail(table, [g.keys["condition"] for g in table.groups])
 

@@ -41,7 +41,7 @@ from analysis.db import audit
 from analysis.domain import contract, errors
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 from analysis.present import board_report
-from analysis.present.exports import response_table_csv
+from analysis.present.exports import director_csv
 from analysis.queries import quality
 from pages import common
 
@@ -72,9 +72,17 @@ def _contract_columns() -> str:
 
 
 def _problem_frame(problems: list[ingest.Problem]) -> pd.DataFrame:
+    # Every cell is text: a refusal mixes numbers and words in Row and Value, which Arrow cannot
+    # put in one column (an ArrowTypeError in the server's console, issue #14 item 19).
     return pd.DataFrame(
         [
-            (p.table, "" if p.row is None else p.row, p.column or "", p.value or "", p.reason)
+            (
+                p.table,
+                "" if p.row is None else str(p.row),
+                p.column or "",
+                "" if p.value is None else str(p.value),
+                p.reason,
+            )
             for p in problems
         ],
         columns=["Table", "Row", "Column", "Value", "Why"],
@@ -118,14 +126,21 @@ def _import_section() -> None:
     st.markdown(CONTRACT)
     with st.expander("Columns of the import contract"):
         st.markdown(_contract_columns())
+    # A new key after every attempt empties the uploader: a corrected file must not join the
+    # refused one ("a second file for patients"). The attempt's report is kept to show it again.
+    attempt = st.session_state.get(_ATTEMPT_KEY, 0)
     files = st.file_uploader(
         "CSV files (patients, sessions, followups) or one Excel workbook",
         type=["csv", "xlsx"],
         accept_multiple_files=True,
         max_upload_size=max(1, -(-ingest.MAX_UPLOAD_BYTES // 1024**2)),  # MB per file, rounded up
-        key="uploads",
+        key=f"uploads_{attempt}",
     )
-    if not st.button("Import", type="primary", icon=":material/upload:"):
+    clicked = st.button("Import", type="primary", icon=":material/upload:")
+    if not clicked:
+        last = st.session_state.get(_LAST_REPORT_KEY)
+        if last is not None:
+            _show_import(last)
         return
     if not files:
         st.warning("Choose the files to import first.")
@@ -155,9 +170,21 @@ def _import_section() -> None:
             status.update(label="Import complete", state="complete", expanded=False)
         else:
             status.update(label="Nothing was imported", state="error", expanded=False)
-    _show_import(report)
     if report.ok:
         common.clear_caches()
+    st.session_state[_LAST_REPORT_KEY] = report
+    st.session_state[_ATTEMPT_KEY] = attempt + 1
+    st.rerun()
+
+
+_ATTEMPT_KEY = "_import_attempt"
+_LAST_REPORT_KEY = "_last_import_report"
+
+
+#: Count columns of the data-quality tables, with thousands separators (issue #14 item 19).
+_COUNTS = {
+    name: st.column_config.NumberColumn(format="localized") for name in ("Patients", "Follow-ups", "Sessions")
+}
 
 
 def _quality_section() -> None:
@@ -181,17 +208,17 @@ def _quality_section() -> None:
         f"{report.outside_windows_total:,}",
         help=f"Expected windows: {report.windows_text()} (days 30, 90, 180 and the time point ± the window).",
     )
-    left, right = st.columns(2)
-    left.markdown("**Patients not evaluable, and why**")
-    left.dataframe(report.not_evaluable_frame(), hide_index=True)
-    right.markdown(f"**Follow-ups outside every window** ({report.windows_text()})")
-    right.dataframe(report.outside_windows_frame(), hide_index=True)
+    # One under the other, full width: side by side the examples ran off the table's edge.
+    st.markdown("**Patients not evaluable, and why**")
+    st.dataframe(report.not_evaluable_frame(), hide_index=True, column_config=_COUNTS)
+    st.markdown(f"**Follow-ups outside every window** ({report.windows_text()})")
+    st.dataframe(report.outside_windows_frame(), hide_index=True, column_config=_COUNTS)
     if report.followups_without_session:
         st.caption(
             f"{report.followups_without_session:,} follow-up(s) belong to patients without any session."
         )
     st.markdown(f"**Sessions with a missing value** (of {report.sessions:,} sessions)")
-    st.dataframe(report.sessions_frame(), hide_index=True)
+    st.dataframe(report.sessions_frame(), hide_index=True, column_config=_COUNTS)
     st.caption(f"Data up to {report.definition.cutoff:%d %b %Y}; examples are pseudonymous patient ids.")
 
 
@@ -218,9 +245,9 @@ def _downloads_section(definition: OutcomeDefinition, cohort: CohortFilter, *, m
     )
     suppress = not show_small
     clinic = st.text_input("Clinic name for the report title (optional)", key="report_clinic", max_chars=80)
-    columns = st.columns(len(CSV_DOWNLOADS))
-    for column, (label, by, file_name) in zip(columns, CSV_DOWNLOADS, strict=True):
-        csv = response_table_csv(common.response_table(by=by), suppress=suppress)
+    columns = [*st.columns(2), *st.columns(2)]  # four in one row cut the labels short at 1,440 px
+    for column, (label, by, file_name) in zip(columns, CSV_DOWNLOADS, strict=False):
+        csv = director_csv(common.response_table(by=by), suppress=suppress)
         with column:
             common.save_button(label, csv, file_name=file_name, mime="text/csv", key=f"save_{file_name}")
     # The report (several MB) is built on request and sent once, with that run only.
@@ -250,6 +277,7 @@ def _downloads_section(definition: OutcomeDefinition, cohort: CohortFilter, *, m
 def data_page() -> None:
     granted = common.page_guard()
     st.title("Data")
+    common.definition_notice()
     if granted.can("import"):
         _import_section()
     else:
@@ -282,10 +310,10 @@ def _history_section() -> None:
             "source": "From",
             "status": "Result",
             "files": "Files",
-            "inserted": st.column_config.NumberColumn("New rows", format="%d"),
-            "updated": st.column_config.NumberColumn("Updated", format="%d"),
-            "unchanged": st.column_config.NumberColumn("Unchanged", format="%d"),
-            "problem_count": st.column_config.NumberColumn("Problems", format="%d"),
+            "inserted": st.column_config.NumberColumn("New rows", format="localized"),
+            "updated": st.column_config.NumberColumn("Updated", format="localized"),
+            "unchanged": st.column_config.NumberColumn("Unchanged", format="localized"),
+            "problem_count": st.column_config.NumberColumn("Problems", format="localized"),
         },
     )
     st.caption(

@@ -3,109 +3,104 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
-from analysis.domain.definition import OutcomeDefinition
 from analysis.present import format as fmt
 from pages import common
 
 METHODS_DOC = Path(__file__).resolve().parent.parent / "docs" / "methods.md"
-DEFAULTS = OutcomeDefinition()
-DEFAULT_VALUES = {
-    "timepoint": DEFAULTS.timepoint_days,
-    "window": DEFAULTS.window_days,
-    "threshold": DEFAULTS.threshold,
-    "missing": DEFAULTS.missing,
-    "ci": DEFAULTS.ci,
-    "band_low": DEFAULTS.band[0],
-    "band_high": DEFAULTS.band[1],
-}
+#: The editor's widget key of each setting (URL name); the settings themselves live in
+#: pages.common (one session value, carried in the URL on every page).
+WIDGET_KEYS = {key: f"methods_{key}" for key in common.DEFINITION_DEFAULTS}
+_PROBLEM_KEY = "_methods_problem"
+
+
+def _changed(key: str) -> None:
+    """A widget changed: use the new value everywhere, unless it makes no valid definition."""
+    problem = common.set_definition_settings({key: st.session_state[WIDGET_KEYS[key]]})
+    st.session_state[_PROBLEM_KEY] = problem
 
 
 def _reset() -> None:
-    for key, value in DEFAULT_VALUES.items():
-        st.session_state[key] = value
+    common.set_definition_settings(dict(common.DEFINITION_DEFAULTS))
+    for key, value in common.DEFINITION_DEFAULTS.items():
+        st.session_state[WIDGET_KEYS[key]] = value
+    st.session_state[_PROBLEM_KEY] = None
+
+
+def _seed_widgets() -> None:
+    """Widgets start from the settings in use (a widget's value is forgotten on another page)."""
+    settings = common.definition_settings()
+    for key, widget_key in WIDGET_KEYS.items():
+        if widget_key not in st.session_state:
+            st.session_state[widget_key] = settings[key]
+
+
+def _number(column: Any, label: str, key: str, **options: Any) -> None:
+    low, high, _ = common.EDITOR_LIMITS[key]
+    column.number_input(
+        label,
+        min_value=low,
+        max_value=high,
+        key=WIDGET_KEYS[key],
+        on_change=_changed,
+        args=(key,),
+        **options,
+    )
 
 
 def _editor() -> None:
+    _seed_widgets()
     with st.container(border=True):
-        st.markdown("**Outcome definition** — applies to every page and to exports.")
+        st.markdown("**Outcome definition** — applies to every page and to exports; a link carries it.")
         row = st.columns(3)
-        row[0].number_input(
-            "Time point (days after the first session)",
-            min_value=0,
-            max_value=730,
-            step=1,
-            value=DEFAULTS.timepoint_days,
-            key="timepoint",
-            bind="query-params",
-        )
-        row[1].number_input(
-            "Window ± (days)",
-            min_value=0,
-            max_value=365,
-            step=1,
-            value=DEFAULTS.window_days,
-            key="window",
-            bind="query-params",
-        )
-        row[2].number_input(
+        _number(row[0], "Time point (days after the first session)", "timepoint")
+        _number(row[1], "Window ± (days)", "window")
+        _number(
+            row[2],
             "Responder threshold (fraction of baseline pain)",
-            min_value=0.05,
-            max_value=1.0,
+            "threshold",
             step=0.05,
-            value=DEFAULTS.threshold,
             format="%.2f",
-            key="threshold",
-            bind="query-params",
         )
         row = st.columns(3)
         row[0].radio(
             "Missing follow-up",
             ["itt", "completers"],
-            key="missing",
-            bind="query-params",
+            key=WIDGET_KEYS["missing"],
+            on_change=_changed,
+            args=("missing",),
             horizontal=True,
             format_func={"itt": "ITT (counts as non-responder)", "completers": "Completers only"}.get,
         )
         row[1].radio(
             "95% interval",
             ["wilson", "exact"],
-            key="ci",
-            bind="query-params",
+            key=WIDGET_KEYS["ci"],
+            on_change=_changed,
+            args=("ci",),
             horizontal=True,
             format_func=fmt.method_label,
         )
         band = row[2].columns(2)
-        band[0].number_input(
-            "Band bottom",
-            min_value=0.0,
-            max_value=1.0,
-            step=0.05,
-            format="%.2f",
-            value=DEFAULTS.band[0],
-            key="band_low",
-            bind="query-params",
-        )
-        band[1].number_input(
-            "Band top",
-            min_value=0.0,
-            max_value=1.0,
-            step=0.05,
-            format="%.2f",
-            value=DEFAULTS.band[1],
-            key="band_high",
-            bind="query-params",
-        )
+        for column, label, key in ((band[0], "Band bottom", "band_low"), (band[1], "Band top", "band_high")):
+            _number(column, label, key, step=0.05, format="%.2f")
         st.button("Reset to the defaults", on_click=_reset, icon=":material/restart_alt:")
-    if st.session_state.get("band_low", 0) > st.session_state.get("band_high", 1):
-        st.error("The band's bottom is above its top; the default band (30–40%) is used until this is fixed.")
+    problem = st.session_state.get(_PROBLEM_KEY)
+    if problem:
+        st.error(
+            f"**This change makes no valid definition** ({problem}); the definition below stays in use "
+            "until it is fixed.",
+            icon=":material/error:",
+        )
 
 
 def methods() -> None:
     common.page_guard()
     st.title("Methods")
+    common.definition_notice()
     _editor()
     d = common.definition()
     st.markdown(

@@ -17,6 +17,7 @@ VERDICT_KINDS = {"above": "success", "below": "error", "overlaps": "info", "no_d
 def overview() -> None:
     common.page_guard()
     st.title("Clinic overview")
+    common.definition_notice()
     if common.empty_state():
         return
     # One database pass: the quarters add up to the overall row and to the funnel.
@@ -27,7 +28,9 @@ def overview() -> None:
     adverse = common.cohort_result(safety.session_summary).any_ae
     st.caption(common.definition_caption(d))
 
-    columns = st.columns(6)
+    # Two rows of three: at 1,440 px six columns cut "Follow-up completeness" and "Adverse events
+    # per session" short.
+    columns = [*st.columns(3), *st.columns(3)]
     columns[0].metric("Patients treated", f"{funnel.treated:,}", help=f"{funnel.sessions:,} sessions in all.")
     columns[1].metric(
         "Response rate (ITT)",
@@ -77,6 +80,7 @@ def overview() -> None:
         st.plotly_chart(
             overview_figures.patient_funnel(funnel), theme=None, alt=overview_figures.funnel_alt_text(funnel)
         )
+        st.caption(overview_figures.funnel_caption(funnel))
 
 
 overview()

@@ -7,6 +7,7 @@ import streamlit as st
 
 from analysis.db import derivation
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
+from analysis.present import format as fmt
 from analysis.present.figures import trajectories as trajectory_figures
 from analysis.queries import trajectories
 from pages import common
@@ -69,30 +70,27 @@ def _patient(url: str, d: OutcomeDefinition, patient_id: str) -> None:
         "Circles: pain before a session, triangles: after it. Diamonds: follow-ups; the larger one "
         "is the follow-up the outcome uses. Hover a point for route, dose and adverse events."
     )
-    events = timeline.events()
-    events["route"] = events["route"].map(lambda v: common.label(v) if isinstance(v, str) else "")
-    events["adverse_events"] = events["adverse_events"].map(
-        lambda v: v.replace(";", ", ") if isinstance(v, str) else ""
-    )
-    st.dataframe(
-        events,
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "day": st.column_config.NumberColumn("Day", format="%d"),
-            "date": st.column_config.DateColumn("Date", format="D MMM YYYY"),
-            "event": "Event",
-            "route": "Route",
-            "dose_mg": st.column_config.NumberColumn("Dose", format="%g mg"),
-            "pre_pain": st.column_config.NumberColumn("Pain before", format="%g"),
-            "post_pain": st.column_config.NumberColumn("Pain after", format="%g"),
-            "pain": st.column_config.NumberColumn("Follow-up pain", format="%g"),
-            "pgic": st.column_config.NumberColumn(
-                "PGIC", format="%d", help="1 = very much improved … 7 = very much worse"
+    st.dataframe(_events_frame(timeline.events()), hide_index=True, width="stretch")
+
+
+def _events_frame(events: pd.DataFrame) -> pd.DataFrame:
+    """The timeline's rows as the clinician reads them: what is not recorded is an em dash."""
+    return pd.DataFrame(
+        {
+            "Day": events["day"].map(fmt.count),
+            "Date": events["date"].map(fmt.date),
+            "Event": events["event"],
+            "Route": events["route"].map(lambda v: common.label(v) if isinstance(v, str) else fmt.MISSING),
+            "Dose": events["dose_mg"].map(lambda v: fmt.number(v, "mg")),
+            "Pain before": events["pre_pain"].map(fmt.number),
+            "Pain after": events["post_pain"].map(fmt.number),
+            "Follow-up pain": events["pain"].map(fmt.number),
+            "PGIC": events["pgic"].map(fmt.number),
+            "Adverse events": events["adverse_events"].map(
+                lambda v: v.replace(";", ", ") if isinstance(v, str) and v else fmt.MISSING
             ),
-            "adverse_events": "Adverse events",
-            "ae_duration_min": st.column_config.NumberColumn("AE duration", format="%g min"),
-        },
+            "AE duration": events["ae_duration_min"].map(lambda v: fmt.number(v, "min")),
+        }
     )
 
 
@@ -100,44 +98,45 @@ def _cohort_table(rows: pd.DataFrame, total: int) -> None:
     st.subheader("Cohort")
     shown = f"Showing {len(rows):,} of {total:,} patients" if total > len(rows) else f"{total:,} patients"
     st.caption(f"{shown} in the sidebar's selection, by ID; search by ID to narrow.")
-    frame = rows.assign(condition=rows["condition"].map(common.label), route=rows["route"].map(common.label))
-    st.dataframe(
-        frame,
-        hide_index=True,
-        width="stretch",
-        column_order=[
-            "patient_id",
-            "status",
-            *[c for c in frame.columns if c not in ("patient_id", "status")],
-        ],
-        column_config={
-            "patient_id": "Patient",
-            "condition": "Condition",
-            "site": "Site",
-            "route": "Route",
-            "index_date": st.column_config.DateColumn("First session", format="D MMM YYYY"),
-            "n_sessions": st.column_config.NumberColumn("Sessions", format="%d"),
-            "baseline": st.column_config.NumberColumn("Baseline pain", format="%g"),
-            "followup_day": st.column_config.NumberColumn("Follow-up day", format="%d"),
-            "followup_pain": st.column_config.NumberColumn("Follow-up pain", format="%g"),
-            "reduction": st.column_config.NumberColumn("Reduction", format="percent"),
-            "status": "Status",
-        },
+    frame = pd.DataFrame(
+        {
+            "Patient": rows["patient_id"],
+            "Status": rows["status"],
+            "Condition": rows["condition"].map(common.label),
+            "Site": rows["site"],
+            "Route": rows["route"].map(common.label),
+            "First session": rows["index_date"].map(fmt.date),
+            "Sessions": rows["n_sessions"].map(fmt.count),
+            "Baseline": rows["baseline"].map(fmt.number),
+            "FU day": rows["followup_day"].map(fmt.count),
+            "FU pain": rows["followup_pain"].map(fmt.number),
+            "Reduction": rows["reduction"].map(lambda v: fmt.percent(v, 0)),
+        }
     )
+    st.dataframe(frame, hide_index=True, width="stretch")
+    st.caption("Baseline and follow-up (FU) pain on the 0–10 scale; — where nothing is recorded.")
+
+
+def _search_example(url: str) -> str:
+    """A real patient ID's first characters, so the placeholder shows the clinic's own format."""
+    rows, _ = common.guarded(_cohort_list, url, common.definition(), common.cohort(), "", 1)
+    if rows.empty:
+        return "Start of a patient ID"
+    first = str(rows["patient_id"].iloc[0])
+    return f"Start of a patient ID, e.g. {first[: max(3, len(first) - 2)]}"
 
 
 def patients() -> None:
     common.page_guard("patients")
     st.title("Patients")
+    common.definition_notice()
     if common.empty_state():
         return
     common.engine()
     url = common.database_url()
     d = common.guarded(_resolved, url, common.definition())
     st.caption(common.definition_caption(d))
-    search = st.text_input(
-        "Find a patient", key="patient_search", placeholder="Start of a patient ID, e.g. P00"
-    )
+    search = st.text_input("Find a patient", key="patient_search", placeholder=_search_example(url))
     rows, total = common.guarded(_cohort_list, url, d, common.cohort(), search.strip(), LIST_LIMIT)
     if rows.empty:
         st.info("No patient matches the search and the sidebar filters.")

@@ -6,6 +6,7 @@ import streamlit as st
 
 from analysis import stats
 from analysis.present import figures
+from analysis.present import format as fmt
 from analysis.present.figures import routes as route_figures
 from analysis.queries import dosing, response
 from pages import common
@@ -41,7 +42,7 @@ def _comparison(groups: dict[str, response.GroupResult], alpha: float) -> None:
         help="Conditional maximum-likelihood odds ratio with its exact interval (as R's fisher.test).",
     )
     columns[1].caption("" if result.or_low is None else f"95% CI {result.or_low:.2f} to {result.or_high:.2f}")
-    columns[2].metric("Fisher's exact p", "—" if result.fisher_p is None else f"{result.fisher_p:.3f}")
+    columns[2].metric("Fisher's exact p", fmt.p_value(result.fisher_p))
     st.caption(
         "Routes are not randomised: patients who get one route may differ from those who get another "
         "(condition, site, severity). Read a difference as a question to look into, not a proof."
@@ -51,6 +52,7 @@ def _comparison(groups: dict[str, response.GroupResult], alpha: float) -> None:
 def routes() -> None:
     common.page_guard()
     st.title("Routes of administration")
+    common.definition_notice()
     if common.empty_state():
         return
     table = common.response_table(by=("route",))

@@ -6,9 +6,11 @@ the ``patients`` permission (docs/security.md); others see the count and a note.
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from analysis.present import findings
+from analysis.present import format as fmt
 from analysis.present.figures import safety as charts
 from analysis.queries import safety
 from analysis.stats import ProportionEstimate
@@ -29,6 +31,7 @@ def _claim(claim: str, finding: str, note: str) -> None:
 def safety_page() -> None:
     granted = common.page_guard()
     st.title("Safety")
+    common.definition_notice()
     if common.empty_state():
         return
     sessions = common.cohort_result(safety.session_summary)
@@ -98,21 +101,26 @@ def safety_page() -> None:
         )
         return
     with st.expander(f"Sessions with a blood-pressure event ({blood_pressure.total:,})"):
-        st.dataframe(
-            blood_pressure.sessions.assign(route=blood_pressure.sessions["route"].map(common.label)),
-            hide_index=True,
-            column_config={
-                "patient_id": st.column_config.TextColumn("Patient"),
-                "session_date": st.column_config.DateColumn("Session date"),
-                "route": "Route",
-                "dose_mg": st.column_config.NumberColumn("Dose (mg)", format="%.0f"),
-                "dose_mg_per_kg": st.column_config.NumberColumn("Dose (mg/kg)", format="%.2f"),
-                "ae_duration_min": st.column_config.NumberColumn("Longest event (min)", format="%.0f"),
-                "adverse_events": "All events of the session",
-            },
-        )
+        st.dataframe(_blood_pressure_frame(blood_pressure.sessions), hide_index=True, width="stretch")
         if blood_pressure.truncated:
             st.caption(f"The latest {len(blood_pressure.sessions):,} of {blood_pressure.total:,} are shown.")
+
+
+def _blood_pressure_frame(sessions: pd.DataFrame) -> pd.DataFrame:
+    """The sessions as read on screen: units in the values, an em dash where nothing is recorded."""
+    return pd.DataFrame(
+        {
+            "Patient": sessions["patient_id"],
+            "Session date": sessions["session_date"].map(fmt.date),
+            "Route": sessions["route"].map(lambda v: common.label(v) if isinstance(v, str) else fmt.MISSING),
+            "Dose": sessions["dose_mg"].map(lambda v: fmt.number(v, "mg")),
+            "Dose per kg": sessions["dose_mg_per_kg"].map(lambda v: fmt.number(v, "mg/kg", decimals=2)),
+            "Longest event": sessions["ae_duration_min"].map(lambda v: fmt.number(v, "min")),
+            "All events of the session": sessions["adverse_events"].map(
+                lambda v: v.replace(";", ", ") if isinstance(v, str) and v else fmt.MISSING
+            ),
+        }
+    )
 
 
 safety_page()

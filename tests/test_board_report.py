@@ -47,6 +47,15 @@ def test_headline_rate_is_the_outcome_engines(engine):
     assert "14 of 30 patients" in document
 
 
+def test_funnel_last_step_is_the_headline_responders_and_rate(engine):
+    """Issue #14 item 17: one answer on the page (each patient here had a single session)."""
+    clinic(engine, migraine=0)
+    document = overview_html(engine, OutcomeDefinition(), CohortFilter())
+    assert "…and responded: 14 · 46.7% of eligible" in document  # the funnel's screen-reader text
+    assert "…and had a follow-up in it: 30 · 100.0% of eligible" in document
+    assert row_cells(document, "Follow-up completeness") == ["100.0%"]
+
+
 def test_document_is_self_contained(sqlite_engine):
     clinic(sqlite_engine, migraine=12)
     document = overview_html(sqlite_engine, OutcomeDefinition(), CohortFilter())

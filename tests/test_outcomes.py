@@ -286,6 +286,30 @@ def test_cohort_filters_apply_in_the_query(engine):
     assert summarize(engine, definition, window).overall.patients == 0
 
 
+def test_funnel_last_steps_are_the_headline_numbers(engine):
+    """Issue #14 item 17: "responded" is the headline's responders, "follow-up" its completeness."""
+    from analysis.queries.response import funnel
+
+    four = [{"day": d} for d in (0, 7, 14, 21)]
+    add_patient(engine, "R", baseline_pain=10, sessions=four, followups=[{"day": 90, "pain": 2}])
+    add_patient(engine, "L", baseline_pain=10, sessions=four)
+    add_patient(engine, "ONE", baseline_pain=10, followups=[{"day": 90, "pain": 1}])
+    two = [{"day": 0}, {"day": 3}]
+    add_patient(engine, "TWO", baseline_pain=8, sessions=two, followups=[{"day": 85, "pain": 7}])
+    definition = OutcomeDefinition(cutoff=CUTOFF)
+    headline = summarize(engine, definition).overall
+    steps = funnel(engine, definition)
+    assert (steps.reached_window, steps.followed_up, steps.responded) == (
+        headline.eligible,
+        headline.with_followup,
+        headline.responders,
+    )
+    names = ["registered", "treated", "evaluable", "eligible", "followed", "responded"]
+    shares = dict(zip(names, steps.shares(), strict=True))
+    assert shares["responded"] == ("of eligible", headline.rate)
+    assert shares["followed"] == ("of eligible", headline.with_followup / headline.eligible)
+
+
 def test_funnel_steps_are_nested_and_add_up_from_any_breakdown(engine):
     from analysis.queries.response import funnel, funnel_from_counts, group_counts
 
@@ -297,7 +321,9 @@ def test_funnel_steps_are_nested_and_add_up_from_any_breakdown(engine):
     add_patient(engine, "NEVER", sessions=[])
     definition = OutcomeDefinition(cutoff=CUTOFF)
     steps = funnel(engine, definition)
-    assert [count for _, count in steps.steps()] == [5, 4, 3, 3, 2, 1]
+    # ONE (a single session) is eligible and a responder in the headline, so in the funnel too.
+    assert [count for _, count in steps.steps()] == [5, 4, 4, 4, 3, 2]
+    assert steps.completed_induction == 3
     assert steps.sessions == 13
     by_quarter = funnel_from_counts(group_counts(engine, definition, by=("quarter",), funnel=True))
     assert by_quarter == steps

@@ -16,6 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analysis.domain.definition import OutcomeDefinition
+from analysis.present import format as fmt
 from analysis.queries.response import summarize
 from tests.clinic import add_patient
 
@@ -103,23 +104,34 @@ def test_table_shows_the_same_numbers_as_the_forest_plot(open_page, sqlite_engin
     expected = summarize(sqlite_engine, OutcomeDefinition(), by=("condition",)).groups
     at = open_page(url_of(sqlite_engine), CONDITIONS)
     table = at.dataframe[0].value
-    assert table.columns.tolist()[5:12] == [
-        "Rate",
-        "CI low",
-        "CI high",
-        "p > 30%",
-        "p > 40%",
-        "p > 30% Holm",
-        "p > 40% Holm",
-    ]
+    assert table.columns.tolist()[5:] == ["Rate", "95% CI", "p > 30%", "p > 40%", "Verdict"]
     assert table["Condition"].tolist() == ["CRPS", "Fibromyalgia", "Migraine"]
     assert table["Patients"].tolist() == [12, 12, 5]
     assert table["Responders"].tolist() == [9, 3, 2]
-    assert table["Rate"].tolist() == pytest.approx([g.rate for g in expected])
-    assert table["CI low"].tolist() == pytest.approx([g.ci_low for g in expected])
-    assert table["p > 40% Holm"].tolist() == pytest.approx([g.p_gt_upper_holm for g in expected])
+    assert table["Rate"].tolist() == [fmt.percent(g.rate) for g in expected] == ["75.0%", "25.0%", "40.0%"]
+    assert table["95% CI"].tolist() == [fmt.interval(g.ci_low, g.ci_high) for g in expected]
+    assert table["p > 40%"].tolist() == [fmt.p_value(g.p_gt_upper_holm) for g in expected]
     assert table["Verdict"].tolist()[0] == "Above band" and expected[0].verdict == "above"
-    assert table["Small n"].tolist() == [False, False, True]
+    assert table["Verdict"].tolist()[2].endswith("(small n)")
+
+
+def test_extreme_p_values_read_below_0_001_and_above_0_999_never_0_000(open_page, sqlite_engine):
+    """Issue #14 item 19: 30 of 30 above a 30% band is p < 0.001; 0 of 30 is p > 0.999."""
+    for i in range(30):
+        add_patient(
+            sqlite_engine, f"A{i:02d}", condition="crps", baseline_pain=10, followups=[{"day": 90, "pain": 1}]
+        )
+        add_patient(
+            sqlite_engine,
+            f"B{i:02d}",
+            condition="migraine",
+            baseline_pain=10,
+            followups=[{"day": 90, "pain": 9}],
+        )
+    at = open_page(url_of(sqlite_engine), CONDITIONS)
+    table = at.dataframe[0].value.set_index("Condition")
+    assert table.loc["CRPS", "p > 30%"] == "< 0.001"
+    assert table.loc["Migraine", "p > 30%"] == "> 0.999"
 
 
 def test_choosing_a_condition_changes_its_trajectory_and_route_split(open_page, sqlite_engine):
@@ -168,8 +180,35 @@ def test_picking_a_patient_shows_their_timeline(open_page, sqlite_engine):
     assert "Non-responder" in at.markdown[0].value  # 8 → 7 is 12.5 %
     assert "day 90" in at.caption[1].value
     events = at.dataframe[0].value
-    assert events["event"].tolist() == ["Session 1", "Session 2", "Follow-up", "Follow-up (counted)"]
-    assert events["adverse_events"].tolist()[1] == "nausea"
+    assert events["Event"].tolist() == ["Session 1", "Session 2", "Follow-up", "Follow-up (counted)"]
+    assert events["Adverse events"].tolist()[1] == "nausea"
+
+
+def test_patient_tables_show_a_dash_where_nothing_is_recorded_never_none(open_page, sqlite_engine):
+    """Issue #14 item 19: a follow-up has no dose and a session no follow-up pain: "—", not "None"."""
+    small_clinic(sqlite_engine)
+    add_patient(sqlite_engine, "Z-LOST", baseline_pain=7, sessions=[{"day": 0, "dose_mg": 35.5}])
+    at = open_page(url_of(sqlite_engine), PATIENTS)
+    at.selectbox(key="patient").select("C10").run()
+    events = at.dataframe[0].value
+    assert events["Dose"].tolist()[2:] == ["—", "—"]  # the follow-ups
+    assert events["Follow-up pain"].tolist()[:2] == ["—", "—"]  # the sessions
+    cohort = at.dataframe[1].value
+    lost = cohort[cohort["Patient"] == "Z-LOST"].iloc[0]
+    assert (lost["FU day"], lost["FU pain"], lost["Reduction"]) == ("—", "—", "—")
+    for frame in (events, cohort):
+        cells = {str(value) for value in frame.to_numpy().ravel()}
+        assert not cells & {"None", "nan", "NaN", "NaT", "<NA>"}
+
+
+def test_search_placeholder_shows_the_start_of_an_id_the_clinic_has(open_page, sqlite_engine):
+    small_clinic(sqlite_engine)
+    at = open_page(url_of(sqlite_engine), PATIENTS)
+    placeholder = at.text_input(key="patient_search").proto.placeholder
+    assert placeholder == "Start of a patient ID, e.g. C00"
+    example = placeholder.rsplit(" ", 1)[1]
+    at.text_input(key="patient_search").input(example).run()
+    assert at.selectbox(key="patient").options  # the example finds patients
 
 
 def test_cohort_list_shows_each_patients_status(open_page, sqlite_engine):
@@ -177,7 +216,7 @@ def test_cohort_list_shows_each_patients_status(open_page, sqlite_engine):
     at = open_page(url_of(sqlite_engine), PATIENTS)
     cohort = at.dataframe[1].value
     assert len(cohort) == 29
-    status = dict(zip(cohort["patient_id"], cohort["status"], strict=True))
+    status = dict(zip(cohort["Patient"], cohort["Status"], strict=True))
     assert status["C00"] == "responder" and status["C11"] == "non-responder"
     assert sum(s == "responder" for s in status.values()) == 9 + 3 + 2
     assert any("29 patients" in caption.value for caption in at.caption)
@@ -204,7 +243,7 @@ def test_patient_picker_falls_back_when_the_filter_excludes_the_choice(open_page
     assert not at.exception
     assert at.selectbox(key="patient").value == "F00"
     assert at.get("plotly_chart")[0].proto.spec  # the fallback patient's timeline is drawn
-    assert at.dataframe[1].value["patient_id"].tolist() == [f"F{i:02d}" for i in range(12)]
+    assert at.dataframe[1].value["Patient"].tolist() == [f"F{i:02d}" for i in range(12)]
 
 
 # --- empty database -----------------------------------------------------------------------

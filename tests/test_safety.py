@@ -344,7 +344,7 @@ def test_safety_page_shows_what_the_analysis_computes(safety_page, sqlite_engine
     histogram = json.loads(charts_shown[1].proto.spec)
     assert histogram["layout"]["shapes"][0]["x0"] == 240
     assert "Sessions with a blood-pressure event (3)" in at.expander[0].label
-    assert at.dataframe[0].value["patient_id"].tolist() == ["P00", "P01", "P02"]
+    assert at.dataframe[0].value["Patient"].tolist() == ["P00", "P01", "P02"]
 
 
 def test_safety_page_on_an_empty_database_says_what_to_do(safety_page, sqlite_engine):
@@ -353,3 +353,29 @@ def test_safety_page_on_an_empty_database_says_what_to_do(safety_page, sqlite_en
     assert "No patients yet" in at.info[0].value
     assert not at.get("plotly_chart")
     assert not at.metric
+
+
+def test_blood_pressure_sessions_show_a_dash_where_nothing_is_recorded_never_none(safety_page, sqlite_engine):
+    """Issue #14 item 19: a session without a weight or a duration reads "—", not "None"."""
+    add_patient(
+        sqlite_engine,
+        "BP1",
+        sessions=[
+            {
+                "day": 0,
+                "adverse_events": "hypertension",
+                "dose_mg": 50,
+                "weight_kg": 80,
+                "ae_duration_min": 20,
+            },
+            {"day": 1, "adverse_events": "hypertension;nausea", "dose_mg": 60, "weight_kg": None},
+        ],
+    )
+    at = safety_page(sqlite_engine.url.render_as_string(hide_password=False))
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert sorted(table["Dose per kg"].tolist()) == ["0.62 mg/kg", "—"]  # 50 mg / 80 kg; no weight
+    assert sorted(table["Longest event"].tolist()) == ["20 min", "—"]
+    assert "hypertension, nausea" in table["All events of the session"].tolist()
+    cells = {str(value) for value in table.to_numpy().ravel()}
+    assert not cells & {"None", "nan", "NaN", "NaT", "<NA>"}

@@ -3,7 +3,8 @@
 The document mirrors the Overview page: the headline ITT response rate with its interval and
 its verdict against the conventional-therapy band, ITT against completers, follow-up
 completeness and pending patients, the forest plot, the quarterly trend and the patient
-funnel; and adds the response tables by condition and by route and a methods paragraph.
+funnel (its last steps are the headline's eligible, followed-up and responders); and adds
+the response tables by condition and by route and a methods paragraph.
 Every number comes from :mod:`analysis.queries.response` (the tables through
 :func:`analysis.present.exports.response_frame`, as the CSV export), every chart from
 :mod:`analysis.present.figures`.
@@ -279,6 +280,7 @@ def _headline(
         ("Patients registered", _count(funnel.registered, hide)),
         ("Patients treated (at least one session)", _count(funnel.treated, hide)),
         ("Sessions", _count(funnel.sessions, hide)),
+        ("Completed induction (at least 4 sessions)", _count(funnel.completed_induction, hide)),
         ("Eligible (window reached)", _count(overall.eligible, hide)),
         ("With a follow-up in the window", _count(overall.with_followup, hide_followed)),
         ("Follow-up completeness", SUPPRESSED if hide_followed else fmt.percent(completeness)),
@@ -354,6 +356,7 @@ def _trend_and_funnel(
         parts.append(
             _chart(overview_figures.patient_funnel(funnel), overview_figures.funnel_alt_text(funnel))
         )
+        parts.append(f'<p class="caption">{_e(overview_figures.funnel_caption(funnel))}</p>')
     return parts
 
 

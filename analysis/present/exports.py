@@ -173,6 +173,103 @@ def response_table_text(table: ResponseTable, *, suppress: bool = True) -> str:
     return f"{header}\n{body}{footer}"
 
 
+# --- the director's CSV (issue #14 item 19) -------------------------------------------------
+#
+# Decided: the CSV downloaded from the Data page is read by people (a director, a board, a
+# payer), so its groups carry names ("Cancer pain", not ``cancer_pain``), its rates and interval
+# bounds are percentages to one decimal, its p-values read as everywhere else ("< 0.001") and its
+# verdicts are words. The command line's ``summary --format csv`` stays the machine CSV — codes and
+# full precision, which scripts join on (docs/methods.md, "Exports").
+
+_DIMENSION_TITLES = {
+    "condition": "Condition",
+    "route": "Route",
+    "site": "Site",
+    "sex": "Sex",
+    "age_group": "Age group",
+    "quarter": "Quarter of first session",
+}
+
+
+def _group_name(dimension: str, value: object) -> str:
+    if dimension == "route" and value == "none":
+        return "No session"
+    return display_name(str(value)) if dimension in ("condition", "route") else str(value)
+
+
+def _percent_number(value: object) -> object:
+    """A proportion as a percentage rounded to 0.1 (a number a spreadsheet can sort); text stays text."""
+    if isinstance(value, str):
+        return value
+    if value is None or pd.isna(value):
+        return ""
+    return round(100 * float(value), 1)  # type: ignore[arg-type]  # a number once text and None are out
+
+
+def _count_cell(value: object) -> object:
+    return value if isinstance(value, str) else int(value)  # type: ignore[call-overload]
+
+
+def director_frame(table: ResponseTable, *, suppress: bool = True) -> pd.DataFrame:
+    """The response table as a person reads it: named groups, rounded percentages, worded verdicts."""
+    d = table.definition
+    bottom, top = (f"{100 * edge:.0f}%" for edge in d.band)
+    frame = response_frame(table, suppress=suppress)
+    records = frame.to_dict("records")
+    rows = []
+    for position, record in enumerate(records):
+        overall = position == len(records) - 1
+        row: dict[str, object] = {
+            _DIMENSION_TITLES.get(key, key): "All patients" if overall else _group_name(key, record[key])
+            for key in table.by
+        }
+        if not table.by:
+            row["Group"] = "All patients"
+        row.update(
+            {
+                "Patients": _count_cell(record["patients"]),
+                "Pending": _count_cell(record["pending"]),
+                "Eligible": _count_cell(record["eligible"]),
+                "With follow-up": _count_cell(record["with_followup"]),
+                "n": _count_cell(record["n"]),
+                "Responders": _count_cell(record["responders"]),
+                "Rate (%)": _percent_number(record["rate"]),
+                "95% CI low (%)": _percent_number(record["ci_low"]),
+                "95% CI high (%)": _percent_number(record["ci_high"]),
+                f"p > {bottom}": _p_cell(record["p_gt_lower"]),
+                f"p > {top}": _p_cell(record["p_gt_upper"]),
+                f"p > {bottom} (Holm)": _p_cell(record["p_gt_lower_holm"]),
+                f"p > {top} (Holm)": _p_cell(record["p_gt_upper_holm"]),
+                "Verdict": fmt.VERDICT_LABELS.get(str(record["verdict"]), str(record["verdict"])),
+                "Small n": "Yes" if record["small_n"] else "No",
+            }
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _p_cell(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    return "" if value is None or pd.isna(value) else fmt.p_value(float(value))  # type: ignore[arg-type]
+
+
+def director_csv(table: ResponseTable, *, suppress: bool = True) -> str:
+    """CSV of :func:`director_frame` with the definition on its first line, safe for a spreadsheet."""
+    d = table.definition
+    frame = director_frame(table, suppress=suppress).map(neutralise_formula)
+    policy = "ITT" if d.missing == "itt" else "completers"
+    buffer = io.StringIO()
+    buffer.write("\ufeff")  # a byte-order mark, so that Excel reads the UTF-8 (≥, –, accents) as such
+    buffer.write(
+        f"# Responder: pain reduction ≥ {100 * d.threshold:.0f}% at day {d.timepoint_days} "
+        f"(±{d.window_days} days), {policy}, {fmt.method_label(d.ci)} 95% interval, band "
+        f"{fmt.band(d.band)}, data up to {d.cutoff}\n"
+    )
+    frame.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue()
+
+
 __all__: Sequence[str] = [
     "COMPLEMENTARY",
     "PRIMARY",

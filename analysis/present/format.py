@@ -56,7 +56,25 @@ def p_value(value: float | None) -> str:
 
 def count(value: int | None) -> str:
     """A count with thousands separators: ``12345`` → ``12,345``."""
-    return MISSING if value is None else f"{int(value):,}"
+    return f"{int(value):,}" if _known(value) else MISSING
+
+
+def number(value: float | None, unit: str = "", decimals: int | None = None) -> str:
+    """A measured value with its unit: as recorded (``120.0, "mg"`` → ``120 mg``) or to ``decimals``."""
+    if not _known(value):
+        return MISSING
+    if decimals is not None:
+        text = f"{value:,.{decimals}f}"
+    else:
+        text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.4g}"
+    return f"{text} {unit}".strip()
+
+
+def date(value: object) -> str:
+    """A calendar date as on every page (``29 Nov 2022``); a missing one is an em dash."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or str(value) in ("NaT", "nan"):
+        return MISSING
+    return f"{value:%d %b %Y}"
 
 
 def method_label(ci: str) -> str:

@@ -16,7 +16,6 @@ import pandas as pd
 from sqlalchemy import (
     Engine,
     Select,
-    and_,
     func,
     select,
 )
@@ -34,14 +33,23 @@ INDUCTION_SESSIONS = 4
 
 @dataclass(frozen=True)
 class Funnel:
-    """Patients at each step from registration to response; each step is within the one before."""
+    """Patients at each step from registration to response; each step is within the one before.
+
+    The last three steps are the headline's numbers (docs/methods.md, "The patient funnel"):
+    ``reached_window`` is the ITT denominator (eligible), ``followed_up`` the patients with a
+    follow-up in the window (completeness = followed_up / reached_window) and ``responded``
+    the responders. Completed induction is not a step: a patient with fewer sessions is
+    counted in the headline too, so it is shown beside the funnel, not inside it.
+    """
 
     registered: int
     treated: int
     completed_induction: int
+    evaluable: int
     reached_window: int
     followed_up: int
     responded: int
+    pending: int
     sessions: int
 
     def steps(self) -> list[tuple[str, int]]:
@@ -49,22 +57,37 @@ class Funnel:
         return [
             ("Registered", self.registered),
             ("Had a first session", self.treated),
-            (f"Completed induction (≥{INDUCTION_SESSIONS} sessions)", self.completed_induction),
+            ("…with a baseline pain score", self.evaluable),
             ("…and reached the follow-up window", self.reached_window),
             ("…and had a follow-up in it", self.followed_up),
             ("…and responded", self.responded),
         ]
 
+    def shares(self) -> list[tuple[str, float | None]]:
+        """(what the step is a share of, share) for each step; the last two are of the eligible.
+
+        "Had a follow-up" of the eligible is the headline's completeness and "responded" of the
+        eligible its ITT response rate, so the funnel and the headline print the same numbers.
+        """
+
+        def share(part: int, whole: int) -> float | None:
+            return part / whole if whole else None
+
+        return [
+            ("", None),
+            ("of registered", share(self.treated, self.registered)),
+            ("of treated", share(self.evaluable, self.treated)),
+            ("of evaluable", share(self.reached_window, self.evaluable)),
+            ("of eligible", share(self.followed_up, self.reached_window)),
+            ("of eligible", share(self.responded, self.reached_window)),
+        ]
+
 
 def _funnel_columns(rows: Any) -> list[ColumnElement[int]]:
-    """Sums over per-patient rows that make the funnel (nested steps, see :class:`Funnel`)."""
-    induction = rows.c.n_sessions >= INDUCTION_SESSIONS
+    """Sums over per-patient rows that the funnel adds to the counts (see :class:`Funnel`)."""
     return [
         count_where(rows.c.n_sessions > 0).label("funnel_treated"),
-        count_where(induction).label("funnel_completed_induction"),
-        count_where(and_(induction, rows.c.eligible == 1)).label("funnel_reached_window"),
-        count_where(and_(induction, rows.c.with_followup == 1)).label("funnel_followed_up"),
-        count_where(and_(induction, rows.c.responder == 1)).label("funnel_responded"),
+        count_where(rows.c.n_sessions >= INDUCTION_SESSIONS).label("funnel_completed_induction"),
         func.coalesce(func.sum(rows.c.n_sessions), 0).label("funnel_sessions"),
     ]
 
@@ -72,7 +95,8 @@ def _funnel_columns(rows: Any) -> list[ColumnElement[int]]:
 def funnel_from_counts(counts: GroupCounts) -> Funnel:
     """The patient funnel of a cohort from the counts of any breakdown (they add up).
 
-    The counts must come from ``group_counts(..., funnel=True)``.
+    The counts must come from ``group_counts(..., funnel=True)``; the last steps are the very
+    sums the response table's overall row is made of.
     """
     if not counts.funnel:
         raise ValueError("these counts were made without the funnel: call group_counts(..., funnel=True)")
@@ -84,9 +108,11 @@ def funnel_from_counts(counts: GroupCounts) -> Funnel:
         registered=total("patients"),
         treated=total("funnel_treated"),
         completed_induction=total("funnel_completed_induction"),
-        reached_window=total("funnel_reached_window"),
-        followed_up=total("funnel_followed_up"),
-        responded=total("funnel_responded"),
+        evaluable=total("evaluable"),
+        reached_window=total("eligible"),
+        followed_up=total("with_followup"),
+        responded=total("responder"),
+        pending=total("pending"),
         sessions=total("funnel_sessions"),
     )
 
@@ -97,7 +123,7 @@ def funnel(
     """The patient funnel for a cohort, aggregated in the database.
 
     "Reached the follow-up window" means eligible (docs/methods.md): a follow-up in the window, or the
-    window has closed.
+    window has closed; it is the headline's ITT denominator.
     """
     return funnel_from_counts(group_counts(engine, definition, cohort, funnel=True))
 

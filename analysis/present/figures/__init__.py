@@ -15,6 +15,9 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
+#: Colours of one series each (routes, event types): Okabe–Ito without its yellow, whose contrast
+#: with a white background is about 1.3 : 1 — a sublingual line or marker in it could not be read.
+SERIES_COLOURS = tuple(colour for colour in OKABE_ITO if colour != "#F0E442")
 BAND_FILL = "rgba(120, 120, 120, 0.18)"
 
 # plotly_white merged with our settings once, here, and only the parts our charts use: a
@@ -25,7 +28,7 @@ _MERGED = pio.templates.merge_templates(
     "plotly_white",
     go.layout.Template(
         layout={
-            "colorway": list(OKABE_ITO),
+            "colorway": list(SERIES_COLOURS),
             "font": {"family": "Source Sans Pro, Arial, sans-serif", "size": 14},
             "margin": {"l": 10, "r": 20, "t": 70, "b": 50},
             "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1},
@@ -91,11 +94,17 @@ def add_band(figure: go.Figure, band: tuple[float, float], *, axis: str = "x") -
 
 
 def forest_plot(
-    rows: Sequence[RateRow], band: tuple[float, float], *, title: str, threshold: float = 0.30
+    rows: Sequence[RateRow],
+    band: tuple[float, float],
+    *,
+    title: str,
+    threshold: float = 0.30,
+    compact: bool = False,
 ) -> go.Figure:
     """Rates with intervals as points and horizontal bars, one row each, over the band.
 
-    Small groups (denominator under 11) are drawn hollow and labelled "small n".
+    Small groups (denominator under 11) are drawn hollow and labelled "small n". ``compact``
+    is for a chart in a narrow column: its axis title takes two lines.
     """
     drawn = [row for row in rows if row.rate is not None]
     labels = [f"{row.label} (small n)" if row.small_n else row.label for row in drawn]
@@ -123,6 +132,7 @@ def forest_plot(
             hovertemplate="%{y}: %{x:.1%} (95% CI %{customdata[2]:.1%}–%{customdata[3]:.1%}); "
             "%{customdata[0]} of %{customdata[1]}<extra></extra>",
             name="Response rate",
+            cliponaxis=False,
         )
     )
     add_band(figure, band)
@@ -132,9 +142,13 @@ def forest_plot(
         height=max(220, 90 + 48 * len(drawn)),
         showlegend=False,
     )
+    axis_title = f"Patients with ≥{100 * threshold:.0f}% pain reduction (%)"
     figure.update_xaxes(
-        title_text=f"Patients with ≥{100 * threshold:.0f}% pain reduction (%)",
-        range=[0, 1],
+        # On a narrow chart the title breaks in two rather than running off the figure's edge.
+        title_text=axis_title.replace(" pain", "<br>pain") if compact else axis_title,
+        # A little room either side: a 0% or 100% marker is drawn whole, not cut by the edge.
+        range=[-0.04, 1.04],
+        tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1],
         tickformat=".0%",
     )
     figure.update_yaxes(autorange="reversed", title_text=None)

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
+from analysis.present import format as fmt
 from analysis.present.figures import OKABE_ITO, TEMPLATE, add_band
-from analysis.queries.response import Funnel, GroupResult
+from analysis.queries.response import INDUCTION_SESSIONS, Funnel, GroupResult
 
 
 def quarterly_trend(
@@ -25,6 +26,7 @@ def quarterly_trend(
             x=quarters,
             y=[g.rate for g in shown],
             mode="lines+markers",
+            cliponaxis=False,
             line={"color": OKABE_ITO[0], "width": 2},
             marker={
                 "size": 10,
@@ -50,7 +52,10 @@ def quarterly_trend(
     )
     figure.update_xaxes(title_text="Quarter of first session", type="category")
     figure.update_yaxes(
-        title_text=f"Patients with ≥{100 * threshold:.0f}% pain reduction (%)", range=[0, 1], tickformat=".0%"
+        title_text=f"Patients with ≥{100 * threshold:.0f}% pain reduction (%)",
+        range=[-0.04, 1.04],
+        tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1],
+        tickformat=".0%",
     )
     return figure
 
@@ -61,19 +66,43 @@ def trend_alt_text(groups: Sequence[GroupResult]) -> str:
     return "Response rate by quarter of first treatment with 95% intervals. " + "; ".join(parts)
 
 
+def _funnel_texts(funnel: Funnel) -> list[str]:
+    """Each step's count (thousands separators) and the share it is of, as the headline prints it."""
+    return [
+        fmt.count(count) + (f" · {fmt.percent(share)} {of}" if share is not None else "")
+        for (_, count), (of, share) in zip(funnel.steps(), funnel.shares(), strict=True)
+    ]
+
+
 def patient_funnel(funnel: Funnel) -> go.Figure:
-    """Patients remaining at each step, from registration to response."""
-    labels, counts = zip(*funnel.steps(), strict=True)
+    """Patients remaining at each step, from registration to response.
+
+    Each bar holds its count; its share is written under the step's name, because a narrow bar
+    (the responders) has no room for it and text beside it would run off the figure. The last
+    two shares are the headline's follow-up completeness and ITT response rate, written exactly
+    as the headline writes them (docs/methods.md).
+    """
+    texts = _funnel_texts(funnel)
+    labels = [
+        label
+        + (f"<br><span style='font-size:12px;color:#555'>{fmt.percent(share)} {of}</span>" if share else "")
+        for (label, _), (of, share) in zip(funnel.steps(), funnel.shares(), strict=True)
+    ]
+    counts = [count for _, count in funnel.steps()]
     figure = go.Figure(
         go.Funnel(
-            y=list(labels),
-            x=list(counts),
-            textinfo="value+percent initial",
-            marker={"color": [OKABE_ITO[i % len(OKABE_ITO)] for i in (4, 0, 0, 2, 2, 1)]},
-            hovertemplate="%{y}: %{x} patients (%{percentInitial:.0%} of registered)<extra></extra>",
+            y=labels,
+            x=counts,
+            text=[fmt.count(count) for count in counts],
+            textinfo="text",
+            textposition="inside",
+            constraintext="none",
+            marker={"color": [OKABE_ITO[i % len(OKABE_ITO)] for i in (4, 0, 0, 0, 2, 1)]},
+            customdata=texts,
+            hovertemplate="%{customdata}<extra></extra>",
         )
     )
-    figure.update_layout(template=TEMPLATE, title={"text": "Patient funnel"}, height=360)
+    figure.update_layout(template=TEMPLATE, title={"text": "Patient funnel"}, height=420)
     figure.update_yaxes(title_text=None)
     figure.update_xaxes(title_text="Patients")
     return figure
@@ -81,4 +110,16 @@ def patient_funnel(funnel: Funnel) -> go.Figure:
 
 def funnel_alt_text(funnel: Funnel) -> str:
     """Screen-reader description of :func:`patient_funnel`."""
-    return "Patient funnel: " + "; ".join(f"{label}: {count}" for label, count in funnel.steps())
+    return "Patient funnel: " + "; ".join(
+        f"{label}: {text}" for (label, _), text in zip(funnel.steps(), _funnel_texts(funnel), strict=True)
+    )
+
+
+def funnel_caption(funnel: Funnel) -> str:
+    """What sits beside the funnel and is not a step of it (induction, pending)."""
+    return (
+        f"Completed induction (≥{INDUCTION_SESSIONS} sessions): {fmt.count(funnel.completed_induction)} "
+        f"of {fmt.count(funnel.treated)} treated. Pending (window still open, no follow-up yet): "
+        f"{fmt.count(funnel.pending)}, in no rate. The last two steps are the headline's follow-up "
+        "completeness and ITT response rate."
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.present.figures import OKABE_ITO, TEMPLATE, add_band
+from analysis.present.figures import SERIES_COLOURS, TEMPLATE, add_band
 
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "hexagon", "cross")
 
@@ -15,13 +15,14 @@ def dose_response_chart(frame: pd.DataFrame, band: tuple[float, float], *, thres
     figure = go.Figure()
     shown = frame[frame["rate"].notna()]
     for position, (route, rows) in enumerate(shown.groupby("route", sort=True)):
-        colour = OKABE_ITO[position % len(OKABE_ITO)]
+        colour = SERIES_COLOURS[position % len(SERIES_COLOURS)]
         figure.add_trace(
             go.Scatter(
                 x=rows["dose_band"].astype(str),
                 y=rows["rate"],
                 name=str(route).replace("_", " ").capitalize(),
                 mode="lines+markers",
+                cliponaxis=False,  # a 0% or 100% marker is drawn whole
                 line={"color": colour, "dash": ("solid", "dash", "dot", "dashdot")[position % 4]},
                 marker={"symbol": SYMBOLS[position % len(SYMBOLS)], "size": 9, "color": colour},
                 error_y={
@@ -40,7 +41,10 @@ def dose_response_chart(frame: pd.DataFrame, band: tuple[float, float], *, thres
     figure.update_layout(template=TEMPLATE, title={"text": "Response by dose per kilogram"}, height=380)
     figure.update_xaxes(title_text="Mean dose per session (mg/kg body weight)", type="category")
     figure.update_yaxes(
-        title_text=f"Patients with ≥{100 * threshold:.0f}% pain reduction (%)", range=[0, 1], tickformat=".0%"
+        title_text=f"Patients with ≥{100 * threshold:.0f}% pain reduction (%)",
+        range=[-0.04, 1.04],
+        tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1],
+        tickformat=".0%",
     )
     return figure
 

@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analysis.present import format as fmt
-from analysis.present.figures import OKABE_ITO, TEMPLATE
+from analysis.present.figures import OKABE_ITO, SERIES_COLOURS, TEMPLATE
 from analysis.queries.safety import DissociationSummary
 
 #: Fill patterns per series, so that colour is never the only cue.
@@ -91,7 +91,7 @@ def events_by_type_chart(
             y=part["rate"],
             name=name,
             marker={
-                "color": OKABE_ITO[i % len(OKABE_ITO)],
+                "color": SERIES_COLOURS[i % len(SERIES_COLOURS)],
                 "pattern": {"shape": PATTERNS[i % len(PATTERNS)]},
             },
             error_y=_error_y(part),
@@ -185,7 +185,7 @@ def dissociation_histogram(summary: DissociationSummary) -> go.Figure:
         tickangle=0,
         range=[lefts[0], rights[-1]] if bins else None,
     )
-    figure.update_yaxes(title_text="Dissociation episodes (sessions)", rangemode="tozero")
+    figure.update_yaxes(title_text="Dissociation episodes (sessions)", rangemode="tozero", tickformat=",d")
     return figure
 
 
@@ -219,7 +219,7 @@ def followup_events_chart(frame: pd.DataFrame) -> go.Figure:
             y=part["rate"],
             name="Any event" if event == "any" else event_label(event),
             marker={
-                "color": OKABE_ITO[i % len(OKABE_ITO)],
+                "color": SERIES_COLOURS[i % len(SERIES_COLOURS)],
                 "pattern": {"shape": PATTERNS[i % len(PATTERNS)]},
             },
             error_y=_error_y(part),
