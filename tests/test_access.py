@@ -298,7 +298,7 @@ def test_an_analyst_sees_no_patient_rows_on_the_safety_page(clinic):
     assert not any("BP1" in str(frame.value) for frame in analyst.dataframe)
     assert any("1 session with a blood-pressure event" in c.value for c in analyst.caption)
     director = app_as(USERS["director"]).switch_page("pages/safety.py").run()
-    assert "BP1" in set(director.dataframe[0].value["patient_id"])
+    assert any("BP1" in str(frame.value) for frame in director.dataframe)  # the table names the patient
 
 
 def other_site_only_values(engine) -> None:
