@@ -111,16 +111,16 @@ Response (≥ 30 % reduction, IMMPACT; Farrar 2001) — observed at the 90-day f
     is about 5 at three and six months (OKAPI: 6.8 → 5.7 at twelve months).
 
 Durability and boosters
-    Relief after a dose fades: the pain before a session carries the relief of the patient's
-    trajectory × exp(−days since the last dose / τ), τ per patient lognormal (σ 0.5) around
-    75 days in CRPS, 25 in fibromyalgia, 30 in cancer pain and 50 otherwise (*design*), and a
-    session's pre-dose pain is on the side of the 30 % line that faded relief is on (home
-    dosing is steady). So relief is often lost just before a booster and regained after it,
-    and a durability analysis (loss of ≥ 30 % relief after onset, docs/methods.md) finds a
-    median of about nine to ten weeks, with about 80 % still responding at 4 weeks and under
-    60 % at 8 (ORKA-1, depression: ~80 % and ~60 %, an assumption for pain; Patil & Anitescu
-    2012: about 3 weeks; Sigtermans 2009: benefit lost by week 12). Boosters: a median gap of
-    about five weeks.
+    Relief after a dose fades towards a floor: the pain before a session carries the relief of
+    the patient's trajectory × (0.3 + 0.7 × exp(−days since the last dose / τ)), τ per patient
+    lognormal (σ 0.5) around 40 days in CRPS, 12 in fibromyalgia, 15 in cancer pain and 24
+    otherwise (*design*), and a session's pre-dose pain is on the side of the 30 % line that
+    faded relief is on (home dosing is steady). So relief is often lost just before a booster
+    and regained after it, and a durability analysis (loss of ≥ 30 % relief after onset,
+    docs/methods.md) finds a median of about eight to nine weeks, with about 80 % still
+    responding at 4 weeks and a little over half at 8 (ORKA-1, depression: ~80 % and ~60 %,
+    an assumption for pain; Patil & Anitescu 2012: about 3 weeks; Sigtermans 2009: benefit
+    lost by week 12). Boosters: a median gap of about five weeks.
 
 Follow-ups
     At about 30, 90 and 180 days after the first session, ± up to two weeks, with loss to

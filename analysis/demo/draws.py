@@ -40,6 +40,7 @@ from analysis.demo.parameters import (
     ONE_SESSION_ATTENDANCE,
     ONE_SESSION_SHARE,
     PARTIAL_SERIES_SHARE,
+    RELIEF_FLOOR,
     RELIEF_TAU_DAYS,
     RELIEF_TAU_DEFAULT,
     RELIEF_TAU_SIGMA,
@@ -380,7 +381,8 @@ def _session_pain(
     since = np.diff(day, prepend=0)
     home = c.home_dosing[patient]
     relief = 1 - level / base
-    relief = np.where(home, relief, relief * np.exp(-since / c.tau[patient]))
+    kept = RELIEF_FLOOR + (1 - RELIEF_FLOOR) * np.exp(-since / c.tau[patient])
+    relief = np.where(home, relief, relief * kept)
     responding = relief >= 0.30
     pre = _nrs(rng, base * (1 - relief) + rng.normal(0, 0.4, m))
     line = np.floor(0.7 * base + 1e-9)  # highest pain that is still a ≥ 30 % reduction

@@ -197,10 +197,12 @@ OPIOID_DOSE_RATIO = 0.75
 #: first session (*design*).
 OPIOID_CHANGE = {True: (0.12, 0.35, 0.04), False: (0.03, 0.10, 0.12)}
 
-#: Relief after a ketamine dose fades: relative reduction × exp(−days since the dose / τ),
-#: τ per patient lognormal around a median per condition (days; *design*, see docstring).
-RELIEF_TAU_DAYS: dict[str, float] = {"crps": 75, "fibromyalgia": 25, "cancer_pain": 30}
-RELIEF_TAU_DEFAULT = 50.0
+#: Relief after a ketamine dose fades towards a floor: relative reduction × (floor + (1 − floor)
+#: × exp(−days since the dose / τ)), τ per patient lognormal around a median per condition
+#: (days; *design*, see docstring).
+RELIEF_FLOOR = 0.30
+RELIEF_TAU_DAYS: dict[str, float] = {"crps": 40, "fibromyalgia": 12, "cancer_pain": 15}
+RELIEF_TAU_DEFAULT = 24.0
 RELIEF_TAU_SIGMA = 0.5
 
 #: Oral and sublingual: clinic review visits are the sessions (the dose is the daily dose);
