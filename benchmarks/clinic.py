@@ -1,8 +1,8 @@
 """Benchmark clinics: sizes, the chunked demo generator, and the tables in their stored form.
 
 A size is named by its number of sessions, because the targets are. The demo generator
-(:func:`analysis.demo.generate`) gives about 6.1 sessions and 1.8 follow-ups per patient, so
-the "1m" clinic has about 164,000 patients. Large clinics are generated in chunks of
+(:func:`analysis.demo.generate`) gives about 5.9 sessions and 1.7 follow-ups per patient, so
+the "1m" clinic has about 169,000 patients. Large clinics are generated in chunks of
 :data:`CHUNK_PATIENTS` patients, each chunk with its own seed and a ``Cnn-`` prefix on its
 pseudonyms so that chunks never share a ``patient_id``.
 
@@ -27,10 +27,10 @@ from analysis.demo import generate
 #: The day the synthetic history ends (fixed, so that every run builds the same clinics).
 TODAY = date(2026, 10, 31)
 BASE_SEED = 20261125
-#: Patients per generator call; 100k patients take about 1.6 s and 0.4 GB.
+#: Patients per generator call; 100k patients take about 2–4 s (shared machine) and 0.4 GB.
 CHUNK_PATIENTS = 100_000
 #: Sessions per patient that :func:`analysis.demo.generate` gives on average (measured).
-SESSIONS_PER_PATIENT = 6.1
+SESSIONS_PER_PATIENT = 5.92
 #: Age is stored capped at 90 (docs/contract.md, "90+").
 AGE_CAP = 90
 

@@ -8,11 +8,19 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from statsmodels.duration.survfunc import SurvfuncRight
 
 from analysis import demo
 from analysis.db.schema import CONTRACT_COLUMNS
 from analysis.demo import parameters
-from analysis.domain.vocabulary import ADVERSE_EVENTS, CONDITION_LABELS, ROUTE_LABELS, SEXES
+from analysis.domain.vocabulary import (
+    ADVERSE_EVENTS,
+    COMPETING_END_REASONS,
+    CONDITION_LABELS,
+    END_REASON_LABELS,
+    ROUTE_LABELS,
+    SEXES,
+)
 
 TODAY = date(2026, 11, 25)
 PATIENT_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -57,6 +65,68 @@ def _responders_near(frames: dict[str, pd.DataFrame], timepoint: int, window: in
 
 def _rate(nearest: pd.DataFrame, condition: str) -> float:
     return float(nearest.loc[nearest["condition"] == condition, "responder"].mean())
+
+
+def _session_days(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Sessions with their day since the patient's first session, in date order."""
+    sessions = frames["sessions"].sort_values(["patient_id", "session_date"]).copy()
+    first = sessions.groupby("patient_id")["session_date"].transform("min")
+    sessions["day"] = [(s - f).days for s, f in zip(sessions["session_date"], first, strict=True)]
+    return sessions
+
+
+def _kappa(a: pd.Series, b: pd.Series) -> float:
+    """Cohen's kappa of two yes/no ratings."""
+    observed = (a == b).mean()
+    expected = a.mean() * b.mean() + (1 - a.mean()) * (1 - b.mean())
+    return float((observed - expected) / (1 - expected))
+
+
+def _durability(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per patient with an onset by day 120: days to the first loss of ≥ 30 % relief, or censoring.
+
+    Measurements are follow-up pain and session pre_pain on day ≥ 1 up to the end of care, one a
+    day (a follow-up wins), as docs/methods.md sets durability out.
+    """
+    patients = _baselines(frames)
+    patients = patients[patients["baseline"] > 0]
+    sessions = _session_days(frames)
+    sessions = sessions[sessions["day"] >= 1].rename(columns={"pre_pain": "pain"})
+    followups = frames["followups"].join(patients["index_date"], on="patient_id", how="inner")
+    followups["day"] = [
+        (f - i).days for f, i in zip(followups["followup_date"], followups["index_date"], strict=True)
+    ]
+    both = pd.concat(
+        [
+            followups[["patient_id", "day", "pain"]].assign(kind=0),
+            sessions[["patient_id", "day", "pain"]].assign(kind=1),
+        ]
+    )
+    both = (
+        both.dropna(subset=["pain"])
+        .sort_values(["patient_id", "day", "kind"])
+        .drop_duplicates(["patient_id", "day"])
+    )
+    both = both.join(patients[["baseline", "index_date", "end_date"]], on="patient_id", how="inner")
+    end_day = [
+        (e - i).days if isinstance(e, date) else 10**6
+        for e, i in zip(both["end_date"], both["index_date"], strict=True)
+    ]
+    both = both[both["day"] <= np.array(end_day)]
+    both["relief"] = (both["baseline"] - both["pain"]) / both["baseline"] >= 0.30 - 1e-9
+    rows = []
+    for patient_id, measured in both.groupby("patient_id", sort=False):
+        relief, day = measured["relief"].to_numpy(), measured["day"].to_numpy()
+        onsets = np.flatnonzero(relief & (day <= 120))
+        if not len(onsets):
+            continue
+        onset = onsets[0]
+        losses = np.flatnonzero(~relief[onset + 1 :])
+        if len(losses):
+            rows.append((patient_id, day[onset + 1 + losses[0]] - day[onset], 1))
+        else:
+            rows.append((patient_id, day[-1] - day[onset], 0))
+    return pd.DataFrame(rows, columns=["patient_id", "time", "event"])
 
 
 # --------------------------------------------------------------------------- reproducibility
@@ -121,6 +191,13 @@ def test_patient_values_are_within_the_contract(clinic):
     assert set(patients["sex"].dropna()) <= set(SEXES)
     assert patients["baseline_pain"].dropna().between(0, 10).all()
     assert (patients["baseline_mme"].dropna() >= 0).all()
+    for column, high in (("baseline_phq9", 27), ("baseline_headache_days", 31)):
+        values = patients[column].dropna()
+        assert len(values) and values.between(0, high).all() and (values % 1 == 0).all()
+    assert patients["baseline_bpi_interference"].dropna().between(0, 10).all()
+    assert set(patients["end_reason"].dropna()) <= set(END_REASON_LABELS)
+    assert patients.loc[patients["end_reason"].notna(), "end_date"].notna().all()
+    assert all(type(value) is date for value in patients["end_date"].dropna())
 
 
 def test_session_values_are_within_the_contract(clinic):
@@ -149,6 +226,8 @@ def test_follow_up_values_are_within_the_contract(clinic):
     phq9 = followups["phq9"].dropna()
     assert phq9.between(0, 27).all() and (phq9 % 1 == 0).all()
     assert (followups["mme"].dropna() >= 0).all()
+    headache_days = followups["headache_days"].dropna()
+    assert len(headache_days) and headache_days.between(0, 31).all() and (headache_days % 1 == 0).all()
     codes = followups["adverse_events"].dropna().str.split(";").explode()
     assert set(codes) <= set(ADVERSE_EVENTS)
 
@@ -270,10 +349,22 @@ def test_follow_ups_thin_out_from_one_to_three_to_six_months(clinic):
     assert counts[0] > counts[1] > counts[2] > 0.3 * len(old)
 
 
-def test_dissociation_in_about_half_of_sessions_and_mostly_within_four_hours(clinic):
+def test_about_a_quarter_of_sessions_record_an_adverse_event(clinic):
+    # Pickering 2020: 20 % of patients per 0.5 mg/kg infusion; OKAPI (Corriger 2022): 50 % of
+    # patients with an AE by one week. Not the ~70 % per session of the first demo.
+    sessions = clinic["sessions"]
+    assert 0.15 <= sessions["adverse_events"].notna().mean() <= 0.40
+    days = _session_days(clinic)
+    first_week = (
+        days[days["day"] <= 7].groupby("patient_id")["adverse_events"].apply(lambda e: e.notna().any())
+    )
+    assert 0.35 <= first_week.mean() <= 0.65
+
+
+def test_dissociation_in_a_minority_of_sessions_and_mostly_within_four_hours(clinic):
     sessions = clinic["sessions"]
     dissociation = sessions["adverse_events"].fillna("").str.contains("dissociation")
-    assert 0.40 <= dissociation.mean() <= 0.60
+    assert 0.06 <= dissociation.mean() <= 0.20
     minutes = sessions.loc[dissociation, "ae_duration_min"]
     assert minutes.notna().all()
     assert (minutes <= 240).mean() >= 0.95
@@ -281,13 +372,30 @@ def test_dissociation_in_about_half_of_sessions_and_mostly_within_four_hours(cli
     assert minutes.median() < 90
 
 
+def test_dissociation_lasts_longer_with_an_iv_infusion_than_with_a_bolus(clinic):
+    sessions = clinic["sessions"]
+    dissociated = sessions[sessions["adverse_events"].fillna("").str.contains("dissociation")]
+    median = dissociated.groupby("route")["ae_duration_min"].median()
+    assert median["intravenous"] >= 2 * median["intranasal"]
+    assert median["intravenous"] > median["intramuscular"] > median["intranasal"]
+
+
+def test_dissociation_is_commonest_with_iv_and_rare_with_oral_dosing(clinic):
+    sessions = clinic["sessions"]
+    rate = (
+        sessions["adverse_events"].fillna("").str.contains("dissociation").groupby(sessions["route"]).mean()
+    )
+    assert rate["intravenous"] > rate["intranasal"] > rate["oral"]
+    assert rate["oral"] < 0.05
+
+
 @pytest.mark.parametrize(
     ("code", "low", "high"),
     [
-        ("nausea", 0.08, 0.18),
-        ("vomiting", 0.02, 0.06),
-        ("hypertension", 0.04, 0.09),
-        ("headache", 0.02, 0.08),
+        ("nausea", 0.03, 0.09),
+        ("vomiting", 0.01, 0.04),
+        ("hypertension", 0.015, 0.06),
+        ("headache", 0.01, 0.05),
     ],
 )
 def test_other_adverse_events_at_plausible_session_rates(clinic, code, low, high):
@@ -312,6 +420,28 @@ def test_session_pain_drops_after_the_dose(clinic):
     assert (sessions["pre_pain"] - sessions["post_pain"]).mean() > 1
 
 
+def test_home_dosing_is_reviewed_at_visits_with_the_daily_dose(clinic):
+    sessions = clinic["sessions"]
+    home = sessions["route"].isin(["oral", "sublingual"])
+    assert sessions.loc[home, "post_pain"].isna().all()  # no dose is given at a review visit
+    oral = sessions.loc[sessions["route"] == "oral", "dose_mg"]
+    assert 150 <= oral.mean() <= 240  # Al Mukhaizeem 2023: mean 194 mg a day
+    visits = sessions.groupby("patient_id").agg(route=("route", "first"), visits=("route", "size"))
+    per_route = visits.groupby("route")["visits"].mean()
+    assert per_route["oral"] < per_route["intranasal"] and per_route["oral"] < per_route["intramuscular"]
+
+
+def test_subcutaneous_cancer_pain_is_a_continuous_infusion_on_consecutive_days(clinic):
+    sessions = _session_days(clinic).join(
+        clinic["patients"].set_index("patient_id")["condition"], on="patient_id"
+    )
+    infusion = sessions[(sessions["route"] == "subcutaneous") & (sessions["condition"] == "cancer_pain")]
+    assert len(infusion) and set(infusion["dose_mg"]) <= {100.0, 300.0, 500.0}  # Hardy 2012, mg per 24 h
+    gaps = infusion.groupby("patient_id")["day"].diff().dropna()
+    assert (gaps == 1).all()
+    assert infusion.groupby("patient_id").size().max() <= 5
+
+
 def test_responder_rates_at_90_days_differ_by_condition_as_published(clinic):
     at_90 = _responders_near(clinic, 90)
     crps, cancer, migraine = (_rate(at_90, c) for c in ("crps", "cancer_pain", "migraine"))
@@ -327,21 +457,141 @@ def test_fibromyalgia_relief_is_short_lived(clinic):
     assert _rate(at_90, "fibromyalgia") <= 0.25  # Noppers 2011: 2/12 by week 8
 
 
-def test_pgic_agrees_with_the_pain_change(clinic):
-    patients = _baselines(clinic)
-    followups = clinic["followups"].join(patients["baseline"], on="patient_id").dropna(subset=["pgic"])
-    followups = followups[followups["baseline"] > 0]
-    reduction = (followups["baseline"] - followups["pain"]) / followups["baseline"]
-    assert (followups.loc[reduction >= 0.5, "pgic"] <= 2).all()
-    assert (followups.loc[reduction < 0.1, "pgic"] >= 3).all()
+def test_pgic_agrees_with_the_nrs_responder_only_moderately(clinic):
+    # PGIC and the NRS measure different things (Farrar 2001 anchors 30 % on PGIC, but real-world
+    # agreement is moderate: PMC9299931): kappa about 0.4–0.6, never the near-perfect first demo.
+    at_90 = _responders_near(clinic, 90).dropna(subset=["pgic"])
+    improved, responder = at_90["pgic"] <= 2, at_90["responder"]
+    kappa = _kappa(improved, responder)
+    assert 0.35 <= kappa <= 0.65
+    assert (improved == responder).mean() <= 0.85
+    assert improved[responder].mean() > 0.6 and improved[~responder].mean() < 0.3
 
 
-def test_opioid_users_cut_their_mme_a_little_when_they_respond(clinic):
+def test_opioid_users_are_a_realistic_share_at_cdc_doses(clinic):
+    mme = clinic["patients"]["baseline_mme"]
+    users = mme[mme > 0]
+    assert 0.30 <= (mme > 0).mean() <= 0.50  # pain clinics: 63 % before the 2016 guideline
+    assert 20 <= users.median() <= 60
+    assert 0.05 <= (users >= 90).mean() <= 0.25  # CDC: avoid ≥ 90 MME/day
+    possible = {round(dose * factor, 1) for factor, doses in parameters.OPIOIDS.values() for dose in doses}
+    assert set(users.round(1)) <= possible  # a usual daily dose × its CDC 2022 factor
+
+
+def test_some_opioid_users_reduce_or_stop_but_most_do_not(clinic):
     at_90 = _responders_near(clinic, 90).join(clinic["patients"].set_index("patient_id")["baseline_mme"])
     users = at_90[(at_90["baseline_mme"] > 0) & at_90["mme"].notna()]
-    change = (users["mme"] - users["baseline_mme"]) / users["baseline_mme"]
-    assert change[users["responder"]].mean() < change[~users["responder"]].mean() <= 0.05
-    assert change[users["responder"]].mean() > -0.5
+    halved = users["mme"] <= 0.5 * users["baseline_mme"] + 1e-9
+    stopped = users["mme"] <= 1e-9
+    unchanged = (users["mme"] - users["baseline_mme"]).abs() < 1e-9
+    assert halved[users["responder"]].mean() > halved[~users["responder"]].mean()
+    assert 0.08 <= halved[users["responder"]].mean() <= 0.35
+    assert 0 < stopped.mean() <= 0.10
+    assert unchanged.mean() > 0.6
+
+
+def test_baseline_phq9_is_typical_of_a_pain_clinic(clinic):
+    phq9 = clinic["patients"]["baseline_phq9"].dropna()
+    assert 8.5 <= phq9.mean() <= 11.5
+    assert 0.40 <= (phq9 >= 10).mean() <= 0.60  # PMC6044157: 40.5 %; Bair 2003: ~52 %
+    sites = clinic["patients"].groupby("site")["baseline_phq9"].apply(lambda v: v.notna().mean())
+    assert sites.max() - sites.min() > 0.3  # some sites collect it, others mostly do not
+
+
+def test_baseline_interference_follows_pain_loosely(clinic):
+    patients = clinic["patients"].dropna(subset=["baseline_pain", "baseline_bpi_interference"])
+    assert 5 <= patients["baseline_bpi_interference"].mean() <= 7
+    assert 0.4 <= patients["baseline_pain"].corr(patients["baseline_bpi_interference"]) <= 0.8
+
+
+def test_mood_and_function_move_with_pain_but_not_in_lockstep(clinic):
+    at_90 = _responders_near(clinic, 90).join(
+        clinic["patients"].set_index("patient_id")[["baseline_phq9", "baseline_bpi_interference"]]
+    )
+    bpi = at_90.dropna(subset=["bpi_interference", "baseline_bpi_interference"])
+    improved = bpi["baseline_bpi_interference"] - bpi["bpi_interference"]
+    reduction = (bpi["baseline"] - bpi["pain"]) / bpi["baseline"]
+    assert 0.35 <= reduction.corr(improved) <= 0.8
+    assert (improved[bpi["responder"]] >= 1).mean() > (improved[~bpi["responder"]] >= 1).mean() + 0.2
+    phq9 = at_90[(at_90["baseline_phq9"] >= 10) & at_90["phq9"].notna()]
+    response = phq9["phq9"] <= 0.5 * phq9["baseline_phq9"]
+    assert 0.10 <= response.mean() <= 0.40  # below ORKA-1's 53.6 % with depression dosing
+    assert 0.03 <= (phq9["phq9"] < 5).mean() <= 0.25  # ORKA-1 remission 28.9 %
+    assert response[phq9["responder"]].mean() > response[~phq9["responder"]].mean()
+
+
+def test_migraine_is_judged_by_headache_days(clinic):
+    patients = clinic["patients"]
+    recorded = patients["baseline_headache_days"].notna()
+    assert set(patients.loc[recorded, "condition"]) == {"migraine"}
+    assert recorded[patients["condition"] == "migraine"].mean() > 0.8
+    days = patients.loc[recorded, "baseline_headache_days"]
+    assert (days >= 15).mean() >= 0.7 and days.min() >= 8  # mostly chronic migraine (≥ 15 a month)
+    at_90 = _responders_near(clinic, 90).join(patients.set_index("patient_id")["baseline_headache_days"])
+    migraine = at_90.dropna(subset=["headache_days", "baseline_headache_days"])
+    halved = migraine["headache_days"] <= 0.5 * migraine["baseline_headache_days"]
+    assert 0.25 <= halved.mean() <= 0.50  # erenumab 35 % (Neurology 2019); Yuan 2023 49 %
+    assert (halved != migraine["responder"]).any()  # related to the NRS, not a copy of it
+
+
+def test_end_reasons_cover_the_vocabulary_and_death_is_mostly_cancer_pain(clinic):
+    patients = clinic["patients"]
+    reasons = set(patients["end_reason"].dropna())
+    assert reasons >= set(END_REASON_LABELS) - {"other"}
+    competing = patients[patients["end_reason"].isin(COMPETING_END_REASONS)]
+    assert (competing["condition"] == "cancer_pain").mean() >= 0.8
+    cancer = patients[patients["condition"] == "cancer_pain"]
+    assert 0.15 <= cancer["end_reason"].isin(COMPETING_END_REASONS).mean() <= 0.6
+    ended = patients.dropna(subset=["end_reason"])
+    assert ended["end_reason"].value_counts().idxmax() == "lack_of_effect"
+
+
+def test_no_data_after_the_end_of_care_and_no_end_before_the_first_session(clinic):
+    ends = clinic["patients"].set_index("patient_id")["end_date"].dropna()
+    assert len(ends) and max(ends) <= TODAY
+    sessions = clinic["sessions"].join(ends, on="patient_id", how="inner")
+    followups = clinic["followups"].join(ends, on="patient_id", how="inner")
+    assert (sessions["session_date"] <= sessions["end_date"]).all()
+    assert (followups["followup_date"] <= followups["end_date"]).all()
+    first = clinic["sessions"].groupby("patient_id")["session_date"].min()
+    assert (ends.index.isin(first.index)).all()  # never-treated patients have no end of care
+    assert (ends >= first.reindex(ends.index)).all()
+
+
+def test_recent_patients_have_not_left_care(clinic):
+    last = (
+        pd.concat(
+            [
+                clinic["sessions"].groupby("patient_id")["session_date"].max(),
+                clinic["followups"].groupby("patient_id")["followup_date"].max(),
+            ]
+        )
+        .groupby(level=0)
+        .max()
+    )
+    patients = clinic["patients"].set_index("patient_id")
+    recent = last[last > TODAY - timedelta(days=30)].index
+    left = patients.loc[recent, "end_reason"].dropna()
+    assert set(left) <= set(COMPETING_END_REASONS)
+
+
+def test_relief_lasts_weeks_after_onset_as_a_durability_analysis_finds(clinic):
+    # ORKA-1: ~80 % still responding at 4 weeks, ~60 % at 8 (depression); Patil & Anitescu 2012:
+    # about 3 weeks; Sigtermans 2009: benefit lost by week 12. Several weeks, not days or years.
+    durations = _durability(clinic)
+    survival = SurvfuncRight(durations["time"].to_numpy(float), durations["event"].to_numpy())
+    assert 28 <= survival.quantile(0.5) <= 120
+    at_28 = survival.surv_prob[np.searchsorted(survival.surv_times, 28, side="right") - 1]
+    assert 0.65 <= at_28 <= 0.95
+
+
+def test_boosters_come_every_three_to_eight_weeks(clinic):
+    days = _session_days(clinic)
+    maintenance = days[days["day"] > 28]
+    gaps = maintenance.groupby("patient_id")["day"].apply(
+        lambda d: np.median(np.diff(d.to_numpy())) if len(d) >= 2 else np.nan
+    )
+    assert 21 <= gaps.median() <= 56
 
 
 def test_recent_patients_are_still_pending(clinic):
@@ -368,6 +618,13 @@ def test_load_demo_goes_through_the_real_importer(sqlite_engine):
     assert report.inserted["patients"] == 300
     assert not report.warnings
     assert table_counts(sqlite_engine) == {table: len(frame) for table, frame in frames.items()}
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_every_generated_clinic_imports_with_zero_problems(engine, seed):
+    report = demo.load_demo(engine, 250, seed=seed, today=TODAY)
+    assert report.ok, [str(problem) for problem in report.problems]
+    assert not report.warnings
 
 
 def test_loading_the_same_demo_twice_changes_nothing(sqlite_engine):

@@ -3,48 +3,67 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    pass
-
+from analysis.demo.helpers import (
+    _choose_rows,
+    _code_strings,
+    _ensure_each,
+    _growing_day,
+    _pseudonyms,
+    _weekday,
+)
 from analysis.demo.parameters import (
     _AE_CODES,
-    _EPOCH_WEEKDAY,
-    _SATURDAY_MOVES,
-    _SUNDAY_MOVES,
+    ADVANCED_CANCER_SHARE,
     AE_DURATION,
     AE_DURATION_CAP_MIN,
     AE_ROUTE_RATES,
     ATTENDANCE,
+    CANCER_EXIT_MEAN_DAYS,
     CONDITION_ROUTE_AFFINITY,
     CONDITION_TABLE,
     CONDITIONS,
+    DISSOCIATION_MEDIAN_MIN,
+    ELDERLY_AGE,
+    ELDERLY_EXIT_MEAN_DAYS,
     FOLLOWUP_AE_RATES,
     FOLLOWUP_DAYS,
     HISTORY_DAYS,
+    HOSPICE_SHARE,
     INDUCTION_SIZES,
     INDUCTION_WEIGHTS,
-    INTAKE_GROWTH,
     MIGRAINE_INTRANASAL_BONUS,
     NEVER_TREATED_SHARE,
     ONE_SESSION_ATTENDANCE,
     ONE_SESSION_SHARE,
     PARTIAL_SERIES_SHARE,
-    PHQ9_SHARE,
+    RELIEF_FLOOR,
+    RELIEF_TAU_DAYS,
+    RELIEF_TAU_DEFAULT,
+    RELIEF_TAU_SIGMA,
     RESPONDER_ATTENDANCE,
     RESPONSE,
+    REVIEW_INTERVAL_DAYS,
+    REVIEW_TITRATION_DAYS,
     ROUTE_RESPONSE,
     ROUTE_SWITCH_SHARE,
     ROUTES,
+    SC_INFUSION_DAYS,
+    SC_INFUSION_STEPS,
     SITE_OPENS,
     SITE_ROUTE_MIX,
     SITE_SHARE,
     SITES,
 )
+
+_IN, _IM, _IV, _PO, _SL, _SC = (ROUTES.index(r) for r in (
+    "intranasal", "intramuscular", "intravenous", "oral", "sublingual", "subcutaneous"
+))  # fmt: skip
+_CANCER = CONDITIONS.index("cancer_pain")
+_NO_EXIT = 10**6  # days: a patient who neither dies nor enters hospice
 
 # --------------------------------------------------------------------------- patients
 
@@ -58,16 +77,22 @@ class _Cohort:
     condition: np.ndarray  # index into CONDITIONS
     site: np.ndarray  # index into SITES
     route: np.ndarray  # the patient's own route, index into ROUTES
+    age: np.ndarray
     index_date: np.ndarray  # planned first session (datetime64[D])
     weight: np.ndarray  # true body weight, kg
     baseline: np.ndarray  # the baseline the outcome engine will see (NRS, whole or half points)
     no_baseline_column: np.ndarray  # baseline only as the first session's pre_pain
     no_baseline_at_all: np.ndarray  # not evaluable: neither baseline nor first pre_pain
-    baseline_mme: np.ndarray
     n_induction: np.ndarray  # induction sessions actually attended (0 = never treated)
     one_session: np.ndarray
+    partial: np.ndarray  # stopped the induction series early (not after one session)
+    home_dosing: np.ndarray  # oral or sublingual: sessions are clinic review visits
+    sc_infusion: np.ndarray  # cancer pain on SC: a continuous infusion, one session a day
     responder: np.ndarray  # (n, 3): ≥ 30 % reduction at 30/90/180 days
     reduction: np.ndarray  # (n, 3): relative pain reduction at 30/90/180 days
+    tau: np.ndarray  # days over which relief after a dose fades (× 1/e)
+    exit_day: np.ndarray  # day of death or hospice (_NO_EXIT when neither)
+    exit_kind: np.ndarray  # "", "death" or "hospice"
 
     @property
     def n(self) -> int:
@@ -77,7 +102,7 @@ class _Cohort:
 # Long on purpose: draws in a fixed order from one seeded generator; the order is the clinic.
 def _patients(rng: np.random.Generator, n: int, start: np.datetime64) -> _Cohort:
     table = np.array([CONDITION_TABLE[c] for c in CONDITIONS], dtype=float)
-    share, age_mean, age_sd, female, opioid, mme_median = table.T
+    share, age_mean, age_sd, female, _opioid, _mme = table.T
 
     # Sites open in turn; within its open years a site's intake grows linearly.
     site = rng.choice(len(SITES), size=n, p=SITE_SHARE / SITE_SHARE.sum())
@@ -123,13 +148,6 @@ def _patients(rng: np.random.Generator, n: int, start: np.datetime64) -> _Cohort
     baseline_column[no_baseline_column | no_baseline_at_all] = np.nan
     baseline_column[zero_baseline] = 0.0
 
-    # Opioid use: baseline MME/day, skewed (lognormal), rounded to 5.
-    on_opioids = rng.random(n) < opioid[condition]
-    mme = np.clip(mme_median[condition] * np.exp(rng.normal(0, 0.75, n)), 5, 300)
-    mme = np.maximum(5, np.round(mme / 5) * 5)
-    baseline_mme = np.where(on_opioids, mme, 0.0)
-    baseline_mme[rng.random(n) < np.where(on_opioids, 0.04, 0.15)] = np.nan
-
     # Primary route: site mix × condition affinity.
     affinity = np.ones((len(CONDITIONS), len(ROUTES)))
     for code, row in CONDITION_ROUTE_AFFINITY.items():
@@ -140,19 +158,62 @@ def _patients(rng: np.random.Generator, n: int, start: np.datetime64) -> _Cohort
     never_treated = rng.random(n) < NEVER_TREATED_SHARE
     _ensure_each(rng, route, len(ROUTES), weights, eligible=~never_treated)
 
+    patient_id = _pseudonyms(n)
+    frame = pd.DataFrame(
+        {
+            "patient_id": patient_id,
+            "condition": np.asarray(CONDITIONS, dtype=object)[condition],
+            "site": np.asarray(SITES, dtype=object)[site],
+            "age": age,
+            "sex": sex,
+            "baseline_pain": baseline_column,
+        }
+    )
+    course = _courses(rng, condition, route, age, never_treated)
+    return _Cohort(
+        frame=frame,
+        patient_id=patient_id,
+        condition=condition,
+        site=site,
+        route=route,
+        age=age,
+        index_date=index_date,
+        weight=weight,
+        baseline=baseline,
+        no_baseline_column=no_baseline_column,
+        no_baseline_at_all=no_baseline_at_all,
+        **course,
+    )
+
+
+def _courses(
+    rng: np.random.Generator,
+    condition: np.ndarray,
+    route: np.ndarray,
+    age: np.ndarray,
+    never_treated: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Each patient's course: series length, response over time, how relief fades, exit."""
+    n = len(condition)
     # Responsiveness: one latent rank per patient (lower = better), shared by every time point,
     # so that trajectories are consistent (a 90-day responder was a 30-day responder when the
     # condition's rate falls over time).
     rank = rng.random(n)
     one_session = ~never_treated & (rng.random(n) < ONE_SESSION_SHARE * (0.45 + 1.1 * rank))
     planned = rng.choice(INDUCTION_SIZES, size=n, p=INDUCTION_WEIGHTS / INDUCTION_WEIGHTS.sum())
-    partial = ~one_session & (rng.random(n) < PARTIAL_SERIES_SHARE * (0.6 + 0.8 * rank))
+    partial = ~one_session & ~never_treated & (rng.random(n) < PARTIAL_SERIES_SHARE * (0.6 + 0.8 * rank))
     n_induction = np.where(partial, rng.integers(2, planned), planned)
+    # Home dosing: a start visit and a titration review; SC in cancer pain: 3–5 infusion days.
+    home_dosing = np.isin(route, [_PO, _SL])
+    sc_infusion = (route == _SC) & (condition == _CANCER)
+    n_induction = np.where(home_dosing, 2, n_induction)
+    infusion_days = rng.choice(SC_INFUSION_DAYS, size=n)
+    n_induction = np.where(sc_infusion, np.where(partial, 2, infusion_days), n_induction)
     n_induction = np.where(one_session, 1, np.where(never_treated, 0, n_induction))
 
     response = np.array([RESPONSE[c] for c in CONDITIONS])[condition]  # (n, 3)
     route_effect = ROUTE_RESPONSE[route]
-    migraine_in = (condition == CONDITIONS.index("migraine")) & (route == ROUTES.index("intranasal"))
+    migraine_in = (condition == CONDITIONS.index("migraine")) & (route == _IN)
     route_effect = np.where(migraine_in, route_effect * MIGRAINE_INTRANASAL_BONUS, route_effect)
     exposure = np.where(one_session, 0.35, np.where(partial, 0.8, 1.0))
     p_response = np.clip(response * (route_effect * exposure)[:, None], 0.01, 0.97)
@@ -163,47 +224,50 @@ def _patients(rng: np.random.Generator, n: int, start: np.datetime64) -> _Cohort
     reduction = np.where(responder, 0.30 + 0.55 * above, 0.29 - 0.42 * below**0.7)
     reduction = reduction + rng.normal(0, 0.04, reduction.shape)
 
-    patient_id = _pseudonyms(n)
-    frame = pd.DataFrame(
-        {
-            "patient_id": patient_id,
-            "condition": np.asarray(CONDITIONS, dtype=object)[condition],
-            "site": np.asarray(SITES, dtype=object)[site],
-            "age": age,
-            "sex": sex,
-            "baseline_pain": baseline_column,
-            "baseline_mme": baseline_mme,
-        }
+    tau_median = np.array([RELIEF_TAU_DAYS.get(c, RELIEF_TAU_DEFAULT) for c in CONDITIONS])[condition]
+    tau = tau_median * np.exp(rng.normal(0, RELIEF_TAU_SIGMA, n))
+
+    # Death or hospice: advanced cancer mostly; a small mortality among the oldest patients.
+    advanced = rng.random(n) < ADVANCED_CANCER_SHARE
+    cancer_exit = rng.exponential(np.where(advanced, *CANCER_EXIT_MEAN_DAYS), n)
+    elderly_exit = rng.exponential(ELDERLY_EXIT_MEAN_DAYS, n)
+    hospice = rng.random(n) < HOSPICE_SHARE
+    exit_day = np.where(
+        condition == _CANCER, cancer_exit, np.where(age >= ELDERLY_AGE, elderly_exit, float(_NO_EXIT))
     )
-    return _Cohort(
-        frame=frame,
-        patient_id=patient_id,
-        condition=condition,
-        site=site,
-        route=route,
-        index_date=index_date,
-        weight=weight,
-        baseline=baseline,
-        no_baseline_column=no_baseline_column,
-        no_baseline_at_all=no_baseline_at_all,
-        baseline_mme=baseline_mme,
-        n_induction=n_induction,
-        one_session=one_session,
-        responder=responder,
-        reduction=reduction,
-    )
+    exit_day = np.clip(np.ceil(exit_day), 2, _NO_EXIT).astype(np.int64)
+    exit_kind = np.where(
+        exit_day >= _NO_EXIT, "", np.where((condition == _CANCER) & hospice, "hospice", "death")
+    ).astype(object)
+    return {
+        "n_induction": n_induction,
+        "one_session": one_session,
+        "partial": partial,
+        "home_dosing": home_dosing,
+        "sc_infusion": sc_infusion,
+        "responder": responder,
+        "reduction": reduction,
+        "tau": tau,
+        "exit_day": exit_day,
+        "exit_kind": exit_kind,
+    }
 
 
 # --------------------------------------------------------------------------- sessions
 
 
-# Long on purpose: draws in a fixed order from one seeded generator; the order is the clinic.
-def _sessions(rng: np.random.Generator, c: _Cohort, end: np.datetime64) -> tuple[pd.DataFrame, np.ndarray]:
+def _schedule(rng: np.random.Generator, c: _Cohort) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sessions per patient, and each session's patient, number and gap after the previous one.
+
+    Induction over about 2–3 weeks; then, for those who continue, maintenance boosters every
+    3–8 weeks (home dosing: review visits every 4–8 weeks) for as long as the response lasts.
+    SC infusions in cancer pain are consecutive days.
+    """
     n = c.n
-    # Maintenance every 3–8 weeks for most responders, for as long as the response lasts.
-    interval = rng.integers(21, 57, n)
+    interval = np.where(c.home_dosing, rng.integers(*REVIEW_INTERVAL_DAYS, n), rng.integers(21, 57, n))
     resp30, resp90, resp180 = c.responder.T
-    maintained = (c.n_induction >= 2) & (rng.random(n) < np.where(resp30, 0.75, 0.08))
+    continues = np.where(resp90, 0.85, np.where(resp30, 0.60, 0.08))
+    maintained = (c.n_induction >= 2) & ~c.sc_infusion & (rng.random(n) < continues)
     lasts = np.where(
         resp180,
         180 + rng.exponential(300, n),
@@ -219,65 +283,60 @@ def _sessions(rng: np.random.Generator, c: _Cohort, end: np.datetime64) -> tuple
     first_row = np.cumsum(counts) - counts
     k = np.arange(len(patient)) - np.repeat(first_row, counts)  # 0-based session number
     induction = k < c.n_induction[patient]
+    titration_review = rng.integers(*REVIEW_TITRATION_DAYS, len(patient))
     gap = np.where(
         induction,
         np.maximum(2, np.round(mean_gap[patient] + rng.uniform(-1.5, 1.5, len(patient)))),
         np.maximum(14, interval[patient] + rng.integers(-5, 6, len(patient))),
-    ).astype(np.int64)
+    )
+    gap = np.where(induction & c.home_dosing[patient], titration_review, gap)
+    gap = np.where(induction & c.sc_infusion[patient], 1, gap).astype(np.int64)
+    return counts, patient, k, gap
+
+
+# Long on purpose: draws in a fixed order from one seeded generator; the order is the clinic.
+def _sessions(
+    rng: np.random.Generator, c: _Cohort, end: np.datetime64
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    n = c.n
+    counts, patient, k, gap = _schedule(rng, c)
+    first_row = np.cumsum(counts) - counts
     # Session by session (vectorised over patients): a weekend date moves to a weekday after
-    # the previous session, and the later sessions move with it.
+    # the previous session, and the later sessions move with it. A continuous SC infusion runs
+    # through the weekend.
     session_date = np.empty(len(patient), dtype="datetime64[D]")
     session_date[first_row[counts > 0]] = c.index_date[counts > 0]
+    continuous = c.sc_infusion[patient] & (k < c.n_induction[patient])
     for position in range(1, int(counts.max(initial=0))):
         rows = first_row[counts > position] + position
         previous = session_date[rows - 1]
-        session_date[rows] = _weekday(rng, previous + gap[rows].astype("timedelta64[D]"), after=previous)
-    kept = session_date <= end
-    patient, k, induction = patient[kept], k[kept], induction[kept]
-    session_date = session_date[kept]
+        planned = previous + gap[rows].astype("timedelta64[D]")
+        moved = _weekday(rng, planned, after=previous)
+        session_date[rows] = np.where(continuous[rows], planned, moved)
     day = (session_date - c.index_date[patient]).astype(np.int64)
+    kept = (session_date <= end) & (day < c.exit_day[patient])
+    patient, k, session_date, day = patient[kept], k[kept], session_date[kept], day[kept]
+    induction = k < c.n_induction[patient]
     m = len(patient)
 
-    # Route: the patient's own, except after a switch for a few patients.
+    # Route: the patient's own, except after a switch (IN ↔ IM, or to IM from an infusion).
     route = c.route[patient].copy()
     realised = np.bincount(patient, minlength=n)
-    switches = (rng.random(n) < ROUTE_SWITCH_SHARE) & (realised >= 2)
+    can_switch = ~c.home_dosing & ~c.sc_infusion
+    switches = (rng.random(n) < ROUTE_SWITCH_SHARE) & (realised >= 2) & can_switch
     switch_at = np.floor(rng.random(n) * (realised - 1)).astype(np.int64) + 1
-    alternative = np.where(
-        c.route == ROUTES.index("intranasal"),
-        ROUTES.index("intramuscular"),
-        np.where(
-            c.route == ROUTES.index("intramuscular"),
-            ROUTES.index("intranasal"),
-            ROUTES.index("intramuscular"),
-        ),
-    )
+    alternative = np.where(c.route == _IN, _IM, np.where(c.route == _IM, _IN, _IM))
     switched = switches[patient] & (k >= switch_at[patient])
     route[switched] = alternative[patient][switched]
 
-    dose = _doses(rng, c, patient, route, k, induction)
+    dose, hours = _doses(rng, c, patient, route, k, induction)
 
     weight = np.round(c.weight[patient] + rng.normal(0, 0.8, m), 1)
     no_weight = (rng.random(n) < 0.05)[patient] | (rng.random(m) < 0.05)
     weight[no_weight] = np.nan
 
-    # Pain before the session follows the patient's trajectory; after it, a transient drop.
-    level = _pain_level(c, patient, day)
-    pre = level + rng.normal(0, 0.5, m)
-    first = k == 0
-    pre[first] = c.baseline[patient[first]] + rng.normal(0, 0.4, first.sum())
-    pre = _nrs(rng, pre)
-    pre_from_baseline = first & c.no_baseline_column[patient]
-    pre[pre_from_baseline] = c.baseline[patient[pre_from_baseline]]
-    pre[first & c.no_baseline_at_all[patient]] = np.nan
-    pre[~first & (rng.random(m) < 0.03)] = np.nan
-    oral_like = np.isin(route, [ROUTES.index("oral"), ROUTES.index("sublingual")])
-    relief = np.clip(rng.normal(0.30 + 0.12 * c.responder[patient, 0], 0.14, m), 0, 0.9)
-    relief = np.where(oral_like, relief * 0.6, relief)
-    post = np.fmin(pre, np.round(np.where(np.isnan(pre), level, pre) * (1 - relief)))
-    post[rng.random(m) < 0.08] = np.nan
-
-    adverse_events, ae_minutes = _session_adverse_events(rng, c, patient, route, dose)
+    pre, post = _session_pain(rng, c, patient, k, day, route)
+    adverse_events, ae_minutes = _session_adverse_events(rng, c, patient, route, dose, hours)
 
     frame = pd.DataFrame(
         {
@@ -293,8 +352,54 @@ def _sessions(rng: np.random.Generator, c: _Cohort, end: np.datetime64) -> tuple
         }
     )
     first_session = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+    last_session = first_session.copy()
+    first = k == 0
     first_session[patient[first]] = session_date[first]
-    return frame, first_session
+    last_session[patient] = session_date  # rows are in date order within a patient
+    return frame, first_session, last_session
+
+
+def _session_pain(
+    rng: np.random.Generator,
+    c: _Cohort,
+    patient: np.ndarray,
+    k: np.ndarray,
+    day: np.ndarray,
+    route: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pain before and after each session.
+
+    Before: the patient's trajectory, with the relief of the last dose faded over the days
+    since it (relief × exp(−days/τ)), on the side of the 30 % line that the faded relief is
+    on, so that a loss of response falls where relief fades, not where rounding noise puts it.
+    Home dosing is steady (taken daily). After: a transient drop (Carr 2004); none recorded at a
+    review visit of home dosing (no dose is given there).
+    """
+    m = len(patient)
+    base = c.baseline[patient]
+    level = _pain_level(c, patient, day)
+    since = np.diff(day, prepend=0)
+    home = c.home_dosing[patient]
+    relief = 1 - level / base
+    kept = RELIEF_FLOOR + (1 - RELIEF_FLOOR) * np.exp(-since / c.tau[patient])
+    relief = np.where(home, relief, relief * kept)
+    responding = relief >= 0.30
+    pre = _nrs(rng, base * (1 - relief) + rng.normal(0, 0.4, m))
+    line = np.floor(0.7 * base + 1e-9)  # highest pain that is still a ≥ 30 % reduction
+    pre = np.where(responding, np.minimum(pre, line), np.maximum(pre, line + 1))
+    first = k == 0
+    pre[first] = _nrs(rng, base[first] + rng.normal(0, 0.4, first.sum()))
+    pre = np.clip(pre, 0, 10)
+    pre_from_baseline = first & c.no_baseline_column[patient]
+    pre[pre_from_baseline] = base[pre_from_baseline]
+    pre[first & c.no_baseline_at_all[patient]] = np.nan
+    pre[~first & (rng.random(m) < 0.03)] = np.nan
+
+    drop = np.clip(rng.normal(0.30 + 0.12 * c.responder[patient, 0], 0.14, m), 0, 0.9)
+    drop = np.where(route == _SC, drop * 0.8, drop)
+    post = np.fmin(pre, np.round(np.where(np.isnan(pre), level, pre) * (1 - drop)))
+    post[(rng.random(m) < 0.08) | home] = np.nan
+    return pre, post
 
 
 def _doses(
@@ -304,32 +409,41 @@ def _doses(
     route: np.ndarray,
     k: np.ndarray,
     induction: np.ndarray,
-) -> np.ndarray:
-    """Dose in mg per session for its route, titrated up a little over the induction series."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dose in mg per session for its route (titrated up a little), and IV infusion hours.
+
+    Oral and sublingual: the daily dose taken at home, recorded at the review visit. SC in
+    cancer pain: the mg of that day's 24-hour infusion, escalated 100 → 300 → 500 (Hardy 2012).
+    """
     level = rng.random(c.n)[patient]  # each patient's place in the usual dose range
     weight = c.weight[patient]
     hours = rng.choice([1.0, 1.5, 2.0, 3.0, 4.0], size=c.n, p=[0.30, 0.30, 0.20, 0.10, 0.10])[patient]
-    cancer = c.condition[patient] == CONDITIONS.index("cancer_pain")
-    hardy = rng.choice([100.0, 300.0, 500.0], size=c.n, p=[0.5, 0.35, 0.15])[patient]
+    top_step = rng.choice(3, size=c.n, p=[0.25, 0.35, 0.40])[patient]
+    infusion = SC_INFUSION_STEPS[np.minimum(k, top_step)]
     titration = 1 + 0.04 * np.minimum(k, 5)
     titration = np.where(induction, titration, 1.2)
-    r = {name: route == ROUTES.index(name) for name in ROUTES}
+    r = [route == j for j in range(len(ROUTES))]
     dose = np.select(
-        [r["intranasal"], r["intramuscular"], r["intravenous"], r["oral"], r["sublingual"]],
+        [r[_IN], r[_IM], r[_IV], r[_PO], r[_SL]],
         [
             10 * np.round((5 + 8 * level) * titration),  # 50–150 mg in 10-mg sprays
             5 * np.round(weight * (0.4 + 0.5 * level) * titration / 5),  # 0.4–0.9 mg/kg
             np.round(weight * (0.3 + 0.2 * level) * hours * titration),  # 0.3–0.5 mg/kg/h
-            25 * np.round((2 + 6 * level) * titration),  # 50–200 mg
-            25 * np.round((1 + 3 * level) * titration),  # 25–100 mg
+            25 * np.round((2 + 10 * level) * titration),  # 50–300 mg a day
+            25 * np.round((1 + 5 * level) * titration),  # 25–150 mg a day
         ],
-        default=np.where(cancer, hardy, 5 * np.round(weight * (0.2 + 0.3 * level) / 5)),
+        default=np.where(c.sc_infusion[patient], infusion, 5 * np.round(weight * (0.2 + 0.3 * level) / 5)),
     )
-    return np.clip(dose, 5, 1000).astype(float)
+    return np.clip(dose, 5, 1000).astype(float), np.where(r[_IV], hours, np.nan)
 
 
 def _session_adverse_events(
-    rng: np.random.Generator, c: _Cohort, patient: np.ndarray, route: np.ndarray, dose: np.ndarray
+    rng: np.random.Generator,
+    c: _Cohort,
+    patient: np.ndarray,
+    route: np.ndarray,
+    dose: np.ndarray,
+    hours: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     m = len(patient)
     # Dissociation depends on the patient and, within a route, on the dose.
@@ -348,8 +462,14 @@ def _session_adverse_events(
         present = np.flatnonzero(rng.random(m) < np.clip(p, 0, 0.97))
         codes[present] |= 1 << bit
         median, sigma = AE_DURATION[name]
-        lasted = np.minimum(median * np.exp(rng.normal(0, sigma, len(present))), AE_DURATION_CAP_MIN)
-        minutes[present] = np.maximum(minutes[present], lasted)
+        if name == "dissociation":
+            # With the exposure: most of an IV infusion's hours plus the wake-up after it.
+            median = DISSOCIATION_MEDIAN_MIN[route[present]]
+            infused = np.nan_to_num(hours[present]) * 60 * rng.uniform(0.5, 0.9, len(present))
+        else:
+            infused = 0.0
+        lasted = infused + median * np.exp(rng.normal(0, sigma, len(present)))
+        minutes[present] = np.maximum(minutes[present], np.minimum(lasted, AE_DURATION_CAP_MIN))
     minutes = np.maximum(5, np.round(minutes / 5) * 5)
     minutes[codes == 0] = np.nan
     return _code_strings(codes), minutes
@@ -360,11 +480,10 @@ def _session_adverse_events(
 
 def _followups(
     rng: np.random.Generator, c: _Cohort, first_session: np.ndarray, end: np.datetime64
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """The follow-ups table, and what the measures beyond pain are drawn from (per row)."""
     n = c.n
     treated = ~np.isnat(first_session)
-    # Baseline the outcome engine will use (docs/methods.md); follow-up pain is written against it.
-    baseline = c.baseline
     attend = ATTENDANCE[None, :] * np.where(c.responder, RESPONDER_ATTENDANCE[0], RESPONDER_ATTENDANCE[1])
     attend = attend * np.where(c.one_session, ONE_SESSION_ATTENDANCE, 1.0)[:, None]
     seen = treated[:, None] & (rng.random((n, 3)) < np.clip(attend, 0, 0.97))
@@ -373,68 +492,33 @@ def _followups(
 
     patient, point = np.nonzero(seen)
     followup_date = _weekday(rng, first_session[patient] + day[patient, point].astype("timedelta64[D]"))
-    kept = followup_date <= end
-    patient, point, followup_date = patient[kept], point[kept], followup_date[kept]
+    days = (followup_date - first_session[patient]).astype(np.int64)
+    kept = (followup_date <= end) & (days < c.exit_day[patient])
+    patient, point, followup_date, days = patient[kept], point[kept], followup_date[kept], days[kept]
     m = len(patient)
 
     # Pain: integer NRS on the planned side of the 30 % line, so that status is as drawn.
-    base = baseline[patient]
+    base = c.baseline[patient]
     responder = c.responder[patient, point]
     target = np.round(base * (1 - c.reduction[patient, point]))
     line = np.floor(0.7 * base + 1e-9)  # highest pain that is still a ≥ 30 % reduction
     pain = np.where(responder, np.minimum(target, line), np.maximum(target, line + 1))
     pain = np.clip(pain, 0, 10)
-    achieved = (base - pain) / base
-
-    # PGIC follows the change (Farrar 2001: "much improved" ≈ 30 % reduction), with some scatter.
-    pgic = np.select(
-        [achieved >= 0.7, achieved >= 0.3, achieved >= 0.1, achieved > -0.1, achieved > -0.3],
-        [1, 2, 3, 4, 5],
-        default=6,
-    ).astype(float)
-    pgic = pgic + rng.choice([-1.0, 0.0, 1.0], size=m, p=[0.1, 0.8, 0.1])
-    pgic = np.clip(pgic, 1, 7)
-    pgic = np.where(achieved >= 0.5, np.minimum(pgic, 2), pgic)
-    pgic = np.where(achieved >= 0.3, np.minimum(pgic, 3), pgic)
-    pgic = np.where(achieved < 0.1, np.maximum(pgic, 3), pgic)
-    pgic[rng.random(m) < 0.08] = np.nan
-
-    interference0 = np.clip(0.85 * baseline + rng.normal(0, 1.2, n), 0.5, 10)[patient]
-    bpi = np.clip(interference0 * (1 - 0.85 * achieved) + rng.normal(0, 0.7, m), 0, 10)
-    bpi = np.round(bpi, 1)
-    bpi[rng.random(m) < 0.15] = np.nan
-
-    fibro = c.condition == CONDITIONS.index("fibromyalgia")
-    phq0 = np.clip(rng.normal(11 + 2 * fibro, 6, n), 0, 27)[patient]
-    phq9 = np.clip(np.round(phq0 * (1 - 0.5 * achieved) + rng.normal(0, 2, m)), 0, 27)
-    phq9[rng.random(m) >= PHQ9_SHARE[c.site[patient]]] = np.nan
-
-    mme0 = c.baseline_mme[patient]
-    months = np.asarray(FOLLOWUP_DAYS)[point] / 180
-    cut = np.where(
-        responder,
-        rng.uniform(0.05, 0.35, m) * np.sqrt(months),
-        rng.normal(0.02, 0.06, m),
-    )
-    mme = np.maximum(0, np.round(mme0 * (1 - np.clip(cut, -0.2, 0.6)) / 5) * 5)
-    mme[rng.random(m) < 0.10] = np.nan
 
     codes = np.zeros(m, dtype=np.int64)
     for name, rate in FOLLOWUP_AE_RATES.items():
         codes[rng.random(m) < rate] |= 1 << _AE_CODES.index(name)
 
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "patient_id": c.patient_id[patient],
             "followup_date": followup_date.astype(object),
             "pain": pain.astype(float),
-            "pgic": pgic,
-            "bpi_interference": bpi,
-            "phq9": phq9,
-            "mme": mme,
             "adverse_events": _code_strings(codes),
         }
     )
+    rows = {"patient": patient, "day": days, "achieved": (base - pain) / base, "date": followup_date}
+    return frame, rows
 
 
 # --------------------------------------------------------------------------- helpers
@@ -456,88 +540,3 @@ def _nrs(rng: np.random.Generator, value: np.ndarray) -> np.ndarray:
     """Pain as recorded: whole points mostly, half points sometimes, within 0–10."""
     half = rng.random(len(value)) < 0.15
     return np.clip(np.where(half, np.round(value * 2) / 2, np.round(value)), 0, 10)
-
-
-def _growing_day(u: np.ndarray, start: np.ndarray, stop: float) -> np.ndarray:
-    """Inverse CDF of a density rising linearly (× 1 + INTAKE_GROWTH) from day 0 to ``stop``."""
-    a = INTAKE_GROWTH / (2 * stop)
-    mass_start = start + a * start**2
-    mass = mass_start + u * ((stop + a * stop**2) - mass_start)
-    return np.floor((-1 + np.sqrt(1 + 4 * a * mass)) / (2 * a)).astype(np.int64)
-
-
-def _weekday(
-    rng: np.random.Generator,
-    dates: np.ndarray,
-    *,
-    after: np.ndarray | None = None,
-    until: np.datetime64 | None = None,
-) -> np.ndarray:
-    """Clinics work Monday to Friday: a weekend date moves to a weekday within three days.
-
-    Each of the five weekdays is equally likely (so weekend visits do not pile onto Mondays),
-    among those later than ``after`` and not later than ``until``.
-    """
-    weekday = (dates.astype(np.int64) + _EPOCH_WEEKDAY) % 7
-    weekend = np.flatnonzero(weekday >= 5)
-    if not len(weekend):
-        return dates
-    offsets = np.where((weekday[weekend] == 5)[:, None], _SATURDAY_MOVES, _SUNDAY_MOVES)
-    candidates = dates[weekend][:, None] + offsets.astype("timedelta64[D]")
-    allowed = np.ones(offsets.shape, dtype=bool)
-    if after is not None:
-        allowed &= candidates > after[weekend][:, None]
-    if until is not None:
-        allowed &= candidates <= until
-    choice = np.argmax(rng.random(offsets.shape) * allowed, axis=1)
-    moved = dates.copy()
-    moved[weekend] = candidates[np.arange(len(weekend)), choice]
-    return moved
-
-
-def _choose_rows(rng: np.random.Generator, probabilities: np.ndarray) -> np.ndarray:
-    """One draw per row of a (rows × options) probability matrix."""
-    cumulative = np.cumsum(probabilities, axis=1)
-    draw = rng.random(len(probabilities))[:, None]
-    return np.minimum((draw > cumulative).sum(axis=1), probabilities.shape[1] - 1)
-
-
-def _ensure_each(
-    rng: np.random.Generator,
-    values: np.ndarray,
-    options: int,
-    likely: np.ndarray | None = None,
-    *,
-    eligible: np.ndarray | None = None,
-) -> None:
-    """Give each option to at least one element (in place), when there are enough elements.
-
-    The element is taken from an option that has more than one; preferably an ``eligible`` one
-    for which the option is possible under ``likely`` (rows × options probabilities).
-    """
-    if len(values) < options:
-        return
-    for option in range(options):
-        count = np.bincount(values, minlength=options)
-        if count[option]:
-            continue
-        candidates = count[values] > 1
-        for preference in (eligible, None if likely is None else likely[:, option] > 0):
-            if preference is not None and (candidates & preference).any():
-                candidates &= preference
-        values[rng.choice(np.flatnonzero(candidates))] = option
-
-
-def _pseudonyms(n: int) -> np.ndarray:
-    width = max(6, len(str(n)))
-    return np.array([f"KO-{number:0{width}d}" for number in range(1, n + 1)], dtype=object)
-
-
-def _code_strings(codes: np.ndarray) -> np.ndarray:
-    """Bit masks of adverse events → ``;``-joined codes (alphabetical), None when empty."""
-    unique, inverse = np.unique(codes, return_inverse=True)
-    labels = np.array(
-        [";".join(name for bit, name in enumerate(_AE_CODES) if mask >> bit & 1) or None for mask in unique],
-        dtype=object,
-    )
-    return labels[inverse.reshape(-1)]
