@@ -52,7 +52,7 @@ def engine() -> Engine:
     """The engine for the configured database; stops the page with a message if unusable."""
     try:
         return engine_for(database_url())
-    except errors.DatabaseError as exc:
+    except (errors.DatabaseError, errors.SettingError) as exc:  # unreachable, or not a usable URL
         st.error(f"**The outcomes database cannot be opened.** {exc}", icon=":material/error:")
         st.info("Check the DATABASE_URL setting, or unset it to use the embedded demo database.")
         st.stop()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from analysis.domain.definition import OutcomeDefinition
+from analysis.domain.definition import TIMEPOINT_DAYS, WINDOW_DAYS, OutcomeDefinition
 from analysis.present import format as fmt
 from pages import common
 
@@ -34,8 +34,8 @@ def _editor() -> None:
         row = st.columns(3)
         row[0].number_input(
             "Time point (days after the first session)",
-            min_value=0,
-            max_value=730,
+            min_value=TIMEPOINT_DAYS[0],
+            max_value=TIMEPOINT_DAYS[1],
             step=1,
             value=DEFAULTS.timepoint_days,
             key="timepoint",
@@ -43,8 +43,8 @@ def _editor() -> None:
         )
         row[1].number_input(
             "Window ± (days)",
-            min_value=0,
-            max_value=365,
+            min_value=WINDOW_DAYS[0],
+            max_value=WINDOW_DAYS[1],
             step=1,
             value=DEFAULTS.window_days,
             key="window",
@@ -99,8 +99,8 @@ def _editor() -> None:
             bind="query-params",
         )
         st.button("Reset to the defaults", on_click=_reset, icon=":material/restart_alt:")
-    if st.session_state.get("band_low", 0) > st.session_state.get("band_high", 1):
-        st.error("The band's bottom is above its top; the default band (30–40%) is used until this is fixed.")
+    if st.session_state.get("band_low", 0) >= st.session_state.get("band_high", 1):
+        st.error("The band's bottom is not below its top; the default band (30–40%) is used until this is fixed.")
 
 
 def methods() -> None:

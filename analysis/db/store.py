@@ -8,6 +8,7 @@ keys enforced; PostgreSQL is reached through psycopg 3.
 from __future__ import annotations
 
 import os
+import re
 from datetime import date
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from analysis.db import schema
-from analysis.domain.errors import DatabaseError, first_line
+from analysis.domain.errors import DatabaseError, SettingError, first_line
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "data" / "outcomes.db"
@@ -45,15 +46,34 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def make_engine(url: str | None = None) -> Engine:
-    """Create an engine for ``url`` (see :func:`resolve_url`) without touching the schema."""
+    """Create an engine for ``url`` (see :func:`resolve_url`) without touching the schema.
+
+    An address that is not a usable database URL (malformed, an unsupported database, a port
+    that is not a number from 1 to 65535, an SQLite URL naming no file) is a
+    :class:`SettingError` (exit code 2); a database that cannot be reached is a
+    :class:`DatabaseError` (exit code 3), raised when it is first used.
+    """
     resolved = resolve_url(url)
+    shown = _shown(url or default_url())
     try:
-        parsed = make_url(resolved)
-    except ArgumentError as exc:
-        raise DatabaseError(f"The database address {resolved!r} is not a valid database URL.") from exc
+        parsed = make_url(resolved)  # a port that is not a number is a ValueError here
+    except (ArgumentError, ValueError) as exc:
+        raise SettingError(
+            f"The database address {shown} is not a valid database URL; write it as "
+            "sqlite:///path/to/file.db or postgresql://user@host:5432/database."
+        ) from exc
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        raise SettingError(f"The database address {shown} has port {parsed.port}; a port is 1 to 65535.")
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
-        if database and database != ":memory:" and not database.startswith("file:"):
+        if not database:
+            # ``sqlite:///`` (e.g. ``sqlite:///$UNSET``) would be a database in memory: an import
+            # would report success and vanish when the command ends.
+            raise SettingError(
+                f"The database address {shown} names no database file (an unset variable?); "
+                "give a path such as sqlite:///data/outcomes.db."
+            )
+        if database != ":memory:" and not database.startswith("file:"):
             folder = Path(database).expanduser().resolve().parent
             if not folder.is_dir():
                 raise DatabaseError(f"The folder for the database file does not exist: {folder}")
@@ -62,9 +82,17 @@ def make_engine(url: str | None = None) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 5})
-    raise DatabaseError(
+    raise SettingError(
         f"Database type {parsed.get_backend_name()!r} is not supported; use SQLite or PostgreSQL."
     )
+
+
+def _shown(url: str) -> str:
+    """``url`` as a message may show it: without its password, even when it cannot be parsed."""
+    try:
+        return repr(make_url(url).render_as_string(hide_password=True))
+    except (ArgumentError, ValueError):
+        return repr(re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url))
 
 
 def _alembic(engine: Engine, direction: str, revision: str) -> None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from sqlalchemy import Table
 
 from analysis.db import schema
+from analysis.domain import definition
 
 #: Largest input accepted, all files of one import together; larger inputs are refused unread.
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
@@ -20,7 +19,7 @@ MAX_COLUMNS = 1000
 #: A CSV header (the first record) must end within this many characters.
 MAX_HEADER_CHARS = 1024 * 1024
 #: Dates before this are refused as typos (ketamine was approved in 1970).
-EARLIEST_DATE = date(1970, 1, 1)
+EARLIEST_DATE = definition.EARLIEST_DATE
 #: Cell texts that mean "missing" (compared case-insensitively).
 MISSING_MARKERS = frozenset({"na", "n/a", "null", "none", "nan", "-"})
 #: How long one attempt waits for another import to finish before it gives up (seconds).
