@@ -16,6 +16,13 @@ MAX_PROBLEMS = 1000
 #: Most columns one table may have (the contract needs at most 9); wider files are refused
 #: before they are parsed, so that width cannot be used to make an import take hours.
 MAX_COLUMNS = 1000
+#: Most cells one workbook sheet may span (rows to the last row with a value × columns): an
+#: Excel sheet of 1,048,576 rows and 19 columns. A sheet's declared size is checked before any
+#: row is read, and the real size while reading (the declaration can be wrong): a 2 KB file
+#: declaring A1:XFD1048576 would otherwise make the importer allocate about 137 GB.
+MAX_SHEET_CELLS = 20_000_000
+#: Rows of an Excel sheet; a workbook claiming more is not one a spreadsheet wrote.
+MAX_SHEET_ROWS = 1_048_576
 #: A CSV header (the first record) must end within this many characters.
 MAX_HEADER_CHARS = 1024 * 1024
 #: Dates before this are refused as typos (ketamine was approved in 1970).
