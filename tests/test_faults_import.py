@@ -4,6 +4,7 @@ identifying kept (issue #14, items 10 and 15; docs/import.md)."""
 from __future__ import annotations
 
 import io
+import json
 import tracemalloc
 import zipfile
 
@@ -127,3 +128,109 @@ def test_the_refusal_log_keeps_sizes_and_hashes(engine):
     import_uploads(engine, [("clinic.xlsx", data)])
     details = last_attempt(engine)["file_details"]
     assert details[0]["bytes"] == len(data) and len(details[0]["sha256"]) == 64
+
+
+# --------------------------------------------------------------------------- item 15
+
+SAMPLE = "patient_id,condition,site\nW1,crps,main\n"
+
+
+def logged_names(engine: Engine) -> str:
+    attempt = last_attempt(engine)
+    return json.dumps(attempt["file_details"]) + attempt["files"]
+
+
+@pytest.mark.parametrize(
+    "file_name", ["Doe, Jane.xlsx", "jane.doe@example.com.xlsx", "555-123-4567.xlsx", "SSN 123456789.csv"]
+)
+def test_a_file_named_after_a_patient_is_refused_and_its_name_never_logged(engine, file_name):
+    report = import_uploads(engine, [(file_name, SAMPLE.encode())])
+    assert not report.ok
+    assert "a file name looks like" in report.problems[0].reason
+    assert file_name not in str(report.problems)
+    logged = logged_names(engine)
+    assert file_name not in logged and "file name hidden" in logged
+    assert last_attempt(engine)["status"] == "refused" and stored_patients(engine) == 0
+
+
+def test_a_file_path_named_after_a_patient_is_refused_unread_and_hidden(engine, tmp_path):
+    path = tmp_path / "Smith, John.xlsx"
+    path.write_bytes(b"not read")
+    from analysis.ingest import import_paths
+
+    report = import_paths(engine, [path])
+    assert not report.ok and "a person's name" in report.problems[0].reason
+    assert "Smith" not in logged_names(engine)
+
+
+def test_a_sheet_named_after_a_patient_is_refused_and_not_repeated(engine):
+    book = Workbook()
+    book.active.title = "patients"
+    book.active.append(["patient_id", "condition"])
+    book.active.append(["W1", "crps"])
+    book.create_sheet("Doe, Jane")
+    data = io.BytesIO()
+    book.save(data)
+    report = import_uploads(engine, [("clinic.xlsx", data.getvalue())])
+    assert not report.ok
+    assert "a sheet's name looks like a person's name" in report.problems[0].reason
+    assert "Jane" not in str(report.problems) + str(report.warnings)
+    assert stored_patients(engine) == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("555 123-4567", "a phone number"),
+        ("555/123-4567", "a phone number"),
+        ("020 7946 0958", "a phone number"),
+        ("tel 5551234567", "a phone number"),
+        ("SSN 123456789", "an SSN"),
+        ("123 45 6789", "an SSN"),
+        ("123.45.6789", "an SSN"),
+    ],
+)
+def test_other_phone_and_ssn_forms_in_site_are_refused_and_hidden(engine, value, kind):
+    report = import_uploads(engine, [("patients.csv", f"patient_id,condition,site\nW1,crps,{value}\n".encode())])
+    assert not report.ok
+    assert f"looks like {kind}" in report.problems[0].reason
+    assert value not in str(report.problems)
+
+
+@pytest.mark.parametrize("patient_id", ["SSN123456789", "123.45.6789", "tel5551234567"])
+def test_identifier_forms_as_patient_id_are_refused(engine, patient_id):
+    report = import_uploads(engine, [("patients.csv", f"patient_id,condition\n{patient_id},crps\n".encode())])
+    assert not report.ok and "looks like" in report.problems[0].reason
+
+
+@pytest.mark.parametrize(
+    "patient_id", ["123456789", "5551234567", "KO-001", "P-2024-06-30", "100.5", "CRPS_0042", "W123456789"]
+)
+def test_pseudonyms_made_of_digits_are_still_accepted(engine, patient_id):
+    report = import_uploads(
+        engine, [("patients.csv", f"patient_id,condition,site\n{patient_id},crps,Clinic 2\n".encode())]
+    )
+    assert report.ok, report.problems
+
+
+@pytest.mark.parametrize("site", ["Smith, John", "SMITH, JOHN", "Mrs Smith"])
+def test_a_person_s_name_in_site_is_refused_and_hidden(engine, site):
+    report = import_uploads(engine, [("patients.csv", f'patient_id,condition,site\nW1,crps,"{site}"\n'.encode())])
+    assert not report.ok
+    assert "site looks like a person's name" in report.problems[0].reason
+    assert site not in str(report.problems)
+
+
+@pytest.mark.parametrize("site", ["North Clinic", "Boston, MA", "MS clinic", "St. Mary's", "Site 2"])
+def test_place_names_in_site_are_accepted(engine, site):
+    report = import_uploads(engine, [("patients.csv", f'patient_id,condition,site\nW1,crps,"{site}"\n'.encode())])
+    assert report.ok, report.problems
+
+
+@pytest.mark.parametrize("mark", ["\u200e", "\u200f", "\u061c", "\u200b", "\ufeff"])
+def test_a_site_with_a_bidi_or_invisible_mark_is_refused(engine, mark):
+    report = import_uploads(
+        engine, [("patients.csv", f"patient_id,condition,site\nW1,crps,North{mark}\n".encode())]
+    )
+    assert not report.ok
+    assert "control or text-direction character" in report.problems[0].reason

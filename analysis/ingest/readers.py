@@ -14,6 +14,7 @@ import pandas as pd
 
 from analysis.domain.contract import FIELDS, TABLES
 from analysis.ingest import limits
+from analysis.ingest.identifiers import name_identifier_kind
 from analysis.ingest.report import _Problems
 
 # --------------------------------------------------------------------------- reading files
@@ -122,6 +123,13 @@ def _read_workbook(name: str, data: bytes, problems: _Problems, warnings: list[s
     seen: dict[str, str] = {}
     try:
         for sheet in book.worksheets:
+            if (kind := name_identifier_kind(sheet.title)) is not None:
+                problems.file(
+                    name,
+                    f"a sheet's name looks like {kind} (name hidden: it would identify a person); "
+                    "rename or delete the sheet",
+                )
+                continue
             table = sheet.title.strip().casefold()
             if table not in TABLES:
                 warnings.append(f"{name}: sheet {sheet.title!r} is not a table of the import and was ignored")
