@@ -35,6 +35,7 @@ allowed = {
 }
 navigation = st.navigation({section: pages for section, pages in allowed.items() if pages})
 common.mark_entry_point()
+common.follow_stored_data()  # an import elsewhere (CLI, another session) shows on this load
 if not common.database_is_empty():
     common.render_filters()
 navigation.run()

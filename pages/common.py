@@ -7,6 +7,8 @@
   well, and every page reads the same :func:`definition`.
 - Every cached call is bounded (``ttl`` / ``max_entries``). A database that cannot be reached
   becomes a message on the page, never a traceback.
+- The caches follow the stored data: each run looks up the latest applied import, and a change
+  (an import from the command line or another session) empties them (:func:`follow_stored_data`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from analysis.db import store
+from analysis.db import audit, store
 from analysis.domain import access, errors
 from analysis.domain.definition import AGE_GROUPS, CohortFilter, OutcomeDefinition
 from analysis.domain.vocabulary import display_name
@@ -159,6 +161,31 @@ def empty_state() -> bool:
         icon=":material/upload_file:",
     )
     return True
+
+
+# --- following the stored data -------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def _seen_versions() -> dict[str, int | None]:
+    """The stored data's version each database had when this server last looked (one per process)."""
+    return {}
+
+
+def follow_stored_data() -> None:
+    """Forget every cached result when the stored data changed since it was computed.
+
+    Called once per run by the entry point: one lookup of the latest applied import
+    (:func:`analysis.db.audit.latest_applied_import`), so that an import from the command line,
+    another session or another server process shows on the next page load, not after the
+    caches' ten minutes.
+    """
+    url = database_url()
+    version = guarded(audit.latest_applied_import, engine())
+    seen = _seen_versions()
+    if url in seen and seen[url] != version:
+        st.cache_data.clear()
+    seen[url] = version
 
 
 def clear_caches() -> None:

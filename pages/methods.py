@@ -100,7 +100,7 @@ def _editor() -> None:
         )
         st.button("Reset to the defaults", on_click=_reset, icon=":material/restart_alt:")
     if st.session_state.get("band_low", 0) >= st.session_state.get("band_high", 1):
-        st.error("The band's bottom is not below its top; the default band (30–40%) is used until this is fixed.")
+        st.error("The band's bottom is not below its top; the default band (30–40%) is used until it is.")
 
 
 def methods() -> None:

@@ -135,6 +135,12 @@ def test_the_refusal_log_keeps_sizes_and_hashes(engine):
 SAMPLE = "patient_id,condition,site\nW1,crps,main\n"
 
 
+def import_one(engine: Engine, patient_id: str = "W1", site: str = "main"):
+    """Import one patient from a patients.csv upload (the site quoted as a spreadsheet would)."""
+    data = f'patient_id,condition,site\n{patient_id},crps,"{site}"\n'.encode()
+    return import_uploads(engine, [("patients.csv", data)])
+
+
 def logged_names(engine: Engine) -> str:
     attempt = last_attempt(engine)
     return json.dumps(attempt["file_details"]) + attempt["files"]
@@ -191,7 +197,7 @@ def test_a_sheet_named_after_a_patient_is_refused_and_not_repeated(engine):
     ],
 )
 def test_other_phone_and_ssn_forms_in_site_are_refused_and_hidden(engine, value, kind):
-    report = import_uploads(engine, [("patients.csv", f"patient_id,condition,site\nW1,crps,{value}\n".encode())])
+    report = import_one(engine, site=value)
     assert not report.ok
     assert f"looks like {kind}" in report.problems[0].reason
     assert value not in str(report.problems)
@@ -199,7 +205,7 @@ def test_other_phone_and_ssn_forms_in_site_are_refused_and_hidden(engine, value,
 
 @pytest.mark.parametrize("patient_id", ["SSN123456789", "123.45.6789", "tel5551234567"])
 def test_identifier_forms_as_patient_id_are_refused(engine, patient_id):
-    report = import_uploads(engine, [("patients.csv", f"patient_id,condition\n{patient_id},crps\n".encode())])
+    report = import_one(engine, patient_id=patient_id)
     assert not report.ok and "looks like" in report.problems[0].reason
 
 
@@ -207,15 +213,13 @@ def test_identifier_forms_as_patient_id_are_refused(engine, patient_id):
     "patient_id", ["123456789", "5551234567", "KO-001", "P-2024-06-30", "100.5", "CRPS_0042", "W123456789"]
 )
 def test_pseudonyms_made_of_digits_are_still_accepted(engine, patient_id):
-    report = import_uploads(
-        engine, [("patients.csv", f"patient_id,condition,site\n{patient_id},crps,Clinic 2\n".encode())]
-    )
+    report = import_one(engine, patient_id=patient_id, site="Clinic 2")
     assert report.ok, report.problems
 
 
 @pytest.mark.parametrize("site", ["Smith, John", "SMITH, JOHN", "Mrs Smith"])
 def test_a_person_s_name_in_site_is_refused_and_hidden(engine, site):
-    report = import_uploads(engine, [("patients.csv", f'patient_id,condition,site\nW1,crps,"{site}"\n'.encode())])
+    report = import_one(engine, site=site)
     assert not report.ok
     assert "site looks like a person's name" in report.problems[0].reason
     assert site not in str(report.problems)
@@ -223,14 +227,12 @@ def test_a_person_s_name_in_site_is_refused_and_hidden(engine, site):
 
 @pytest.mark.parametrize("site", ["North Clinic", "Boston, MA", "MS clinic", "St. Mary's", "Site 2"])
 def test_place_names_in_site_are_accepted(engine, site):
-    report = import_uploads(engine, [("patients.csv", f'patient_id,condition,site\nW1,crps,"{site}"\n'.encode())])
+    report = import_one(engine, site=site)
     assert report.ok, report.problems
 
 
 @pytest.mark.parametrize("mark", ["\u200e", "\u200f", "\u061c", "\u200b", "\ufeff"])
 def test_a_site_with_a_bidi_or_invisible_mark_is_refused(engine, mark):
-    report = import_uploads(
-        engine, [("patients.csv", f"patient_id,condition,site\nW1,crps,North{mark}\n".encode())]
-    )
+    report = import_one(engine, site=f"North{mark}")
     assert not report.ok
     assert "control or text-direction character" in report.problems[0].reason

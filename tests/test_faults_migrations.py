@@ -96,9 +96,10 @@ def test_leftovers_of_an_interrupted_old_upgrade_are_recovered_on_the_next_start
 
 
 def test_several_first_runs_at_once_migrate_once_without_errors(blank_url):
+    first_run = f"from analysis.db.store import open_database; open_database({blank_url!r})"
     starts = [
         subprocess.Popen(
-            [sys.executable, "-c", f"from analysis.db.store import open_database; open_database({blank_url!r})"],
+            [sys.executable, "-c", first_run],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
