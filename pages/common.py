@@ -308,6 +308,7 @@ def page_guard(permission: str = "aggregates") -> access.Access:
     if not granted.can(permission):
         st.error("Your role does not give access to this page.", icon=":material/lock:")
         st.stop()
+    _warn_refused_definition()
     return granted
 
 
@@ -417,7 +418,16 @@ def _setting(key: str, default: Any) -> Any:
 
 
 def definition() -> OutcomeDefinition:
-    """The outcome definition the user is looking at (Methods page; defaults from docs/methods.md)."""
+    """The outcome definition the user is looking at (Methods page; defaults from docs/methods.md).
+
+    A setting outside its limits (a shared link with ``?timepoint=3000000``) gives the defaults;
+    :func:`page_guard` says so once at the top of the page.
+    """
+    return _definition_or_problem()[0]
+
+
+def _definition_or_problem() -> tuple[OutcomeDefinition, str | None]:
+    """The definition the settings ask for, or the defaults and why the settings were refused."""
     try:
         return OutcomeDefinition(
             timepoint_days=int(_setting("timepoint", _DEFAULTS.timepoint_days)),
@@ -429,10 +439,20 @@ def definition() -> OutcomeDefinition:
                 float(_setting("band_low", _DEFAULTS.band[0])),
                 float(_setting("band_high", _DEFAULTS.band[1])),
             ),
+        ), None
+    except (ValueError, OverflowError) as exc:  # SettingError is a ValueError
+        return _DEFAULTS, str(exc)
+
+
+def _warn_refused_definition() -> None:
+    """One warning at the top of the page when the settings (e.g. a shared link's) are refused."""
+    problem = _definition_or_problem()[1]
+    if problem:
+        st.warning(
+            f"The outcome definition (Methods page or link) is not valid: {problem}. "
+            "The defaults are used until it is fixed.",
+            icon=":material/warning:",
         )
-    except ValueError as exc:
-        st.warning(f"The outcome definition in the link is not valid ({exc}); the defaults are used.")
-        return _DEFAULTS
 
 
 def definition_caption(d: OutcomeDefinition) -> str:
