@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analysis.db import store
-from analysis.domain.definition import OutcomeDefinition
+from analysis.domain.definition import OutcomeDefinition, check_chosen_cutoff
 from analysis.domain.errors import EXIT_SETTING, SettingError
 from tests.clinic import add_patient
 from tests.test_cli import cli
@@ -32,13 +32,20 @@ ROOT = Path(__file__).resolve().parent.parent
         ({"band": (0.35, 0.35)}, "bottom < top"),
         ({"band": (0.40, 0.30)}, "bottom < top"),
         ({"cutoff": date(1969, 12, 31)}, "1970-01-01 or later"),
-        ({"cutoff": date.today() + timedelta(days=1)}, "is after today"),
     ],
 )
 def test_a_setting_outside_its_limits_is_a_setting_error_in_plain_words(changes, message):
     with pytest.raises(SettingError, match=message) as raised:
         OutcomeDefinition(**changes)
     assert raised.value.exit_code == EXIT_SETTING
+
+
+def test_a_chosen_cut_off_after_today_is_refused_but_one_from_the_data_is_not():
+    tomorrow = date.today() + timedelta(days=1)
+    with pytest.raises(SettingError, match="is after today"):
+        check_chosen_cutoff(tomorrow)
+    check_chosen_cutoff(date.today())
+    OutcomeDefinition(cutoff=tomorrow)  # the data's latest date, on a server whose clock is behind
 
 
 def test_the_limits_themselves_are_accepted():

@@ -122,13 +122,20 @@ def _problems(d: OutcomeDefinition) -> list[str]:
         problems.append("the benchmark band must have 0 ≤ bottom < top ≤ 1 (e.g. 0.30 to 0.40)")
     if not (_is_number(d.alpha) and 0 < d.alpha < 1):
         problems.append("alpha must be between 0 and 1")
-    if d.cutoff is not None:
-        today = date.today()
-        if not isinstance(d.cutoff, date) or d.cutoff < EARLIEST_DATE:
-            problems.append(f"the data cut-off must be {EARLIEST_DATE.isoformat()} or later")
-        elif d.cutoff > today:
-            problems.append(
-                f"the data cut-off {d.cutoff.isoformat()} is after today ({today.isoformat()}); "
-                "choose a day up to today"
-            )
+    if d.cutoff is not None and (not isinstance(d.cutoff, date) or d.cutoff < EARLIEST_DATE):
+        problems.append(f"the data cut-off must be {EARLIEST_DATE.isoformat()} or later")
     return problems
+
+
+def check_chosen_cutoff(cutoff: date | None, today: date | None = None) -> None:
+    """Refuse a cut-off a user chose after today (a typo: no data exists yet for it).
+
+    Only a chosen cut-off: the one filled in from the data (its latest date) is taken as it is,
+    so that a clock set back on the server cannot stop every page.
+    """
+    today = today or date.today()
+    if cutoff is not None and cutoff > today:
+        raise SettingError(
+            f"the data cut-off {cutoff.isoformat()} is after today ({today.isoformat()}); "
+            "choose a day up to today"
+        )
