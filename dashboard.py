@@ -36,6 +36,7 @@ allowed = {
 navigation = st.navigation({section: pages for section, pages in allowed.items() if pages})
 common.mark_entry_point()
 common.carry_definition()  # the outcome definition in the URL, on every page (issue #14 item 18)
+common.follow_stored_data()  # an import elsewhere (CLI, another session) shows on this load
 if not common.database_is_empty():
     common.render_filters()
 navigation.run()

@@ -8,6 +8,8 @@
   definition, carried in the URL" below), and every page reads the same :func:`definition`.
 - Every cached call is bounded (``ttl`` / ``max_entries``). A database that cannot be reached
   becomes a message on the page, never a traceback.
+- The caches follow the stored data: each run looks up the latest applied import, and a change
+  (an import from the command line or another session) empties them (:func:`follow_stored_data`).
 """
 
 from __future__ import annotations
@@ -23,9 +25,15 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from analysis.db import store
+from analysis.db import audit, store
 from analysis.domain import access, errors
-from analysis.domain.definition import AGE_GROUPS, CohortFilter, OutcomeDefinition
+from analysis.domain.definition import (
+    AGE_GROUPS,
+    TIMEPOINT_DAYS,
+    WINDOW_DAYS,
+    CohortFilter,
+    OutcomeDefinition,
+)
 from analysis.domain.vocabulary import display_name
 from analysis.present import format as fmt
 from analysis.present.format import literal as plain
@@ -53,7 +61,7 @@ def engine() -> Engine:
     """The engine for the configured database; stops the page with a message if unusable."""
     try:
         return engine_for(database_url())
-    except errors.DatabaseError as exc:
+    except (errors.DatabaseError, errors.SettingError) as exc:  # unreachable, or not a usable URL
         st.error(f"**The outcomes database cannot be opened.** {plain(exc)}", icon=":material/error:")
         st.info("Check the DATABASE_URL setting, or unset it to use the embedded demo database.")
         st.stop()
@@ -184,6 +192,31 @@ def empty_state() -> bool:
         icon=":material/upload_file:",
     )
     return True
+
+
+# --- following the stored data -------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def _seen_versions() -> dict[str, int | None]:
+    """The stored data's version each database had when this server last looked (one per process)."""
+    return {}
+
+
+def follow_stored_data() -> None:
+    """Forget every cached result when the stored data changed since it was computed.
+
+    Called once per run by the entry point: one lookup of the latest applied import
+    (:func:`analysis.db.audit.latest_applied_import`), so that an import from the command line,
+    another session or another server process shows on the next page load, not after the
+    caches' ten minutes.
+    """
+    url = database_url()
+    version = guarded(audit.latest_applied_import, engine())
+    seen = _seen_versions()
+    if url in seen and seen[url] != version:
+        st.cache_data.clear()
+    seen[url] = version
 
 
 def clear_caches() -> None:
@@ -442,8 +475,8 @@ DEFINITION_DEFAULTS: dict[str, Any] = {
 
 #: What the Methods page's editor accepts (lowest, highest, what it is) — a link cannot set more.
 EDITOR_LIMITS: dict[str, tuple[float, float, str]] = {
-    "timepoint": (0, 730, "the time point in days"),
-    "window": (0, 365, "the window in days"),
+    "timepoint": (*TIMEPOINT_DAYS, "the time point in days"),
+    "window": (*WINDOW_DAYS, "the window in days"),
     "threshold": (0.05, 1.0, "the responder threshold"),
     "band_low": (0.0, 1.0, "the band's bottom"),
     "band_high": (0.0, 1.0, "the band's top"),

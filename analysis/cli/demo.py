@@ -35,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
             raise SettingError("--patients must be 1 or more")
         kwargs["n_patients"] = args.patients
     if args.seed is not None:
+        if args.seed < 0:
+            raise SettingError("--seed must be a whole number, 0 or more")
         kwargs["seed"] = args.seed
     engine = open_database(args.db)
     result = demo.load_demo(engine, **kwargs, user=options.cli_user())

@@ -7,7 +7,7 @@ import getpass
 import math
 from datetime import date
 
-from analysis.domain.definition import OutcomeDefinition
+from analysis.domain.definition import OutcomeDefinition, check_chosen_cutoff
 from analysis.domain.errors import SettingError
 from analysis.queries import response
 
@@ -105,6 +105,7 @@ def add_definition(parser: argparse.ArgumentParser, *, policy: bool = True) -> N
 def definition_from(args: argparse.Namespace) -> OutcomeDefinition:
     """The outcome definition the flags ask for; a value out of range is a :class:`SettingError`."""
     defaults = OutcomeDefinition()
+    check_chosen_cutoff(args.cutoff)
     try:
         return OutcomeDefinition(
             timepoint_days=args.timepoint,

@@ -36,11 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from analysis.db import schema
-from analysis.domain.errors import DatabaseError
+from analysis.domain.errors import DatabaseError, first_line
 
 #: What ``user`` is stored as when the caller does not say who imported.
 UNKNOWN_USER = "unknown"
@@ -203,6 +203,23 @@ def recent_imports(engine: Engine, limit: int = 50) -> pd.DataFrame:
     return frame
 
 
+def latest_applied_import(engine: Engine) -> int | None:
+    """The id of the latest applied import (None before the first): the stored data's version.
+
+    Every write of the importer (app, command line, demo) adds a log row in its own
+    transaction, so this number changes whenever the stored data does; one lookup on the log's
+    primary key, cheap enough for every page run (pages/common.py keys its caches on it).
+    """
+    t = schema.imports
+    query = select(func.max(t.c.id)).where(t.c.status == "applied")
+    try:
+        with engine.connect() as connection:
+            return connection.execute(query).scalar()
+    except SQLAlchemyError as exc:
+        where = engine.url.render_as_string(hide_password=True)
+        raise DatabaseError(f"The import log at {where} cannot be read ({first_line(exc)}).") from exc
+
+
 def _loads(text: str | None, default: Any) -> Any:
     try:
         return json.loads(text) if text else default
@@ -219,6 +236,7 @@ __all__ = [
     "digest_bytes",
     "digest_frame",
     "digest_path",
+    "latest_applied_import",
     "recent_imports",
     "record",
 ]

@@ -8,16 +8,19 @@ keys enforced; PostgreSQL is reached through psycopg 3.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, func, select, union_all
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, text, union_all
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from analysis.db import schema
 from analysis.domain import paths
-from analysis.domain.errors import DatabaseError, first_line
+from analysis.domain.errors import DatabaseError, SettingError, first_line
 
 PROJECT_ROOT = paths.project_root()  # the checkout, or the current folder when installed
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "data" / "outcomes.db"
@@ -46,15 +49,34 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def make_engine(url: str | None = None) -> Engine:
-    """Create an engine for ``url`` (see :func:`resolve_url`) without touching the schema."""
+    """Create an engine for ``url`` (see :func:`resolve_url`) without touching the schema.
+
+    An address that is not a usable database URL (malformed, an unsupported database, a port
+    that is not a number from 1 to 65535, an SQLite URL naming no file) is a
+    :class:`SettingError` (exit code 2); a database that cannot be reached is a
+    :class:`DatabaseError` (exit code 3), raised when it is first used.
+    """
     resolved = resolve_url(url)
+    shown = _shown(url or default_url())
     try:
-        parsed = make_url(resolved)
-    except ArgumentError as exc:
-        raise DatabaseError(f"The database address {resolved!r} is not a valid database URL.") from exc
+        parsed = make_url(resolved)  # a port that is not a number is a ValueError here
+    except (ArgumentError, ValueError) as exc:
+        raise SettingError(
+            f"The database address {shown} is not a valid database URL; write it as "
+            "sqlite:///path/to/file.db or postgresql://user@host:5432/database."
+        ) from exc
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        raise SettingError(f"The database address {shown} has port {parsed.port}; a port is 1 to 65535.")
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
-        if database and database != ":memory:" and not database.startswith("file:"):
+        if not database:
+            # ``sqlite:///`` (e.g. ``sqlite:///$UNSET``) would be a database in memory: an import
+            # would report success and vanish when the command ends.
+            raise SettingError(
+                f"The database address {shown} names no database file (an unset variable?); "
+                "give a path such as sqlite:///data/outcomes.db."
+            )
+        if database != ":memory:" and not database.startswith("file:"):
             folder = Path(database).expanduser().resolve().parent
             if not folder.is_dir():
                 raise DatabaseError(f"The folder for the database file does not exist: {folder}")
@@ -63,24 +85,113 @@ def make_engine(url: str | None = None) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 5})
-    raise DatabaseError(
+    raise SettingError(
         f"Database type {parsed.get_backend_name()!r} is not supported; use SQLite or PostgreSQL."
     )
 
 
+def _shown(url: str) -> str:
+    """``url`` as a message may show it: without its password, even when it cannot be parsed."""
+    try:
+        return repr(make_url(url).render_as_string(hide_password=True))
+    except (ArgumentError, ValueError):
+        return repr(re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url))
+
+
+#: How long a start waits for another process that is bringing the same database up to date
+#: (a large clinic's upgrade can take a minute); then it gives up with a message (exit code 3).
+MIGRATION_WAIT_SECONDS = 300.0
+_PG_MIGRATION_LOCK = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended('ketamine-outcomes migrate ' || current_schema(), 0))"
+)
+
+
 def _alembic(engine: Engine, direction: str, revision: str) -> None:
-    """Run Alembic's ``upgrade`` or ``downgrade`` to ``revision`` in one transaction."""
+    """Run Alembic's ``upgrade`` or ``downgrade`` to ``revision``: atomic and one at a time.
+
+    - Atomic: the whole run is one transaction, DDL included, on both databases (SQLite has
+      transactional DDL; pysqlite only needs to be told to issue ``BEGIN``): a failure half-way
+      (disk full, a killed process) leaves the schema and the data as they were.
+    - One at a time: the run holds the database's migration lock (SQLite ``BEGIN IMMEDIATE``,
+      PostgreSQL an advisory lock per schema), and Alembic reads the stored revision under it,
+      so several first starts at once upgrade once and the others find the work done.
+    - A database already up to date is checked without the lock (every command and page start).
+    - A revision this release does not know (a newer release wrote the database) is refused
+      before anything is written: :class:`DatabaseError`, exit code 3.
+    """
     from alembic import command
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    script = ScriptDirectory.from_config(config)
     try:
-        with engine.begin() as connection:
+        if direction == "upgrade":
+            with engine.connect() as connection:
+                stored = _stored_revisions(connection)
+            _refuse_unknown(engine, script, stored)
+            if stored == set(script.get_heads()):
+                return
+        with _migration_lock(engine) as connection:
+            _refuse_unknown(engine, script, _stored_revisions(connection))
             config.attributes["connection"] = connection
             getattr(command, direction)(config, revision)
     except OperationalError as exc:
         raise DatabaseError(_unreachable_message(engine, exc)) from exc
+
+
+def _stored_revisions(connection: Connection) -> set[str]:
+    from alembic.runtime.migration import MigrationContext
+
+    return set(MigrationContext.configure(connection).get_current_heads())
+
+
+def _refuse_unknown(engine: Engine, script, stored: set[str]) -> None:
+    """A stored revision this release does not know means a newer release wrote the database."""
+    known = {r.revision for r in script.walk_revisions()}
+    unknown = sorted(stored - known)
+    if unknown:
+        where = engine.url.render_as_string(hide_password=True)
+        raise DatabaseError(
+            f"The database at {where} was written by a newer release of Ketamine Outcomes: its "
+            f"schema is at revision {', '.join(unknown)}, and this release knows revisions up to "
+            f"{', '.join(sorted(script.get_heads()))}. Nothing was changed. Use that newer release "
+            "(or a copy of the database made before the upgrade) with this one's data."
+        )
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[Connection]:
+    """A connection in one transaction that holds the database's migration lock."""
+    wait_ms = round(MIGRATION_WAIT_SECONDS * 1000)
+    with engine.connect() as connection:
+        if connection.dialect.name != "sqlite":
+            with connection.begin():
+                connection.execute(select(func.set_config("lock_timeout", f"{wait_ms}ms", True)))
+                connection.execute(_PG_MIGRATION_LOCK)
+                yield connection
+            return
+        # SQLAlchemy's documented recipe for SQLite transactions: pysqlite issues no BEGIN of
+        # its own (it would not before DDL, so each CREATE committed on its own); we issue ours.
+        raw = connection.connection.driver_connection
+        saved_level = raw.isolation_level
+        saved_wait = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+        raw.isolation_level = None
+        raw.execute(f"PRAGMA busy_timeout={wait_ms}")
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            yield connection
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            try:  # hand the connection back to the pool as it was
+                raw.execute(f"PRAGMA busy_timeout={int(saved_wait)}")
+                raw.isolation_level = saved_level
+            except Exception:  # it cannot be restored: the pool must not reuse it
+                connection.invalidate()
 
 
 def migrate(engine: Engine) -> None:

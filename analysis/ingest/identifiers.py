@@ -64,28 +64,79 @@ _EMAIL = re.compile(
     r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,8}\.[A-Za-z]{2,63}"
 )
 _SSN = re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])", re.ASCII)
+# An SSN written with spaces or dots (3-2-4, one separator throughout) is one too; nine digits
+# in a row are one only after a word that says so ("SSN 123456789", "SS#123456789"), since a
+# pseudonym may well be nine digits (docs/import.md, "Identifiers").
+_SSN_OTHER = (
+    re.compile(r"(?<![\d.])\d{3}(?P<sep>[ .])\d{2}(?P=sep)\d{4}(?![.,]?\d)", re.ASCII),
+    re.compile(
+        r"(?<![a-z])(?:ssn|ss\s?#|ss\s?no|soc\.?\s?sec\.?|social\s?security(?:\s?(?:number|no))?)"
+        r"[\s:#.=_-]{0,3}\d{3}[\s.-]?\d{2}[\s.-]?\d{4}(?!\d)",
+        re.ASCII | re.IGNORECASE,
+    ),
+)
 # Separators must repeat (555-123-4567, 555.123.4567, 555 123 4567) so that ISO dates and
 # decimal numbers, which have at most one dot, never match.
 _PHONES = (
     re.compile(r"(?<![\d.])(?:\+?1[\s.-]?)?\(\d{3}\)[\s.-]?\d{3}[\s.-]?\d{4}(?![.,]?\d)", re.ASCII),
     re.compile(r"(?<![\d.])(?:\+?1[\s.-]?)?\d{3}(?P<sep>[\s.-])\d{3}(?P=sep)\d{4}(?![.,]?\d)", re.ASCII),
     re.compile(r"(?<![\w+])\+(?:\d[\s.()-]{0,2}){8,15}(?!\d)", re.ASCII),
+    # Mixed separators: 555 123-4567, 555/123-4567, 555.123-4567.
+    re.compile(r"(?<![\d.])\d{3}[\s./-]\d{3}[\s.-]\d{4}(?![.,]?\d)", re.ASCII),
+    # Any 7 to 15 digits after a word that says phone: "tel 5551234567", "mobile:07700900123".
+    re.compile(
+        r"(?<![a-z])(?:tel|telephone|phone|ph|mobile|mob|cell|fax)[\s:#.=_-]{0,3}"
+        r"\+?\d(?:[\s().-]{0,2}\d){6,14}(?!\d)",
+        re.ASCII | re.IGNORECASE,
+    ),
+)
+# National numbers with a trunk 0 in groups separated by spaces (020 7946 0958, 07700 900123):
+# a phone number when the groups hold 10 or 11 digits in all.
+_TRUNK_PHONE = re.compile(r"(?<![\d.])0\d{2,4}(?: \d{3,6}){1,2}(?![.,]?\d)", re.ASCII)
+# A person's name where a site or a file name is expected: "Smith, John" (the order records
+# and lists use) or a title before a name ("Mrs Smith"). Case matters: "MS clinic" is not a title.
+_PERSON = (
+    re.compile(r"^\s*[A-Z][a-z'’-]+,\s*[A-Z][a-z'’-]+(?:\s+[A-Z][a-z'’-]*\.?)?\s*$"),
+    re.compile(r"^\s*[A-Z][A-Z'’-]+,\s*[A-Z][A-Z'’-]{2,}(?:\s+[A-Z]\.?)?\s*$"),
+    re.compile(r"(?<![A-Za-z])(?:Mr|Mrs|Ms|Miss|Mx)\.?\s+[A-Z][a-z]+"),
 )
 
 
 # Plain ASCII classes keep this on pyarrow's RE2 engine (pandas falls back to Python's re
 # for \d, \s and lookarounds); the detailed patterns are ASCII-only to match it.
-_CANDIDATE = r"@|[0-9 \t\r\n\f\v().+\-]{9,}"
+_CANDIDATE = r"@|[0-9 \t\r\n\f\v().+/\-]{9,}"
 
 
 def identifying_kind(text: str) -> str | None:
     """'an e-mail address', 'an SSN' or 'a phone number' when ``text`` contains one."""
     if "@" in text and _EMAIL.search(text):
         return "an e-mail address"
-    if _SSN.search(text):
+    if _SSN.search(text) or any(p.search(text) for p in _SSN_OTHER):
         return "an SSN"
     if any(p.search(text) for p in _PHONES):
         return "a phone number"
+    if any(10 <= sum(c.isdigit() for c in m.group()) <= 11 for m in _TRUNK_PHONE.finditer(text)):
+        return "a phone number"
+    return None
+
+
+def looks_like_a_person(text: str) -> bool:
+    """True when ``text`` reads as a person's name ("Smith, John", "Mrs Smith")."""
+    return any(p.search(text) for p in _PERSON)
+
+
+def name_identifier_kind(name: str) -> str | None:
+    """What identifying a file or sheet name holds, or None (the cell screen plus names of people).
+
+    File names go to the import log, which is kept for ever; a name that identifies a person
+    is refused and never stored.
+    """
+    stem = name.rsplit(".", 1)[0] if name.casefold().endswith((".csv", ".xlsx")) else name
+    kind = identifying_kind(name) or identifying_kind(stem.replace("_", " "))
+    if kind:
+        return kind
+    if looks_like_a_person(stem) or looks_like_a_person(stem.replace("_", " ")):
+        return "a person's name"
     return None
 
 

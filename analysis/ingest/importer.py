@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path, PurePath
 
@@ -12,6 +13,7 @@ from sqlalchemy import Engine
 from analysis.db import audit
 from analysis.domain.contract import TABLES
 from analysis.ingest import limits
+from analysis.ingest.identifiers import name_identifier_kind
 from analysis.ingest.readers import _read_csv, _read_workbook, _Sheet
 from analysis.ingest.report import ImportReport, _Problems
 from analysis.ingest.transaction import _refused, _run
@@ -34,8 +36,10 @@ def import_frames(
     (``cli``, ``app`` or ``demo``) go to the import log; each frame is logged with the SHA-256
     of its canonical CSV rendering (:func:`analysis.db.audit.canonical_csv`).
     """
-    attempt = audit.Attempt.of(user, source, [audit.digest_frame(n, f) for n, f in frames.items()])
     problems = _Problems()
+    attempt = audit.Attempt.of(
+        user, source, _screen_names([audit.digest_frame(str(n), f) for n, f in frames.items()], problems)
+    )
     sheets: list[_Sheet] = []
     if not frames:
         problems.file("import", "nothing to import: give at least one of patients, sessions, followups")
@@ -79,9 +83,10 @@ def import_paths(
     total = sum(p.stat().st_size for p in files)
     if total > limits.MAX_UPLOAD_BYTES:
         problems.file("import", _too_large(total))
-    if problems:  # refused unread (the log hashes the files that exist, streaming them)
-        attempt = audit.Attempt.of(user, source, [*digests, *(audit.digest_path(p) for p in files)])
-        return _refused(problems, [], engine, attempt)
+    if problems or any(name_identifier_kind(p.name) for p in files):
+        # refused unread (the log hashes the files that exist, streaming them)
+        logged = _screen_names([*digests, *(audit.digest_path(p) for p in files)], problems)
+        return _refused(problems, [], engine, audit.Attempt.of(user, source, logged))
     uploads = [(p.name, p.read_bytes()) for p in files]
     attempt = audit.Attempt.of(user, source, [audit.digest_bytes(n, d) for n, d in uploads])
     return _import_files(engine, uploads, today, problems, attempt)
@@ -100,16 +105,39 @@ def import_uploads(
     Above :data:`MAX_UPLOAD_BYTES` (all files together) the import is refused before any file
     is parsed; the attempt is still logged, with each file's size and SHA-256.
     """
-    attempt = audit.Attempt.of(
-        user, source, [audit.digest_bytes(PurePath(name).name, data) for name, data in uploads]
-    )
     problems = _Problems()
+    digests = [audit.digest_bytes(PurePath(name).name, data) for name, data in uploads]
+    attempt = audit.Attempt.of(user, source, _screen_names(digests, problems))
     total = sum(len(data) for _, data in uploads)
     if total > limits.MAX_UPLOAD_BYTES:
         problems.file("import", _too_large(total))
+    if problems:  # a file name that identifies, or too large: refused unread
         return _refused(problems, [], engine, attempt)
     files = [(PurePath(name).name, data) for name, data in uploads]
     return _import_files(engine, files, today, problems, attempt)
+
+
+#: What the import log keeps instead of a file name that looks identifying.
+HIDDEN_NAME = "(file name hidden: it looked identifying)"
+
+
+def _screen_names(digests: list[audit.FileDigest], problems: _Problems) -> list[audit.FileDigest]:
+    """The files as the import log may keep them: a name that looks identifying (an e-mail
+    address, a phone number, an SSN, a person's name) refuses the import and is never stored —
+    the log keeps the file's size and SHA-256 under :data:`HIDDEN_NAME`."""
+    screened = []
+    for digest in digests:
+        kind = name_identifier_kind(digest.name)
+        if kind is None:
+            screened.append(digest)
+            continue
+        problems.file(
+            "import",
+            f"a file name looks like {kind} (name hidden: it would identify a person, and file names "
+            "are kept in the import log); rename the file, e.g. patients.csv or clinic.xlsx",
+        )
+        screened.append(replace(digest, name=HIDDEN_NAME))
+    return screened
 
 
 def _too_large(size: int) -> str:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from sqlalchemy import Table
 
 from analysis.db import schema
+from analysis.domain import definition
 
 #: Largest input accepted, all files of one import together; larger inputs are refused unread.
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
@@ -17,10 +16,17 @@ MAX_PROBLEMS = 1000
 #: Most columns one table may have (the contract needs at most 9); wider files are refused
 #: before they are parsed, so that width cannot be used to make an import take hours.
 MAX_COLUMNS = 1000
+#: Most cells one workbook sheet may span (rows to the last row with a value × columns): an
+#: Excel sheet of 1,048,576 rows and 19 columns. A sheet's declared size is checked before any
+#: row is read, and the real size while reading (the declaration can be wrong): a 2 KB file
+#: declaring A1:XFD1048576 would otherwise make the importer allocate about 137 GB.
+MAX_SHEET_CELLS = 20_000_000
+#: Rows of an Excel sheet; a workbook claiming more is not one a spreadsheet wrote.
+MAX_SHEET_ROWS = 1_048_576
 #: A CSV header (the first record) must end within this many characters.
 MAX_HEADER_CHARS = 1024 * 1024
 #: Dates before this are refused as typos (ketamine was approved in 1970).
-EARLIEST_DATE = date(1970, 1, 1)
+EARLIEST_DATE = definition.EARLIEST_DATE
 #: Cell texts that mean "missing" (compared case-insensitively).
 MISSING_MARKERS = frozenset({"na", "n/a", "null", "none", "nan", "-"})
 #: How long one attempt waits for another import to finish before it gives up (seconds).

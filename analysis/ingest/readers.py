@@ -14,6 +14,7 @@ import pandas as pd
 
 from analysis.domain.contract import FIELDS, TABLES
 from analysis.ingest import limits
+from analysis.ingest.identifiers import name_identifier_kind
 from analysis.ingest.report import _Problems
 
 # --------------------------------------------------------------------------- reading files
@@ -122,6 +123,13 @@ def _read_workbook(name: str, data: bytes, problems: _Problems, warnings: list[s
     seen: dict[str, str] = {}
     try:
         for sheet in book.worksheets:
+            if (kind := name_identifier_kind(sheet.title)) is not None:
+                problems.file(
+                    name,
+                    f"a sheet's name looks like {kind} (name hidden: it would identify a person); "
+                    "rename or delete the sheet",
+                )
+                continue
             table = sheet.title.strip().casefold()
             if table not in TABLES:
                 warnings.append(f"{name}: sheet {sheet.title!r} is not a table of the import and was ignored")
@@ -132,10 +140,18 @@ def _read_workbook(name: str, data: bytes, problems: _Problems, warnings: list[s
                 )
                 continue
             seen[table] = sheet.title
+            where = f"sheet {sheet.title!r} of {name}"
+            too_large = _declared_too_large(sheet, where, table)
+            if too_large:
+                problems.file(table, too_large)
+                continue
             try:
-                rows = list(sheet.iter_rows(min_row=1, values_only=True))
+                rows, too_large = _bounded_rows(sheet, where, table)
             except Exception as exc:  # a damaged sheet inside a readable archive
-                problems.file(table, f"sheet {sheet.title!r} of {name} cannot be read ({type(exc).__name__})")
+                problems.file(table, f"{where} cannot be read ({type(exc).__name__})")
+                continue
+            if too_large:
+                problems.file(table, too_large)
                 continue
             sheet_rows = _sheet_from_rows(table, rows, f"{name}:{sheet.title}")
             if sheet_rows is None:
@@ -147,6 +163,58 @@ def _read_workbook(name: str, data: bytes, problems: _Problems, warnings: list[s
     if not seen:
         problems.file(name, "the workbook has no sheet named patients, sessions or followups")
     return sheets
+
+
+def _declared_too_large(sheet: Any, where: str, table: str) -> str | None:
+    """Why the size a sheet declares (its ``<dimension ref=…>``) is refused before reading, or None."""
+    columns, rows = sheet.max_column, sheet.max_row
+    if columns is None or rows is None:  # no declaration: the rows are bounded while read
+        return None
+    from openpyxl.utils import get_column_letter
+
+    declared = f"A1:{get_column_letter(columns)}{rows}"
+    if columns > limits.MAX_COLUMNS:
+        return _too_wide(f"{where} (range {declared})", table, f"{columns:,}")
+    if rows * columns > limits.MAX_SHEET_CELLS:
+        return _too_many_cells(f"{where} spans {declared}", rows, columns)
+    return None
+
+
+def _bounded_rows(sheet: Any, where: str, table: str) -> tuple[list[tuple], str | None]:
+    """The sheet's rows up to its last row with a value, or why it is refused, found while reading.
+
+    The declared size is not trusted (an understated one would cut rows and columns off, an
+    absent one says nothing): a row with cells beyond :data:`MAX_COLUMNS` columns (even empty,
+    formatted ones), more rows than a spreadsheet can have, or more than
+    :data:`MAX_SHEET_CELLS` cells up to the last row with a value stop the reading at once.
+    Rows without a value are kept as empty tuples, so what is held stays within those limits.
+    """
+    sheet.reset_dimensions()  # read every cell there is, whatever the declaration says
+    rows: list[tuple] = []
+    width = 0
+    last = -1  # index of the last row with a value
+    for row in sheet.iter_rows(values_only=True):
+        if len(row) > limits.MAX_COLUMNS:
+            return [], _too_wide(where, table, f"cells in more than {limits.MAX_COLUMNS:,}")
+        if len(rows) >= limits.MAX_SHEET_ROWS:
+            return [], f"{where} has more than {limits.MAX_SHEET_ROWS:,} rows, more than a sheet can hold"
+        if row.count(None) == len(row):
+            rows.append(())
+            continue
+        rows.append(tuple(row))
+        last = len(rows) - 1
+        width = max(width, len(row))
+        if (last + 1) * width > limits.MAX_SHEET_CELLS:
+            return [], _too_many_cells(f"{where} has", last + 1, width)
+    return rows[: last + 1], None
+
+
+def _too_many_cells(what: str, rows: int, columns: int) -> str:
+    return (
+        f"{what} {rows:,} rows × {columns:,} columns, more than the "
+        f"{limits.MAX_SHEET_CELLS:,} cells a sheet may span: delete the unused rows and columns "
+        "(select them, Delete), or save each table as a CSV file"
+    )
 
 
 _CSV_SPECIAL = re.compile(r'[,"\r\n]')

@@ -15,15 +15,24 @@ from analysis.domain import vocabulary
 from analysis.domain.contract import AGE_CAP, FIELDS, NATURAL_KEYS, PATIENT_ID_PATTERN, Field
 from analysis.ingest import limits
 from analysis.ingest.cells import _as_text, _cells, _is_text
-from analysis.ingest.identifiers import _CANDIDATE, _screen_cells, identifier_reason, identifying_kind
+from analysis.ingest.identifiers import (
+    _CANDIDATE,
+    _screen_cells,
+    identifier_reason,
+    identifying_kind,
+    looks_like_a_person,
+)
 from analysis.ingest.readers import _Sheet
 from analysis.ingest.report import _display, _Problems
 
 # --------------------------------------------------------------------------- the contract
 
-# C0/C1 control characters and the Unicode bidi embedding/override/isolate marks (text that
-# displays differently from what it is): never part of a site name.
-_CONTROL = "[\\x00-\\x1f\\x7f-\\x9f\u202a-\u202e\u2066-\u2069]"  # RE2 and re alike
+# C0/C1 control characters, the Unicode bidi marks (ALM, LRM, RLM), embeddings, overrides and
+# isolates, and the invisible zero-width characters (text that displays differently from what
+# it is, or not at all): never part of a site name.
+_CONTROL = (
+    "[\\x00-\\x1f\\x7f-\\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)  # RE2 and re alike
 _ISO_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 
 
@@ -167,7 +176,20 @@ def _parse_field(
             None,
             "site contains a control or text-direction character (value hidden); retype the site name",
         )
-        return text.mask(long | control).fillna("main").astype(object)
+        distinct = text.dropna().unique()
+        people = {v for v in distinct if looks_like_a_person(v)}
+        person = text.isin(people).to_numpy(dtype=bool) & ~long & ~control
+        problems.cells(
+            table,
+            name,
+            person,
+            rows,
+            None,
+            "site looks like a person's name (value hidden: it would identify a person); "
+            "use the clinic's or location's name",
+        )
+        problems.hide(table, name, person, rows)
+        return text.mask(long | control | person).fillna("main").astype(object)
     if spec.kind == "events":
         parsed = _by_unique(text, _events)
         codes = parsed.map(lambda p: p[0], na_action="ignore")

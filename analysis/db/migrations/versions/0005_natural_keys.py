@@ -108,6 +108,9 @@ def _rebuild_sqlite(
     """Replace ``table`` by one made from ``definition`` (its body), keeping every row: the
     ``copied`` columns are carried over, in ``order``."""
     option = " WITHOUT ROWID" if without_rowid else ""
+    # A copy left by an upgrade that was killed half-way under an older release (which did not
+    # run migrations in one transaction) is dropped: the original table still holds every row.
+    op.execute(f"DROP TABLE IF EXISTS _new_{table}")
     op.execute(f"CREATE TABLE _new_{table} ({definition}\n){option}")
     op.execute(f"INSERT INTO _new_{table} ({copied}) SELECT {copied} FROM {table}{order}")
     op.execute(f"DROP TABLE {table}")
