@@ -175,6 +175,7 @@ def _migration_lock(engine: Engine) -> Iterator[Connection]:
         # SQLAlchemy's documented recipe for SQLite transactions: pysqlite issues no BEGIN of
         # its own (it would not before DDL, so each CREATE committed on its own); we issue ours.
         raw = connection.connection.driver_connection
+        assert raw is not None  # a checked-out connection always has its driver connection
         saved_level = raw.isolation_level
         saved_wait = raw.execute("PRAGMA busy_timeout").fetchone()[0]
         raw.isolation_level = None
