@@ -85,3 +85,23 @@ def verdict_sentence(
     if markdown:
         headline = f"**{headline}**"
     return f"{headline}: {rest.format(level=level, bottom=bottom, top=top)}"
+
+
+# --- outcomes beyond pain: signed changes -------------------------------------------------
+
+
+def change(value: float | None, digits: int = 1) -> str:
+    """A signed change with a true minus sign: ``-2.25`` → ``−2.3``, ``0`` → ``0.0``."""
+    if _missing(value):
+        return MISSING
+    rounded = round(value, digits)
+    if rounded == 0:
+        return f"{0:.{digits}f}"
+    return f"{rounded:+.{digits}f}".replace("-", "−")
+
+
+def change_interval(low: float | None, high: float | None, digits: int = 1) -> str:
+    """An interval of changes: ``(-3.1, -1.5)`` → ``−3.1 to −1.5``."""
+    if _missing(low) or _missing(high):
+        return MISSING
+    return f"{change(low, digits)} to {change(high, digits)}"

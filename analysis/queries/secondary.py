@@ -1,0 +1,479 @@
+"""Outcomes beyond pain (docs/methods.md, "Outcomes beyond pain"): one row per group, counted in SQL.
+
+Per eligible patient (docs/methods.md, rules 1–9) the database joins the patient's baselines
+(``patients``) to each measure's value at the follow-up that counts for it
+(:func:`analysis.db.measures.measures_at_followup`) and counts, per group, who qualifies, who
+has the measure and who succeeds; for the mean changes it returns each distinct change with its
+number of patients (a histogram, never one row per patient). One statement: the per-patient
+rows are a common table expression that both databases compute once. :mod:`analysis.stats`
+turns the counts into rates with intervals and the histograms into means, t intervals and
+medians.
+
+Comparisons allow for computer arithmetic as docs/methods.md says: ``a ≤ c`` is
+``a ≤ c + 1e-9``, ``a ≥ c`` is ``a ≥ c − 1e-9``, ``a < c`` is ``a < c − 1e-9``, ``a > c`` is
+``a > c + 1e-9``, and "MME = 0" is ``MME ≤ 1e-9``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    Engine,
+    Float,
+    Integer,
+    Select,
+    String,
+    and_,
+    cast,
+    func,
+    literal,
+    null,
+    select,
+    union_all,
+)
+from sqlalchemy.sql.expression import ColumnElement
+
+from analysis import stats
+from analysis.db import schema
+from analysis.db.derivation import EPSILON, cohort_query, count_where
+from analysis.db.measures import measures_at_followup
+from analysis.domain.definition import SMALL_CELL, CohortFilter, OutcomeDefinition
+from analysis.domain.measures import CHANGE_MEASURES, RATE_MEASURES, MeasureSettings
+from analysis.queries.response import DIMENSIONS
+
+#: Each rate: (qualifying count, count with the measure in the window, success count) columns.
+_RATE_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "substantial": ("patients", "with_followup", "substantial"),
+    "pgic_improved": ("patients", "pgic_has", "pgic_improved"),
+    "mme_reduced_50": ("mme_q", "mme_has", "mme_reduced_50"),
+    "mme_stopped": ("mme_q", "mme_has", "mme_stopped"),
+    "phq9_response": ("phq9_q", "phq9_has", "phq9_response"),
+    "phq9_remission": ("phq9_q", "phq9_has", "phq9_remission"),
+    "bpi_improved": ("bpi_q", "bpi_has", "bpi_improved"),
+    "headache_response": ("headache_q", "headache_has", "headache_response"),
+}
+#: Each mean change: (patients' baseline column, follow-up measure column).
+_CHANGE_COLUMNS: dict[str, tuple[str, str]] = {
+    "mme_change": ("baseline_mme", "mme"),
+    "phq9_change": ("baseline_phq9", "phq9"),
+    "bpi_change": ("baseline_bpi_interference", "bpi_interference"),
+    "headache_days_change": ("baseline_headache_days", "headache_days"),
+}
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A success rate with its interval; ``qualifying`` and ``with_measure`` are both denominators."""
+
+    n: int
+    count: int
+    rate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    small_n: bool
+    qualifying: int = field(default=0, compare=False)
+    with_measure: int = field(default=0, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The CLI's RATE shape: ``{"n", "count", "rate", "ci_low", "ci_high", "small_n"}``."""
+        return {
+            "n": self.n,
+            "count": self.count,
+            "rate": self.rate,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "small_n": self.small_n,
+        }
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """PGIC-improved × NRS responder among eligible patients with both in the window."""
+
+    n: int
+    both: int
+    pgic_only: int
+    nrs_only: int
+    neither: int
+
+    @property
+    def small_n(self) -> bool:
+        return self.n < SMALL_CELL
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "n": self.n,
+            "both": self.both,
+            "pgic_only": self.pgic_only,
+            "nrs_only": self.nrs_only,
+            "neither": self.neither,
+        }
+
+
+@dataclass(frozen=True)
+class OpioidLevels:
+    """Among patients with a baseline MME and an MME at the follow-up that counts: how many were
+    at or above each level of concern before and at the time point (the payer's picture)."""
+
+    levels: tuple[float, float]
+    n: int
+    baseline_low: int
+    followup_low: int
+    baseline_high: int
+    followup_high: int
+
+    @property
+    def small_n(self) -> bool:
+        return self.n < SMALL_CELL
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "levels": list(self.levels),
+            "n": self.n,
+            "baseline_at_or_above": [self.baseline_low, self.baseline_high],
+            "followup_at_or_above": [self.followup_low, self.followup_high],
+        }
+
+
+@dataclass(frozen=True)
+class Measures:
+    """Every measure beyond pain for one group (or the whole cohort, ``keys`` empty)."""
+
+    keys: dict[str, str]
+    eligible: int
+    rates: dict[str, Rate]
+    changes: dict[str, stats.MeanChange]
+    agreement: Agreement
+    opioid_levels: OpioidLevels
+
+    def to_dict(self) -> dict[str, Any]:
+        """MEASURES (docs/methods.md, "Command line"): group keys, then each measure by its key."""
+        return {
+            **self.keys,
+            "eligible": self.eligible,
+            **{name: rate.to_dict() for name, rate in self.rates.items()},
+            "pgic_agreement": self.agreement.to_dict(),
+            **{name: change.to_dict() for name, change in self.changes.items()},
+            "mme_levels": self.opioid_levels.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class SecondaryTable:
+    """The measures beyond pain for one definition, cohort and breakdown."""
+
+    definition: OutcomeDefinition
+    settings: MeasureSettings
+    by: tuple[str, ...]
+    overall: Measures
+    groups: list[Measures]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``secondary`` JSON: definition, overall, groups (numbers at full precision)."""
+        d = self.definition
+        return {
+            "definition": {
+                "timepoint_days": d.timepoint_days,
+                "window_days": d.window_days,
+                "threshold": d.threshold,
+                "missing": d.missing,
+                "ci": d.ci,
+                "cutoff": d.cutoff.isoformat() if d.cutoff else None,
+                **self.settings.to_dict(),
+            },
+            "overall": self.overall.to_dict(),
+            "groups": [group.to_dict() for group in self.groups],
+        }
+
+
+# --- the SQL --------------------------------------------------------------------------------
+
+
+def _le(a: ColumnElement[Any], c: Any) -> ColumnElement[bool]:
+    return a <= c + EPSILON
+
+
+def _ge(a: ColumnElement[Any], c: Any) -> ColumnElement[bool]:
+    return a >= c - EPSILON
+
+
+#: The per-group counts of :func:`secondary_query`'s ``counts`` rows (``patients`` = eligible).
+COUNT_NAMES: tuple[str, ...] = (
+    "patients",
+    "with_followup",
+    "substantial",
+    "pgic_has",
+    "pgic_improved",
+    "mme_q",
+    "mme_has",
+    "mme_reduced_50",
+    "mme_stopped",
+    "phq9_q",
+    "phq9_has",
+    "phq9_response",
+    "phq9_remission",
+    "bpi_q",
+    "bpi_has",
+    "bpi_improved",
+    "headache_q",
+    "headache_has",
+    "headache_response",
+    "agree_n",
+    "agree_both",
+    "agree_pgic_only",
+    "agree_nrs_only",
+    "mme_pair",
+    "mme_base_low",
+    "mme_fu_low",
+    "mme_base_high",
+    "mme_fu_high",
+)
+
+
+def _count_columns(rows: Any, settings: MeasureSettings) -> list[ColumnElement[int]]:
+    """The per-group counts (docs/methods.md, "Outcomes beyond pain"), each a SUM over patients."""
+    r = rows.c
+    pgic_improved = _le(r.pgic, settings.pgic_improved)
+    mme_q = r.baseline_mme > EPSILON
+    phq9_q = _ge(r.baseline_phq9, settings.phq9_baseline)
+    bpi_q = r.baseline_bpi_interference.is_not(None)
+    headache_q = r.baseline_headache_days > EPSILON
+    agree = and_(r.with_followup == 1, r.pgic.is_not(None))
+    responder = r.responder == 1
+    mme_pair = and_(r.baseline_mme.is_not(None), r.mme.is_not(None))
+    low, high = settings.mme_levels
+    counts: dict[str, ColumnElement[bool]] = {
+        "with_followup": r.with_followup == 1,
+        "substantial": _ge(r.reduction, settings.substantial),
+        "pgic_has": r.pgic.is_not(None),
+        "pgic_improved": pgic_improved,
+        "mme_q": mme_q,
+        "mme_has": and_(mme_q, r.mme.is_not(None)),
+        "mme_reduced_50": and_(mme_q, _le(r.mme, (1 - settings.mme_reduction) * r.baseline_mme)),
+        "mme_stopped": and_(mme_q, _le(r.mme, 0)),
+        "phq9_q": phq9_q,
+        "phq9_has": and_(phq9_q, r.phq9.is_not(None)),
+        "phq9_response": and_(phq9_q, _le(r.phq9, (1 - settings.phq9_response) * r.baseline_phq9)),
+        "phq9_remission": and_(phq9_q, r.phq9 < settings.phq9_remission - EPSILON),
+        "bpi_q": bpi_q,
+        "bpi_has": and_(bpi_q, r.bpi_interference.is_not(None)),
+        "bpi_improved": _ge(r.baseline_bpi_interference - r.bpi_interference, settings.bpi_points),
+        "headache_q": headache_q,
+        "headache_has": and_(headache_q, r.headache_days.is_not(None)),
+        "headache_response": and_(
+            headache_q, _le(r.headache_days, (1 - settings.headache_reduction) * r.baseline_headache_days)
+        ),
+        "agree_n": agree,
+        "agree_both": and_(agree, pgic_improved, responder),
+        "agree_pgic_only": and_(agree, pgic_improved, ~responder),
+        "agree_nrs_only": and_(agree, ~pgic_improved, responder),
+        "mme_pair": mme_pair,
+        "mme_base_low": and_(mme_pair, _ge(r.baseline_mme, low)),
+        "mme_fu_low": and_(mme_pair, _ge(r.mme, low)),
+        "mme_base_high": and_(mme_pair, _ge(r.baseline_mme, high)),
+        "mme_fu_high": and_(mme_pair, _ge(r.mme, high)),
+    }
+    assert tuple(counts) == COUNT_NAMES[1:]
+    return [cast(count_where(condition), Integer).label(name) for name, condition in counts.items()]
+
+
+def secondary_query(
+    cohort_rows: Select[Any], definition: OutcomeDefinition, settings: MeasureSettings, by: Sequence[str]
+) -> Select[Any]:
+    """One statement: per group a ``counts`` row, and per group and change measure one row per
+    distinct change value with its number of patients (``kind`` says which).
+
+    ``definition`` must carry its resolved cut-off (it bounds the follow-ups that count).
+    """
+    c = cohort_rows.subquery("cohort")
+    p = schema.patients
+    eligible = select(c).where(c.c.eligible == 1).subquery("eligible")
+    at_followup = measures_at_followup(eligible, definition, definition.cutoff)
+    keys = [eligible.c[name] for name in by]
+    # The per-patient rows: used by five selects below, so both databases compute them once.
+    rows = (
+        select(
+            *keys,
+            eligible.c.with_followup,
+            eligible.c.responder,
+            eligible.c.reduction,
+            p.c.baseline_mme,
+            p.c.baseline_phq9,
+            p.c.baseline_bpi_interference,
+            p.c.baseline_headache_days,
+            *[at_followup.c[m] for m in ("pgic", "mme", "phq9", "bpi_interference", "headache_days")],
+        )
+        .join(p, p.c.id == eligible.c.patient_key)
+        .outerjoin(at_followup, at_followup.c.patient_key == eligible.c.patient_key)
+        .cte("beyond_pain")
+    )
+    group_keys = [rows.c[name] for name in by]
+    count_columns = _count_columns(rows, settings)
+    names = [column.name for column in count_columns]
+    parts = [
+        select(
+            literal("counts", String).label("kind"),
+            *group_keys,
+            cast(null(), Float).label("value"),
+            cast(func.count(), Integer).label("patients"),
+            *count_columns,
+        ).group_by(*group_keys)
+    ]
+    for measure, (baseline, followup) in _CHANGE_COLUMNS.items():
+        change = cast(rows.c[followup] - rows.c[baseline], Float)
+        parts.append(
+            select(
+                literal(measure, String).label("kind"),
+                *group_keys,
+                change.label("value"),
+                cast(func.count(), Integer).label("patients"),
+                *[cast(literal(0), Integer).label(name) for name in names],
+            )
+            .where(rows.c[baseline].is_not(None), rows.c[followup].is_not(None))
+            .group_by(*group_keys, change)
+        )
+    return union_all(*parts)  # type: ignore[return-value]
+
+
+# --- from counts to results -----------------------------------------------------------------
+
+
+def _rate(counts: dict[str, int], measure: str, definition: OutcomeDefinition) -> Rate:
+    qualifying_name, has_name, count_name = _RATE_COLUMNS[measure]
+    qualifying, with_measure = counts[qualifying_name], counts[has_name]
+    n = qualifying if definition.missing == "itt" else with_measure
+    estimate = stats.proportion_interval(counts[count_name], n, alpha=definition.alpha, method=definition.ci)
+    return Rate(
+        n=n,
+        count=counts[count_name],
+        rate=estimate.rate,
+        ci_low=estimate.low,
+        ci_high=estimate.high,
+        small_n=n < SMALL_CELL,
+        qualifying=qualifying,
+        with_measure=with_measure,
+    )
+
+
+def _measures(
+    keys: dict[str, str],
+    counts: dict[str, int],
+    histograms: dict[str, list[tuple[float, int]]],
+    definition: OutcomeDefinition,
+    settings: MeasureSettings,
+) -> Measures:
+    agree_n, both = counts["agree_n"], counts["agree_both"]
+    pgic_only, nrs_only = counts["agree_pgic_only"], counts["agree_nrs_only"]
+    return Measures(
+        keys=keys,
+        eligible=counts["patients"],
+        rates={m: _rate(counts, m, definition) for m in RATE_MEASURES},
+        changes={
+            m: stats.mean_change(histograms.get(m, []), alpha=definition.alpha) for m in CHANGE_MEASURES
+        },
+        agreement=Agreement(agree_n, both, pgic_only, nrs_only, agree_n - both - pgic_only - nrs_only),
+        opioid_levels=OpioidLevels(
+            settings.mme_levels,
+            counts["mme_pair"],
+            counts["mme_base_low"],
+            counts["mme_fu_low"],
+            counts["mme_base_high"],
+            counts["mme_fu_high"],
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class SecondaryCounts:
+    """Per-group counts and change histograms of one database pass: all a table needs.
+
+    They depend on the time point, window, threshold, cut-off, cohort and measure settings —
+    not on the missing-data policy, interval method or alpha, which
+    :func:`secondary_from_counts` applies — so the ITT and completers views share them.
+    """
+
+    cutoff: date
+    by: tuple[str, ...]
+    settings: MeasureSettings
+    counts: tuple[tuple[tuple[str, ...], dict[str, int]], ...]
+    histograms: tuple[tuple[tuple[str, ...], dict[str, tuple[tuple[float, int], ...]]], ...]
+
+
+def secondary_counts(
+    engine: Engine,
+    definition: OutcomeDefinition = OutcomeDefinition(),
+    cohort: CohortFilter = CohortFilter(),
+    by: Sequence[str] = (),
+    settings: MeasureSettings = MeasureSettings(),
+) -> SecondaryCounts:
+    """Run the one statement of :func:`secondary_query` and collect its rows per group."""
+    unknown = [name for name in by if name not in DIMENSIONS]
+    if unknown:
+        raise ValueError(f"cannot break down by {', '.join(unknown)}; choose from {', '.join(DIMENSIONS)}")
+    by = tuple(by)
+    definition, cohort_rows = cohort_query(engine, definition, cohort)
+    assert definition.cutoff is not None
+    with engine.connect() as connection:
+        result = connection.execute(secondary_query(cohort_rows, definition, settings, by)).mappings().all()
+    counts: dict[tuple[str, ...], dict[str, int]] = {}
+    histograms: dict[tuple[str, ...], dict[str, list[tuple[float, int]]]] = {}
+    for row in result:
+        group = tuple(str(row[name]) for name in by)
+        if row["kind"] == "counts":
+            counts[group] = {name: int(row[name]) for name in COUNT_NAMES}
+        else:
+            histograms.setdefault(group, {}).setdefault(row["kind"], []).append(
+                (float(row["value"]), int(row["patients"]))
+            )
+    return SecondaryCounts(
+        cutoff=definition.cutoff,
+        by=by,
+        settings=settings,
+        counts=tuple(sorted(counts.items())),
+        histograms=tuple(
+            (group, {m: tuple(pairs) for m, pairs in per.items()})
+            for group, per in sorted(histograms.items())
+        ),
+    )
+
+
+def secondary_from_counts(counts: SecondaryCounts, definition: OutcomeDefinition) -> SecondaryTable:
+    """Rates, intervals, means and medians (docs/methods.md) from :func:`secondary_counts`."""
+    definition = replace(definition, cutoff=counts.cutoff)
+    by, settings = counts.by, counts.settings
+    per_group = dict(counts.counts)
+    histograms = dict(counts.histograms)
+    # Counts and histograms add up across groups, so the overall row needs no second pass.
+    overall_counts = {name: sum(group[name] for group in per_group.values()) for name in COUNT_NAMES}
+    overall_histograms = {
+        m: [pair for group in histograms.values() for pair in group.get(m, ())] for m in CHANGE_MEASURES
+    }
+    overall = _measures({}, overall_counts, overall_histograms, definition, settings)
+    groups = [
+        _measures(
+            dict(zip(by, group, strict=True)),
+            per_group[group],
+            {m: list(pairs) for m, pairs in histograms.get(group, {}).items()},
+            definition,
+            settings,
+        )
+        for group in per_group
+    ]
+    return SecondaryTable(
+        definition=definition, settings=settings, by=by, overall=overall, groups=groups if by else []
+    )
+
+
+def secondary_table(
+    engine: Engine,
+    definition: OutcomeDefinition = OutcomeDefinition(),
+    cohort: CohortFilter = CohortFilter(),
+    by: Sequence[str] = (),
+    settings: MeasureSettings = MeasureSettings(),
+) -> SecondaryTable:
+    """Every measure beyond pain, overall and per group of ``by`` (groups: among eligible patients)."""
+    return secondary_from_counts(secondary_counts(engine, definition, cohort, by, settings), definition)
