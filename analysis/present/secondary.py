@@ -86,8 +86,10 @@ def secondary_frame(table: SecondaryTable, *, suppress: bool = True) -> pd.DataF
     for group in table.groups:
         records += _rows(group, table.by, {key: group.keys[key] for key in table.by})
     records += _rows(table.overall, table.by, {key: "(all)" for key in table.by})
-    frame = pd.DataFrame(records, columns=[*table.by, *CSV_COLUMNS]).astype({c: object for c in _COUNTS})
-    frame = frame.astype({"small_n": bool})
+    frame = pd.DataFrame(records, columns=[*table.by, *CSV_COLUMNS]).astype({"small_n": bool})
+    for column in _COUNTS:  # whole numbers, blank where the measure has no such count
+        values = [None if pd.isna(v) else int(v) for v in frame[column]]
+        frame[column] = pd.Series(values, index=frame.index, dtype=object)
     if suppress:
         small = frame["small_n"]
         for column in _COUNTS:
@@ -98,7 +100,9 @@ def secondary_frame(table: SecondaryTable, *, suppress: bool = True) -> pd.DataF
 
 def secondary_csv(table: SecondaryTable, *, suppress: bool = True) -> str:
     """CSV of every measure, safe to open in a spreadsheet."""
-    frame = secondary_frame(table, suppress=suppress).map(neutralise_formula)
+    frame = secondary_frame(table, suppress=suppress)
+    for column in (*table.by, "measure"):  # the only text columns (numbers are never formulas)
+        frame[column] = frame[column].map(neutralise_formula)
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False, lineterminator="\n")
     return buffer.getvalue()
