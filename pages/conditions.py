@@ -22,6 +22,7 @@ def _table(groups: list[response.GroupResult], band: tuple[float, float]) -> Non
             "With follow-up": [g.with_followup for g in groups],
             "Responders": [g.responders for g in groups],
             "Rate": [g.rate for g in groups],
+            "≥50% rate": [g.substantial / g.n if g.n else None for g in groups],
             "CI low": [g.ci_low for g in groups],
             "CI high": [g.ci_high for g in groups],
             f"p > {bottom}": [g.p_gt_lower for g in groups],
@@ -43,6 +44,9 @@ def _table(groups: list[response.GroupResult], band: tuple[float, float]) -> Non
             **config,
             **{name: st.column_config.NumberColumn(width="small") for name in ("Patients", "Eligible")},
             "Rate": st.column_config.NumberColumn(format="percent", width="small", help="Responders ÷ n."),
+            "≥50% rate": st.column_config.NumberColumn(
+                format="percent", width="small", help="Substantial responders (pain at least halved) ÷ n."
+            ),
             "CI low": percent,
             "CI high": percent,
             "Small n": st.column_config.CheckboxColumn(width="small", help="Denominator under 11."),

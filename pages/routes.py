@@ -6,6 +6,7 @@ import streamlit as st
 
 from analysis import stats
 from analysis.present import figures
+from analysis.present import format as fmt
 from analysis.present.figures import routes as route_figures
 from analysis.queries import dosing, response
 from pages import common
@@ -61,6 +62,16 @@ def routes() -> None:
         figures.forest_plot(rows, d.band, title="Response rate by route", threshold=d.threshold),
         theme=None,
         alt=figures.forest_alt_text(rows, d.band),
+    )
+    # The ≥ 50 % ("substantial") rate beside the ≥ 30 % rate (docs/methods.md, "Outcomes beyond pain").
+    st.dataframe(
+        {
+            "Route": [common.label(g.keys["route"]) for g in table.groups],
+            "n": [g.n for g in table.groups],
+            f"≥{100 * d.threshold:.0f}% rate": [fmt.percent(g.rate) for g in table.groups],
+            "≥50% rate": [fmt.percent(g.substantial / g.n if g.n else None) for g in table.groups],
+        },
+        hide_index=True,
     )
     st.subheader("Compare two routes")
     _comparison({g.keys["route"]: g for g in table.groups if g.n > 0}, d.alpha)

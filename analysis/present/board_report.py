@@ -48,6 +48,7 @@ from analysis.domain.definition import CohortFilter, OutcomeDefinition
 from analysis.domain.vocabulary import display_name
 from analysis.present import figures
 from analysis.present import format as fmt
+from analysis.present.board_beyond_pain import beyond_pain_section
 from analysis.present.exports import SUPPRESSED, response_frame
 from analysis.present.figures import overview as overview_figures
 from analysis.queries import response
@@ -194,6 +195,7 @@ def _table(table: response.ResponseTable, dimension: str, *, suppress: bool) -> 
             "Responders",
             "Rate",
             "95% CI",
+            "≥50% rate",
             "Verdict",
         )
     )
@@ -211,6 +213,7 @@ def _table(table: response.ResponseTable, dimension: str, *, suppress: bool) -> 
             ),
             fmt.percent(record["rate"]),
             fmt.interval(record["ci_low"], record["ci_high"]),
+            fmt.percent(record["substantial_rate"]),
             verdict,
         ]
         classes = " ".join(c for c in ("total" if total else "", "small" if small else "") if c)
@@ -421,6 +424,7 @@ def overview_html(
         *_trend_and_funnel(d, by_quarter, funnel, suppress, hide),
         *_by_dimension(d, "condition", by_condition, suppress),
         *_by_dimension(d, "route", by_route, suppress),
+        *beyond_pain_section(engine, d, cohort, suppress=suppress),
         "<h2>Methods and limitations</h2>",
         _methods(d, suppress=suppress),
         *_footer(d, generated),

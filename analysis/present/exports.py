@@ -17,7 +17,16 @@ from analysis.present import format as fmt
 from analysis.queries.response import ResponseTable
 
 SUPPRESSED = "<11"
-COUNT_COLUMNS = ("patients", "evaluable", "pending", "eligible", "with_followup", "n", "responders")
+COUNT_COLUMNS = (
+    "patients",
+    "evaluable",
+    "pending",
+    "eligible",
+    "with_followup",
+    "n",
+    "responders",
+    "substantial",
+)
 _FORMULA_LEADERS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -28,9 +37,24 @@ def neutralise_formula(value: object) -> object:
     return value
 
 
+def _with_substantial(table: ResponseTable, frame: pd.DataFrame) -> pd.DataFrame:
+    """Add the substantial (≥ 50 %) responders and their rate beside the responders and rate.
+
+    Same denominator ``n`` as the response rate (docs/methods.md, "Outcomes beyond pain").
+    """
+    groups = [*table.groups, table.overall]  # the frame's order: groups, then the overall row
+    frame.insert(frame.columns.get_loc("responders") + 1, "substantial", [g.substantial for g in groups])
+    frame.insert(
+        frame.columns.get_loc("rate") + 1,
+        "substantial_rate",
+        [g.substantial / g.n if g.n else None for g in groups],
+    )
+    return frame
+
+
 def response_frame(table: ResponseTable, *, suppress: bool = True) -> pd.DataFrame:
     """The groups then the overall row, with small cells suppressed when asked."""
-    frame = table.frame().astype({column: object for column in COUNT_COLUMNS})
+    frame = _with_substantial(table, table.frame()).astype({column: object for column in COUNT_COLUMNS})
     if suppress:
         small = frame["small_n"].astype(bool)
         frame.loc[small, list(COUNT_COLUMNS)] = SUPPRESSED
@@ -71,6 +95,7 @@ def response_table_text(table: ResponseTable, *, suppress: bool = True) -> str:
                 "n": record["n"],
                 "Resp.": record["responders"],
                 "Rate": fmt.percent(record["rate"]),
+                "≥50%": fmt.percent(record["substantial_rate"]),
                 f"{100 * (1 - d.alpha):.0f}% CI": ci,
                 f"p>{100 * d.band[0]:.0f}%": fmt.p_value(record["p_gt_lower"]),
                 f"p>{100 * d.band[1]:.0f}%": fmt.p_value(record["p_gt_upper"]),

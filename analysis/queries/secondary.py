@@ -43,7 +43,7 @@ from analysis.db.derivation import EPSILON, cohort_query, count_where
 from analysis.db.measures import measures_at_followup
 from analysis.domain.definition import SMALL_CELL, CohortFilter, OutcomeDefinition
 from analysis.domain.measures import CHANGE_MEASURES, RATE_MEASURES, MeasureSettings
-from analysis.queries.response import DIMENSIONS
+from analysis.queries.response import DIMENSIONS, GroupResult
 
 #: Each rate: (qualifying count, count with the measure in the window, success count) columns.
 _RATE_COLUMNS: dict[str, tuple[str, str, str]] = {
@@ -477,3 +477,24 @@ def secondary_table(
 ) -> SecondaryTable:
     """Every measure beyond pain, overall and per group of ``by`` (groups: among eligible patients)."""
     return secondary_from_counts(secondary_counts(engine, definition, cohort, by, settings), definition)
+
+
+def substantial_rate(group: GroupResult, definition: OutcomeDefinition) -> Rate:
+    """The ≥ 50 % ("substantial") rate of a response-table group, beside its ≥ 30 % rate.
+
+    Same denominator ``n`` and interval method as the response rate; the count is the
+    derivation's substantial responders (docs/methods.md, "Outcomes beyond pain").
+    """
+    estimate = stats.proportion_interval(
+        group.substantial, group.n, alpha=definition.alpha, method=definition.ci
+    )
+    return Rate(
+        n=group.n,
+        count=group.substantial,
+        rate=estimate.rate,
+        ci_low=estimate.low,
+        ci_high=estimate.high,
+        small_n=group.small_n,
+        qualifying=group.eligible,
+        with_measure=group.with_followup,
+    )
