@@ -197,8 +197,8 @@ def _opioids(table: secondary.SecondaryTable) -> None:
     )
     st.caption(
         f"The same {levels.n:,} eligible patients at baseline and at the follow-up that counts for MME. "
-        f"CDC (2022): reassess benefits and risks at ≥ {levels.levels[0]:g} MME/day; avoid or justify "
-        f"≥ {levels.levels[1]:g}."
+        f"Levels of concern (CDC 2016): caution at ≥ {levels.levels[0]:g} MME/day; avoid or carefully "
+        f"justify ≥ {levels.levels[1]:g}."
     )
 
 

@@ -103,8 +103,9 @@ def test_table_shows_the_same_numbers_as_the_forest_plot(open_page, sqlite_engin
     expected = summarize(sqlite_engine, OutcomeDefinition(), by=("condition",)).groups
     at = open_page(url_of(sqlite_engine), CONDITIONS)
     table = at.dataframe[0].value
-    assert table.columns.tolist()[5:12] == [
+    assert table.columns.tolist()[5:13] == [
         "Rate",
+        "≥50% rate",  # substantial relief beside the response rate (docs/methods.md)
         "CI low",
         "CI high",
         "p > 30%",
@@ -116,6 +117,7 @@ def test_table_shows_the_same_numbers_as_the_forest_plot(open_page, sqlite_engin
     assert table["Patients"].tolist() == [12, 12, 5]
     assert table["Responders"].tolist() == [9, 3, 2]
     assert table["Rate"].tolist() == pytest.approx([g.rate for g in expected])
+    assert table["≥50% rate"].tolist() == pytest.approx([g.substantial / g.n for g in expected])
     assert table["CI low"].tolist() == pytest.approx([g.ci_low for g in expected])
     assert table["p > 40% Holm"].tolist() == pytest.approx([g.p_gt_upper_holm for g in expected])
     assert table["Verdict"].tolist()[0] == "Above band" and expected[0].verdict == "above"

@@ -89,6 +89,6 @@ def beyond_pain_section(
             f"{fmt.percent(levels.baseline_low / levels.n)} took ≥ {low:g} MME/day at baseline and "
             f"{fmt.percent(levels.followup_low / levels.n)} at the time point; ≥ {high:g} MME/day: "
             f"{fmt.percent(levels.baseline_high / levels.n)} and "
-            f"{fmt.percent(levels.followup_high / levels.n)} (CDC 2022 levels of concern).</p>"
+            f"{fmt.percent(levels.followup_high / levels.n)} (levels of concern, CDC 2016).</p>"
         )
     return parts
