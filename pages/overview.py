@@ -57,7 +57,7 @@ def overview() -> None:
     substantial = secondary.substantial_rate(overall, d)
     columns = st.columns(6)
     columns[1].metric(
-        "Substantial relief ≥50% (ITT)",
+        "≥50% relief (ITT)",
         fmt.percent(substantial.rate),
         help=f"{substantial.count:,} of {substantial.n:,} eligible patients with pain at least halved "
         "(IMMPACT: substantial). More on the Beyond pain page.",

@@ -254,3 +254,32 @@ def test_invalid_settings_are_refused():
         MeasureSettings(pgic_improved=9)
     with pytest.raises(ValueError, match="phq9 response"):
         MeasureSettings(phq9_response=0)
+
+
+def test_measure_facts_give_what_the_stored_rows_give(engine):
+    """The default view reads ``measure_facts``; an earlier cut-off computes from the stored rows.
+
+    A late patient (first session on day 400) is outside the earlier cut-off and in no rate
+    (pending), so both views must agree on every measure of everyone else.
+    """
+    for i in range(14):
+        add_patient(
+            engine,
+            f"P{i:02d}",
+            condition="crps" if i % 2 else "migraine",
+            baseline_mme=[0.0, 30.0, None][i % 3],
+            baseline_phq9=8 + i,
+            baseline_bpi_interference=None if i == 5 else 4.0 + i / 4,
+            baseline_headache_days=i,
+            followups=[
+                _fu(70 + i, pain=8 - i / 2, pgic=1 + i % 7, mme=(i % 4) * 10.0),
+                _fu(100 - i, pain=7.0, phq9=i, bpi_interference=3.0, headache_days=i // 2),
+            ],
+        )
+    add_patient(engine, "LATE", sessions=[{"day": 400}])
+    from_facts = secondary_table(engine, by=("condition",))
+    from_rows = secondary_table(engine, replace(OutcomeDefinition(), cutoff=day(399)), by=("condition",))
+    assert from_facts.definition.cutoff == day(400)
+    assert [g.to_dict() for g in from_facts.groups] == [g.to_dict() for g in from_rows.groups]
+    assert from_facts.overall.to_dict() == from_rows.overall.to_dict()
+    assert from_facts.overall.rates["pgic_improved"].n == 14

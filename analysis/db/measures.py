@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Date, case, func, literal, select
+from sqlalchemy import Connection, Date, Select, case, delete, func, insert, inspect, literal, select
 from sqlalchemy.sql.expression import ColumnElement
 
 from analysis.db import schema
@@ -83,3 +83,57 @@ def measures_at_followup(
         .group_by(ranked.c.patient_key)
         .subquery("measures_at_followup")
     )
+
+
+# --- the measure facts, kept at import ------------------------------------------------------
+
+_FACTS_DEFINITION = OutcomeDefinition(
+    timepoint_days=schema.FACTS_TIMEPOINT[0], window_days=schema.FACTS_TIMEPOINT[1]
+)
+#: Baselines that ``measure_facts`` copies from ``patients``.
+BASELINES: tuple[str, ...] = (
+    "baseline_mme",
+    "baseline_phq9",
+    "baseline_bpi_interference",
+    "baseline_headache_days",
+)
+
+
+def measure_facts_query(keys: Any = None) -> Select[Any]:
+    """The rows of ``measure_facts`` (one per patient of ``keys``, every patient when None),
+    from ``patients``, the fresh ``patient_facts`` (index dates) and ``followups``."""
+    p, t = schema.patients, schema.patient_facts
+    mine = [] if keys is None else [t.c.patient_key.in_(keys)]
+    index = (
+        select(t.c.patient_key, t.c.index_date)
+        .where(t.c.index_date.is_not(None), *mine)
+        .subquery("facts_index")
+    )
+    at = measures_at_followup(index, _FACTS_DEFINITION, None)
+    return (
+        select(
+            p.c.id.label("patient_key"),
+            *[p.c[name] for name in BASELINES],
+            *[at.c[m] for m in FOLLOWUP_MEASURES],
+        )
+        .select_from(p.outerjoin(at, at.c.patient_key == p.c.id))
+        .where(*([] if keys is None else [p.c.id.in_(keys)]))
+    )
+
+
+def refresh_facts(connection: Connection, keys: Any = None) -> None:
+    """Re-derive the measure facts of ``keys`` (a query of patient keys; all patients when None).
+
+    Called by :func:`analysis.db.facts.refresh` right after the patient facts, in the same
+    transaction. Before migration 0007 made the table (migration 0004 refreshes the facts with
+    today's code) there is nothing to refresh.
+    """
+    if not inspect(connection).has_table(schema.measure_facts.name):
+        return
+    table = schema.measure_facts
+    columns = ["patient_key", *BASELINES, *FOLLOWUP_MEASURES]
+    if keys is None:
+        connection.execute(delete(table))
+    else:
+        connection.execute(delete(table).where(table.c.patient_key.in_(keys)))
+    connection.execute(insert(table).from_select(columns, measure_facts_query(keys)))

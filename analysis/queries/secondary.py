@@ -39,8 +39,9 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from analysis import stats
 from analysis.db import schema
-from analysis.db.derivation import EPSILON, cohort_query, count_where
-from analysis.db.measures import measures_at_followup
+from analysis.db.derivation import EPSILON, cohort_query, count_where, facts_apply
+from analysis.db.measures import BASELINES, FOLLOWUP_MEASURES, measures_at_followup
+from analysis.db.store import data_cutoff
 from analysis.domain.definition import SMALL_CELL, CohortFilter, OutcomeDefinition
 from analysis.domain.measures import CHANGE_MEASURES, RATE_MEASURES, MeasureSettings
 from analysis.queries.response import DIMENSIONS, GroupResult
@@ -281,36 +282,56 @@ def _count_columns(rows: Any, settings: MeasureSettings) -> list[ColumnElement[i
     return [cast(count_where(condition), Integer).label(name) for name, condition in counts.items()]
 
 
+def _patient_rows(
+    cohort_rows: Select[Any], definition: OutcomeDefinition, by: Sequence[str], *, from_facts: bool
+) -> Any:
+    """Per eligible patient: group keys, the pain flags, the four baselines and each measure at
+    the follow-up that counts for it — from ``measure_facts`` at the default view (one keyed
+    join), else from ``patients`` and a pass over the follow-ups in the window."""
+    c = cohort_rows.subquery("cohort")
+    eligible = select(c).where(c.c.eligible == 1).subquery("eligible")
+    if from_facts:
+        source: Any = schema.measure_facts
+        baselines: Any = schema.measure_facts
+        joined = eligible.outerjoin(source, source.c.patient_key == eligible.c.patient_key)
+    else:
+        p = schema.patients
+        source = measures_at_followup(eligible, definition, definition.cutoff)
+        baselines = p
+        joined = eligible.join(p, p.c.id == eligible.c.patient_key).outerjoin(
+            source, source.c.patient_key == eligible.c.patient_key
+        )
+    # Used by the five selects of secondary_query, so both databases compute it once.
+    return (
+        select(
+            *[eligible.c[name] for name in by],
+            eligible.c.with_followup,
+            eligible.c.responder,
+            eligible.c.reduction,
+            *[baselines.c[name] for name in BASELINES],
+            *[source.c[m] for m in FOLLOWUP_MEASURES],
+        )
+        .select_from(joined)
+        .cte("beyond_pain")
+    )
+
+
 def secondary_query(
-    cohort_rows: Select[Any], definition: OutcomeDefinition, settings: MeasureSettings, by: Sequence[str]
+    cohort_rows: Select[Any],
+    definition: OutcomeDefinition,
+    settings: MeasureSettings,
+    by: Sequence[str],
+    *,
+    from_facts: bool = False,
 ) -> Select[Any]:
     """One statement: per group a ``counts`` row, and per group and change measure one row per
     distinct change value with its number of patients (``kind`` says which).
 
     ``definition`` must carry its resolved cut-off (it bounds the follow-ups that count).
+    ``from_facts`` reads ``measure_facts``: right only at the default time point and window and
+    a cut-off on or after the latest stored date (see :func:`secondary_counts`).
     """
-    c = cohort_rows.subquery("cohort")
-    p = schema.patients
-    eligible = select(c).where(c.c.eligible == 1).subquery("eligible")
-    at_followup = measures_at_followup(eligible, definition, definition.cutoff)
-    keys = [eligible.c[name] for name in by]
-    # The per-patient rows: used by five selects below, so both databases compute them once.
-    rows = (
-        select(
-            *keys,
-            eligible.c.with_followup,
-            eligible.c.responder,
-            eligible.c.reduction,
-            p.c.baseline_mme,
-            p.c.baseline_phq9,
-            p.c.baseline_bpi_interference,
-            p.c.baseline_headache_days,
-            *[at_followup.c[m] for m in ("pgic", "mme", "phq9", "bpi_interference", "headache_days")],
-        )
-        .join(p, p.c.id == eligible.c.patient_key)
-        .outerjoin(at_followup, at_followup.c.patient_key == eligible.c.patient_key)
-        .cte("beyond_pain")
-    )
+    rows = _patient_rows(cohort_rows, definition, by, from_facts=from_facts)
     group_keys = [rows.c[name] for name in by]
     count_columns = _count_columns(rows, settings)
     names = [column.name for column in count_columns]
@@ -417,8 +438,14 @@ def secondary_counts(
     by = tuple(by)
     definition, cohort_rows = cohort_query(engine, definition, cohort)
     assert definition.cutoff is not None
+    # The measure facts hold the default time point and window over all stored data.
+    from_facts = (
+        definition.timepoint_days,
+        definition.window_days,
+    ) == schema.FACTS_TIMEPOINT and facts_apply(definition.cutoff, data_cutoff(engine))
+    query = secondary_query(cohort_rows, definition, settings, by, from_facts=from_facts)
     with engine.connect() as connection:
-        result = connection.execute(secondary_query(cohort_rows, definition, settings, by)).mappings().all()
+        result = connection.execute(query).mappings().all()
     counts: dict[tuple[str, ...], dict[str, int]] = {}
     histograms: dict[tuple[str, ...], dict[str, list[tuple[float, int]]]] = {}
     for row in result:
