@@ -18,7 +18,7 @@ from analysis.domain.measures import CHANGE_MEASURES, RATE_MEASURES, MeasureSett
 from analysis.domain.vocabulary import display_name
 from analysis.present import format as fmt
 from analysis.present.exports import SUPPRESSED, neutralise_formula
-from analysis.queries.secondary import Measures, SecondaryTable
+from analysis.queries.secondary_results import Measures, SecondaryTable
 
 #: What each measure counts, in words (the table's "Measure" column and the page's captions).
 MEASURE_LABELS: dict[str, str] = {
