@@ -14,6 +14,7 @@ PAGES = {
         ("aggregates", "pages/conditions.py", "Conditions", ":material/stethoscope:"),
         ("aggregates", "pages/routes.py", "Routes", ":material/compare_arrows:"),
         ("aggregates", "pages/safety.py", "Safety", ":material/health_and_safety:"),
+        ("aggregates", "pages/beyond_pain.py", "Beyond pain", ":material/diversity_1:"),
     ],
     "Clinicians": [
         ("patients", "pages/patients.py", "Patients", ":material/person_search:"),

@@ -16,4 +16,8 @@ COMMANDS: dict[str, tuple[str, list[str]]] = {
         "`summary --by condition`, cold",
         ["summary", "--by", "condition", "--format", "json"],
     ),
+    "cmd_secondary_condition": (
+        "`secondary --by condition`, cold",
+        ["secondary", "--by", "condition", "--format", "json"],
+    ),
 }

@@ -27,6 +27,7 @@ def _table(groups: list[response.GroupResult], band: tuple[float, float]) -> Non
             "With follow-up": [g.with_followup for g in groups],
             "Responders": [g.responders for g in groups],
             "Rate": [fmt.percent(g.rate) for g in groups],
+            "≥50% rate": [fmt.percent(g.substantial / g.n if g.n else None) for g in groups],
             "95% CI": [fmt.interval(g.ci_low, g.ci_high) for g in groups],
             f"p > {bottom}": [fmt.p_value(g.p_gt_lower_holm) for g in groups],
             f"p > {top}": [fmt.p_value(g.p_gt_upper_holm) for g in groups],
@@ -44,6 +45,7 @@ def _table(groups: list[response.GroupResult], band: tuple[float, float]) -> Non
         column_config={
             **{name: count for name in ("Patients", "Eligible", "With follow-up", "Responders")},
             "Rate": st.column_config.TextColumn(help="Responders ÷ n."),
+            "≥50% rate": st.column_config.TextColumn(help="Pain at least halved ÷ n."),
             f"p > {bottom}": st.column_config.TextColumn(help=f"Holm-adjusted p for a rate above {bottom}."),
             f"p > {top}": st.column_config.TextColumn(help=f"Holm-adjusted p for a rate above {top}."),
         },

@@ -7,7 +7,7 @@ import streamlit as st
 from analysis.present import figures
 from analysis.present import format as fmt
 from analysis.present.figures import overview as overview_figures
-from analysis.queries import response, safety
+from analysis.queries import response, safety, secondary
 from pages import common
 
 #: How each verdict is shown: st.success, st.error or st.info.
@@ -55,6 +55,17 @@ def overview() -> None:
         fmt.percent(adverse.rate),
         help=f"Sessions with any adverse event: {adverse.count:,} of {adverse.nobs:,} (see Safety).",
     )
+
+    # Substantial relief (≥ 50 %) beside the ≥ 30 % rate (docs/methods.md, "Outcomes beyond pain").
+    substantial = secondary.substantial_rate(overall, d)
+    columns = st.columns(6)
+    columns[1].metric(
+        "≥50% relief (ITT)",
+        fmt.percent(substantial.rate),
+        help=f"{substantial.count:,} of {substantial.n:,} eligible patients with pain at least halved "
+        "(IMMPACT: substantial). More on the Beyond pain page.",
+    )
+    columns[2].metric("95% interval (≥50%)", fmt.interval(substantial.ci_low, substantial.ci_high, 0))
 
     getattr(st, VERDICT_KINDS[overall.verdict])(fmt.verdict_sentence(overall.verdict, d.band, markdown=True))
 

@@ -64,6 +64,17 @@ def routes() -> None:
         theme=None,
         alt=figures.forest_alt_text(rows, d.band),
     )
+    # The ≥ 50 % ("substantial") rate beside the ≥ 30 % rate (docs/methods.md, "Outcomes beyond pain").
+    measured = [g for g in table.groups if g.n > 0]  # patients without a session have no route
+    st.dataframe(
+        {
+            "Route": [common.label(g.keys["route"]) for g in measured],
+            "n": [fmt.count(g.n) for g in measured],
+            f"≥{100 * d.threshold:.0f}% rate": [fmt.percent(g.rate) for g in measured],
+            "≥50% rate": [fmt.percent(g.substantial / g.n) for g in measured],
+        },
+        hide_index=True,
+    )
     st.subheader("Compare two routes")
     _comparison({g.keys["route"]: g for g in table.groups if g.n > 0}, d.alpha)
 

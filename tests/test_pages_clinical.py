@@ -104,13 +104,14 @@ def test_table_shows_the_same_numbers_as_the_forest_plot(open_page, sqlite_engin
     expected = summarize(sqlite_engine, OutcomeDefinition(), by=("condition",)).groups
     at = open_page(url_of(sqlite_engine), CONDITIONS)
     table = at.dataframe[0].value
-    assert table.columns.tolist()[5:] == ["Rate", "95% CI", "p > 30%", "p > 40%", "Verdict"]
+    assert table.columns.tolist()[5:] == ["Rate", "≥50% rate", "95% CI", "p > 30%", "p > 40%", "Verdict"]
     assert table["Condition"].tolist() == ["CRPS", "Fibromyalgia", "Migraine"]
     assert table["Patients"].tolist() == [12, 12, 5]
     assert table["Responders"].tolist() == [9, 3, 2]
     assert table["Rate"].tolist() == [fmt.percent(g.rate) for g in expected] == ["75.0%", "25.0%", "40.0%"]
     assert table["95% CI"].tolist() == [fmt.interval(g.ci_low, g.ci_high) for g in expected]
     assert table["p > 40%"].tolist() == [fmt.p_value(g.p_gt_upper_holm) for g in expected]
+    assert table["≥50% rate"].tolist() == [fmt.percent(g.substantial / g.n) for g in expected]
     assert table["Verdict"].tolist()[0] == "Above band" and expected[0].verdict == "above"
     assert table["Verdict"].tolist()[2].endswith("(small n)")
 

@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from analysis.db import schema
+from analysis.db import measures, schema
 from analysis.db.derivation import ALL_DATA, FACT_COLUMNS, patient_outcomes_query
 from analysis.domain.definition import OutcomeDefinition
 
@@ -81,6 +81,7 @@ def refresh(connection: Connection, patient_ids: Collection[str] | None = None) 
     if patient_ids is None or len(patient_ids) > REBUILD_SHARE * total:
         connection.execute(delete(facts))
         connection.execute(_derive(None))
+        measures.refresh_facts(connection)  # the outcomes beyond pain (docs/methods.md)
         return int(total)
     p = schema.patients
     _STAGED.drop(connection, checkfirst=True)  # SQLite keeps temporary tables until disconnect
@@ -100,6 +101,7 @@ def refresh(connection: Connection, patient_ids: Collection[str] | None = None) 
     staged = select(_STAGED.c.patient_key)
     connection.execute(delete(facts).where(facts.c.patient_key.in_(staged)))
     connection.execute(_derive(staged))
+    measures.refresh_facts(connection, staged)  # the outcomes beyond pain (docs/methods.md)
     count = connection.execute(select(func.count()).select_from(_STAGED)).scalar_one()
     if not postgres:  # PostgreSQL drops it at commit
         _STAGED.drop(connection)

@@ -163,6 +163,26 @@ def made_on(dialect: str, name: str | None, kind: str) -> bool:
     return not (kind == "index" and name in SQLITE_ONLY_INDEXES and dialect != "sqlite")
 
 
+#: Per-patient facts of the outcomes beyond pain (docs/methods.md, "Outcomes beyond pain"), kept
+#: beside ``patient_facts`` and refreshed with it: the four baselines copied from ``patients``
+#: and, for the default time point and window over all stored data, each measure's value at the
+#: follow-up that counts for it (:mod:`analysis.db.measures`). ``secondary`` at the default view
+#: reads one row per patient here instead of joining ``patients`` and scanning ``followups``.
+measure_facts = Table(
+    "measure_facts",
+    metadata,
+    Column("patient_key", Integer, primary_key=True, autoincrement=False),
+    Column("baseline_mme", Float),
+    Column("baseline_phq9", Integer),
+    Column("baseline_bpi_interference", Float),
+    Column("baseline_headache_days", Integer),
+    Column("pgic", Integer),
+    Column("mme", Float),
+    Column("phq9", Integer),
+    Column("bpi_interference", Float),
+    Column("headache_days", Integer),
+)
+
 #: (time point, window) in days for which ``patient_facts`` keeps the nearest follow-up.
 FACTS_TIMEPOINT: tuple[int, int] = (90, 30)
 

@@ -51,6 +51,7 @@ from analysis.domain.definition import CohortFilter, OutcomeDefinition
 from analysis.domain.vocabulary import display_name
 from analysis.present import figures
 from analysis.present import format as fmt
+from analysis.present.board_beyond_pain import beyond_pain_section
 from analysis.present.exports import SUPPRESSED, response_frame, suppression_reasons
 from analysis.present.figures import overview as overview_figures
 from analysis.queries import response
@@ -170,6 +171,7 @@ def _table(table: response.ResponseTable, dimension: str, *, suppress: bool) -> 
             "Responders",
             "Rate",
             "95% CI",
+            "≥50% rate",
             "Verdict",
         )
     )
@@ -188,6 +190,7 @@ def _table(table: response.ResponseTable, dimension: str, *, suppress: bool) -> 
             ),
             SUPPRESSED if hidden else fmt.percent(record["rate"]),
             SUPPRESSED if hidden else fmt.interval(record["ci_low"], record["ci_high"]),
+            SUPPRESSED if hidden else fmt.percent(record["substantial_rate"]),
             SUPPRESSED if hidden else verdict,
         ]
         classes = " ".join(c for c in ("total" if total else "", "small" if small else "") if c)
@@ -418,6 +421,7 @@ def overview_html(
         *_trend_and_funnel(d, by_quarter, funnel, suppress, hide),
         *_by_dimension(d, "condition", by_condition, suppress),
         *_by_dimension(d, "route", by_route, suppress),
+        *beyond_pain_section(engine, d, cohort, suppress=suppress),
         "<h2>Methods and limitations</h2>",
         _methods(d, suppress=suppress),
         *_footer(d, generated),

@@ -33,10 +33,20 @@ from analysis.present import format as fmt
 from analysis.queries.response import ResponseTable
 
 SUPPRESSED = "<11"
-COUNT_COLUMNS = ("patients", "evaluable", "pending", "eligible", "with_followup", "n", "responders")
+COUNT_COLUMNS = (
+    "patients",
+    "evaluable",
+    "pending",
+    "eligible",
+    "with_followup",
+    "n",
+    "responders",
+    "substantial",
+)
 #: Figures computed from a group's counts: hidden with them.
 DERIVED_COLUMNS = (
     "rate",
+    "substantial_rate",
     "ci_low",
     "ci_high",
     "p_gt_lower",
@@ -97,9 +107,24 @@ def suppression_reasons(table: ResponseTable) -> list[str]:
     return reasons
 
 
+def _with_substantial(table: ResponseTable, frame: pd.DataFrame) -> pd.DataFrame:
+    """Add the substantial (≥ 50 %) responders and their rate beside the responders and rate.
+
+    Same denominator ``n`` as the response rate (docs/methods.md, "Outcomes beyond pain").
+    """
+    groups = [*table.groups, table.overall]  # the frame's order: groups, then the overall row
+    frame.insert(frame.columns.get_loc("responders") + 1, "substantial", [g.substantial for g in groups])
+    frame.insert(
+        frame.columns.get_loc("rate") + 1,
+        "substantial_rate",
+        [g.substantial / g.n if g.n else None for g in groups],
+    )
+    return frame
+
+
 def response_frame(table: ResponseTable, *, suppress: bool = True) -> pd.DataFrame:
     """The groups then the overall row, with small cells (and their protectors) suppressed when asked."""
-    frame = table.frame().astype({column: object for column in SUPPRESSED_COLUMNS})
+    frame = _with_substantial(table, table.frame()).astype({column: object for column in SUPPRESSED_COLUMNS})
     if suppress:
         reasons = suppression_reasons(table)
         hidden = [bool(reason) for reason in reasons]
@@ -147,6 +172,7 @@ def response_table_text(table: ResponseTable, *, suppress: bool = True) -> str:
                 "n": record["n"],
                 "Resp.": record["responders"],
                 "Rate": SUPPRESSED if hidden else fmt.percent(record["rate"]),
+                "≥50%": SUPPRESSED if hidden else fmt.percent(record["substantial_rate"]),
                 f"{100 * (1 - d.alpha):.0f}% CI": SUPPRESSED
                 if hidden
                 else fmt.interval(record["ci_low"], record["ci_high"]),

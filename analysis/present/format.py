@@ -128,3 +128,23 @@ def literal(text: object) -> str:
     flat = " ".join(str(text).splitlines()) if text is not None else MISSING
     escaped = _INLINE_SYNTAX.sub(r"\\\1", flat)
     return _BLOCK_START.sub(lambda m: f"{m.group(1)}\\{m.group(2)}", escaped)
+
+
+# --- outcomes beyond pain: signed changes -------------------------------------------------
+
+
+def change(value: float | None, digits: int = 1) -> str:
+    """A signed change with a true minus sign: ``-2.25`` → ``−2.3``, ``0`` → ``0.0``."""
+    if not _known(value):
+        return MISSING
+    rounded = round(value, digits)
+    if rounded == 0:
+        return f"{0:.{digits}f}"
+    return f"{rounded:+.{digits}f}".replace("-", "−")
+
+
+def change_interval(low: float | None, high: float | None, digits: int = 1) -> str:
+    """An interval of changes: ``(-3.1, -1.5)`` → ``−3.1 to −1.5``."""
+    if not (_known(low) and _known(high)):
+        return MISSING
+    return f"{change(low, digits)} to {change(high, digits)}"

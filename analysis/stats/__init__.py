@@ -2,10 +2,12 @@
 
 - :mod:`~analysis.stats.proportions`: one proportion's interval, exact binomial tests, Holm,
   the band verdict, two proportions (Newcombe, conditional odds ratio, Fisher).
+- :mod:`~analysis.stats.means`: a mean change with its t interval, and the median.
 
 Methods and their literature: ``docs/methods.md``.
 """
 
+from analysis.stats.means import MeanChange, mean_change
 from analysis.stats.proportions import (
     DifferenceInterval,
     ProportionEstimate,
@@ -20,12 +22,14 @@ from analysis.stats.proportions import (
 
 __all__ = [
     "DifferenceInterval",
+    "MeanChange",
     "ProportionEstimate",
     "TwoGroupComparison",
     "band_verdict",
     "binomial_p_greater",
     "compare_proportions",
     "holm",
+    "mean_change",
     "newcombe_difference_interval",
     "proportion_interval",
 ]
