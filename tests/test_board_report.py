@@ -81,8 +81,8 @@ def test_a_small_group_hides_its_rate_interval_and_verdict_and_its_sibling_too(s
     clinic(sqlite_engine)
     document = overview_html(sqlite_engine, OutcomeDefinition(), CohortFilter())
     migraine = row_cells(document, "Migraine")
-    assert migraine == ["&lt;11"] * 9  # six counts, rate, interval, verdict
-    assert row_cells(document, "CRPS") == ["&lt;11"] * 9  # complementary suppression
+    assert migraine == ["&lt;11"] * 10  # six counts, rate, interval, the >=50% rate, verdict
+    assert row_cells(document, "CRPS") == ["&lt;11"] * 10  # complementary suppression
     assert "40.0%" not in document and "2 of 5" not in document
     # The two quarters add up to the headline: both are left out of the trend chart.
     assert "No quarter can be shown." in document

@@ -46,8 +46,11 @@ def beyond_pain_section(
             else f"{fmt.percent(rate.rate)} ({_count(rate.count, hidden)})"
             + (" small n" if rate.small_n else "")
         )
+        interval = fmt.interval(rate.ci_low, rate.ci_high)
+        if hidden:  # every figure derived from a small count is hidden with it (docs/security.md)
+            result = interval = SUPPRESSED
         cells = (title, measure_label(name, settings), qualifies, _count(rate.n, hidden), result,
-                 fmt.interval(rate.ci_low, rate.ci_high))  # fmt: skip
+                 interval)  # fmt: skip
         body.append("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>")
     for name in CHANGE_MEASURES:
         change = overall.changes[name]
@@ -59,9 +62,11 @@ def beyond_pain_section(
             else f"mean {fmt.change(change.mean)} {CHANGE_UNITS[name]}, median {fmt.change(change.median)}"
             + (" small n" if small else "")
         )
+        interval = fmt.change_interval(change.ci_low, change.ci_high)
+        if suppress and small:
+            result = interval = SUPPRESSED
         cells = (title, measure_label(name, settings), "Eligible patients with both values",
-                 _count(change.n, suppress and small), result,
-                 fmt.change_interval(change.ci_low, change.ci_high))  # fmt: skip
+                 _count(change.n, suppress and small), result, interval)  # fmt: skip
         body.append("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>")
     policy = "ITT" if d.missing == "itt" else "completers"
     parts = [
@@ -81,7 +86,10 @@ def beyond_pain_section(
             f"pain only {_count(agreement.nrs_only, hide)}, neither {_count(agreement.neither, hide)}.</p>"
         )
     levels = overall.opioid_levels
-    if levels.n:
+    if levels.n and suppress and levels.small_n:
+        parts.append("<p>Opioids: fewer than 11 patients with a dose at baseline and at the time point "
+                     "(not shown: small-cell suppression).</p>")  # fmt: skip
+    elif levels.n:
         low, high = levels.levels
         parts.append(
             f"<p>Opioids: of {_count(levels.n, suppress and levels.small_n)} patients with a dose at "

@@ -60,6 +60,8 @@ CSV_COLUMNS = (
     "small_n",
 )
 _COUNTS = ("n", "count", "both", "pgic_only", "nrs_only", "neither")
+#: Figures computed from a small group's counts: hidden with them (docs/security.md).
+_DERIVED = ("rate", "ci_low", "ci_high", "mean", "median")
 
 
 def measure_label(measure: str, settings: MeasureSettings) -> str:
@@ -92,7 +94,8 @@ def secondary_frame(table: SecondaryTable, *, suppress: bool = True) -> pd.DataF
         frame[column] = pd.Series(values, index=frame.index, dtype=object)
     if suppress:
         small = frame["small_n"]
-        for column in _COUNTS:
+        for column in (*_COUNTS, *_DERIVED):
+            frame[column] = frame[column].astype(object)
             present = frame[column].notna()
             frame.loc[small & present, column] = SUPPRESSED
     return frame
@@ -111,6 +114,8 @@ def secondary_csv(table: SecondaryTable, *, suppress: bool = True) -> str:
 def _result(record: dict[str, Any]) -> tuple[str, str]:
     """(result, interval) of one row in words."""
     measure = record["measure"]
+    if record.get("rate") == SUPPRESSED or record.get("mean") == SUPPRESSED:  # a small group's figures
+        return SUPPRESSED, SUPPRESSED
     if measure in CHANGE_MEASURES:
         mean = None if pd.isna(record["mean"]) else float(record["mean"])
         median = None if pd.isna(record["median"]) else float(record["median"])
