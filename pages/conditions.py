@@ -29,6 +29,10 @@ def _table(groups: list[response.GroupResult], band: tuple[float, float]) -> Non
             f"p > {bottom} Holm": [g.p_gt_lower_holm for g in groups],
             f"p > {top} Holm": [g.p_gt_upper_holm for g in groups],
             "Verdict": [fmt.VERDICT_LABELS.get(g.verdict, g.verdict) for g in groups],
+            "Still needed": [fmt.more_needed(g.more_needed) for g in groups],
+            "Expected": [
+                fmt.expected_month(g.more_needed, g.pace_per_month, g.expected_month) for g in groups
+            ],
             "Small n": [g.small_n for g in groups],
         }
     )
@@ -46,6 +50,8 @@ def _table(groups: list[response.GroupResult], band: tuple[float, float]) -> Non
             "CI low": percent,
             "CI high": percent,
             "Small n": st.column_config.CheckboxColumn(width="small", help="Denominator under 11."),
+            "Still needed": st.column_config.TextColumn(help=fmt.MORE_NEEDED_HELP),
+            "Expected": st.column_config.TextColumn(help=fmt.EXPECTED_HELP),
         },
     )
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from analysis import stats
 from analysis.present import figures
+from analysis.present import format as fmt
 from analysis.present.figures import routes as route_figures
 from analysis.queries import dosing, response
 from pages import common
@@ -48,6 +50,33 @@ def _comparison(groups: dict[str, response.GroupResult], alpha: float) -> None:
     )
 
 
+def _table(groups: list[response.GroupResult]) -> None:
+    """The routes' rates with the precision planner's columns."""
+    frame = pd.DataFrame(
+        {
+            "Route": [common.label(g.keys["route"]) for g in groups],
+            "n": [g.n for g in groups],
+            "Responders": [g.responders for g in groups],
+            "Rate": [fmt.percent(g.rate) for g in groups],
+            "95% CI": [fmt.interval(g.ci_low, g.ci_high) for g in groups],
+            "Verdict": [fmt.VERDICT_LABELS.get(g.verdict, g.verdict) for g in groups],
+            "Still needed": [fmt.more_needed(g.more_needed) for g in groups],
+            "Expected": [
+                fmt.expected_month(g.more_needed, g.pace_per_month, g.expected_month) for g in groups
+            ],
+        }
+    )
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Still needed": st.column_config.TextColumn(help=fmt.MORE_NEEDED_HELP),
+            "Expected": st.column_config.TextColumn(help=fmt.EXPECTED_HELP),
+        },
+    )
+
+
 def routes() -> None:
     common.page_guard()
     st.title("Routes of administration")
@@ -62,6 +91,7 @@ def routes() -> None:
         theme=None,
         alt=figures.forest_alt_text(rows, d.band),
     )
+    _table(table.groups)
     st.subheader("Compare two routes")
     _comparison({g.keys["route"]: g for g in table.groups if g.n > 0}, d.alpha)
 

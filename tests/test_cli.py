@@ -31,6 +31,11 @@ GROUP_KEYS = {
     "p_gt_upper_holm",
     "verdict",
     "small_n",
+    # the precision planner (docs/methods.md, "Precision planner")
+    "n_needed",
+    "more_needed",
+    "pace_per_month",
+    "expected_month",
 }
 
 

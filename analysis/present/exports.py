@@ -12,12 +12,16 @@ import io
 
 import pandas as pd
 
+from analysis.domain.definition import SMALL_CELL
 from analysis.domain.vocabulary import display_name
 from analysis.present import format as fmt
 from analysis.queries.response import ResponseTable
+from analysis.stats import planner
 
 SUPPRESSED = "<11"
 COUNT_COLUMNS = ("patients", "evaluable", "pending", "eligible", "with_followup", "n", "responders")
+#: The precision planner's columns: n_needed − more_needed is n, so they go with the counts.
+PLANNER_COLUMNS = ("n_needed", "more_needed")
 _FORMULA_LEADERS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -30,10 +34,15 @@ def neutralise_formula(value: object) -> object:
 
 def response_frame(table: ResponseTable, *, suppress: bool = True) -> pd.DataFrame:
     """The groups then the overall row, with small cells suppressed when asked."""
-    frame = table.frame().astype({column: object for column in COUNT_COLUMNS})
+    hidden = (*COUNT_COLUMNS, *PLANNER_COLUMNS, "pace_per_month")
+    frame = table.frame().astype({column: object for column in hidden})
     if suppress:
         small = frame["small_n"].astype(bool)
-        frame.loc[small, list(COUNT_COLUMNS)] = SUPPRESSED
+        frame.loc[small, list(COUNT_COLUMNS + PLANNER_COLUMNS)] = SUPPRESSED
+        # The pace is recent starts ÷ 6 months: a pace of fewer than 11 recent starts is a small cell.
+        pace = pd.to_numeric(frame["pace_per_month"], errors="coerce")
+        slow = pace.notna() & (pace * planner.PACE_MONTHS < SMALL_CELL - 1e-9)
+        frame.loc[slow | small, "pace_per_month"] = SUPPRESSED
     return frame
 
 
@@ -75,6 +84,10 @@ def response_table_text(table: ResponseTable, *, suppress: bool = True) -> str:
                 f"p>{100 * d.band[0]:.0f}%": fmt.p_value(record["p_gt_lower"]),
                 f"p>{100 * d.band[1]:.0f}%": fmt.p_value(record["p_gt_upper"]),
                 "Verdict": record["verdict"].replace("_", " ") + (" (small n)" if record["small_n"] else ""),
+                "More needed": _planned(record["more_needed"]),
+                "Expected": fmt.expected_month(
+                    record["more_needed"], record["pace_per_month"], record["expected_month"]
+                ),
             }
         )
     body = pd.DataFrame(rows).to_string(index=False)
@@ -84,4 +97,16 @@ def response_table_text(table: ResponseTable, *, suppress: bool = True) -> str:
         f"{'Wilson' if d.ci == 'wilson' else 'exact'} interval, band "
         f"{100 * d.band[0]:.0f}–{100 * d.band[1]:.0f}%, data cut-off {d.cutoff}"
     )
-    return f"{header}\n{body}"
+    footer = (
+        "More needed: patients still needed before the interval can clear the band, if the rate stays "
+        "where it is; Expected: the month they may be reached at the group's pace of the last "
+        f"{planner.PACE_MONTHS} months (docs/methods.md, \"Precision planner\")."
+    )
+    return f"{header}\n{body}\n{footer}"
+
+
+def _planned(value: object) -> str:
+    """A planner count as the table shows it: "—" when the rate is inside the band or unknown."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "—"
+    return value if isinstance(value, str) else fmt.count(int(value))

@@ -85,3 +85,42 @@ def verdict_sentence(
     if markdown:
         headline = f"**{headline}**"
     return f"{headline}: {rest.format(level=level, bottom=bottom, top=top)}"
+
+
+# --- the precision planner (docs/methods.md, "Precision planner") -------------------------
+
+#: What the planner's columns mean, for the help of a table column.
+MORE_NEEDED_HELP = (
+    "Patients still needed before the interval can clear the band, if the rate stays where it is "
+    "(Wilson score interval). — when the rate is inside the band: no number of patients would clear it."
+)
+EXPECTED_HELP = (
+    "The month those patients may be reached at this group's pace: new patients per month over the "
+    "last 6 months before the data cut-off."
+)
+
+
+def more_needed(value: int | None) -> str:
+    """Patients still needed: a count, "none" when the interval already clears the band, or "—"."""
+    if value is None:
+        return MISSING
+    return "none" if value == 0 else count(value)
+
+
+
+def expected_month(more_needed: object, pace: object, month: object) -> str:
+    """When a group may have the patients it needs, in words for a table cell.
+
+    A ``YYYY-MM`` month as given; "reached" when no more are needed; "no recent patients" at a
+    pace of 0; "after 10 years" beyond the planner's horizon; "—" when the rate is inside the
+    band or unknown (no number of patients would clear it). ``pace`` may be a suppressed "<11".
+    """
+    if isinstance(month, str) and month:
+        return month
+    if not isinstance(more_needed, (int, float)) or _missing(float(more_needed)):
+        return MISSING  # none (the rate is inside the band), or suppressed with the counts
+    if more_needed == 0:
+        return "reached"
+    if isinstance(pace, (int, float)) and not _missing(float(pace)) and pace <= 0:
+        return "no recent patients"
+    return "after 10 years"
