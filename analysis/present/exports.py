@@ -9,9 +9,11 @@ apostrophe (OWASP "CSV injection").
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 import pandas as pd
 
+from analysis.domain.comparators import Comparator
 from analysis.domain.definition import SMALL_CELL
 from analysis.domain.vocabulary import display_name
 from analysis.present import format as fmt
@@ -110,3 +112,26 @@ def _planned(value: object) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return "—"
     return value if isinstance(value, str) else fmt.count(int(value))
+
+
+def comparators_text(table: ResponseTable, comparators: Sequence[Comparator]) -> str:
+    """Each condition's comparators at the current threshold, with the verdict, for a terminal."""
+    from analysis.queries.comparators import for_group  # present reads queries' small results
+
+    d = table.definition
+    lines = [f"Published comparators at ≥{100 * d.threshold:.0f}% relief (docs/comparisons.md):"]
+    for group in table.groups:
+        results = for_group(group, comparators, d.threshold)
+        code = group.keys.get("condition", "")
+        name = display_name(code)
+        if not results:
+            lines.append(f"  {name}: {fmt.no_comparator(code, comparators, d.threshold)}")
+            continue
+        for result in results:
+            c = result.comparator
+            mark = " [indirect]" if c.indirect else ""
+            lines.append(
+                f"  {name}: {fmt.COMPARATOR_VERDICTS[result.verdict]} {fmt.percent(c.rate)} "
+                f"({c.kind}: {c.label}){mark}. {c.citation}"
+            )
+    return "\n".join(lines)

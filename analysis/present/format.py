@@ -8,6 +8,8 @@ read as an em dash, never "None" or "nan"; p-values never read "0.000" or "1.000
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 from analysis.domain.definition import CI_METHODS
 
@@ -124,3 +126,23 @@ def expected_month(more_needed: object, pace: object, month: object) -> str:
     if isinstance(pace, (int, float)) and not _missing(float(pace)) and pace <= 0:
         return "no recent patients"
     return "after 10 years"
+
+
+# --- comparators (docs/comparisons.md, "Comparators") -------------------------------------
+
+#: A group's interval against one comparator's rate, as words before that rate.
+COMPARATOR_VERDICTS: dict[str, str] = {
+    "above": "above",
+    "below": "below",
+    "overlaps": "not distinguishable from",
+    "no_data": "no data yet to compare with",
+}
+
+
+def no_comparator(condition: str, comparators: Sequence[Any], threshold: float) -> str:
+    """Why a condition shows no comparator: none published, or none at this threshold."""
+    others = sorted({c.threshold for c in comparators if c.condition == condition})
+    if not others:
+        return "no published comparator (docs/comparisons.md)"
+    at = " or ".join(f"≥{100 * t:.0f}%" for t in others)
+    return f"no comparator at ≥{100 * threshold:.0f}% relief; published at {at} (change the threshold)"
