@@ -195,3 +195,18 @@ def test_summary_refuses_a_bad_comparators_file_with_exit_2(db_url, tmp_path) ->
     assert (
         "row 2" in result.stderr and "between 0 and 1" in result.stderr and "Traceback" not in result.stderr
     )
+
+
+# --- the board report -----------------------------------------------------------------------
+
+
+def test_the_board_report_lists_the_comparators_with_their_citations(engine) -> None:
+    from analysis.present import board_report
+
+    _clinic(engine, 30, 40)
+    document = board_report.overview_html(engine)
+    assert "Published comparators by condition" in document
+    assert "Clin Drug Investig 2014" not in document  # the 0.5 comparators: not at the 0.3 threshold
+    assert "no comparator at ≥30% relief; published at ≥50%" in document
+    document = board_report.overview_html(engine, OutcomeDefinition(threshold=0.5))
+    assert "Clin Drug Investig 2014" in document and "doi:10.1007/s40261-014-0259-1" in document
