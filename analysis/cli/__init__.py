@@ -15,11 +15,17 @@ from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from analysis.cli import demo, load, summary
+from analysis.cli import (
+    compare,  # fair comparisons (issue #13)
+    demo,
+    load,
+    summary,
+)
 from analysis.domain.errors import EXIT_DATABASE, OutcomesError, first_line
 
 #: The commands, in the order ``--help`` lists them.
 COMMANDS = (demo, load, summary)
+COMMANDS += (compare,)  # fair comparisons (issue #13)
 
 
 def build_parser() -> argparse.ArgumentParser:
