@@ -6,10 +6,10 @@ import pandas as pd
 import streamlit as st
 
 from analysis import stats
-from analysis.present import figures
+from analysis.present import comparisons_text, figures
 from analysis.present import format as fmt
 from analysis.present.figures import routes as route_figures
-from analysis.queries import dosing, response
+from analysis.queries import comparisons, dosing, response
 from pages import common
 
 
@@ -26,28 +26,72 @@ def _comparison(groups: dict[str, response.GroupResult], alpha: float) -> None:
         return
     a, b = groups[first], groups[second]
     result = stats.compare_proportions(a.responders, a.n, b.responders, b.n, alpha=alpha)
+    crude, adjusted = st.columns(2, gap="large")
+    with crude:
+        st.markdown("**Crude** (all patients of the two routes)")
+        _crude(result)
+    with adjusted:
+        st.markdown("**Adjusted for case mix** (condition, baseline pain, age, sex, site)")
+        _adjusted(first, second)
+    st.caption(
+        "Routes are not randomised: patients who get one route may differ from those who get another. "
+        "The adjusted result compares like with like on the characteristics recorded (logistic regression; "
+        "the difference is standardised over the model's patients, docs/comparisons.md), not on those "
+        "that are not. Read a difference as a question to look into, not a proof."
+    )
+
+
+def _crude(result: stats.TwoGroupComparison) -> None:
     columns = st.columns(3)
     columns[0].metric(
-        "Difference in response (A − B)",
-        "—" if result.risk_difference is None else f"{100 * result.risk_difference:+.1f} points",
+        "Difference A − B",
+        comparisons_text.points(result.risk_difference, short=True),
         help="Risk difference with Newcombe's hybrid score 95% interval.",
     )
     columns[0].caption(
         ""
         if result.rd_low is None
-        else f"95% CI {100 * result.rd_low:+.1f} to {100 * result.rd_high:+.1f} points"
+        else f"percentage points; 95% CI {comparisons_text.points(result.rd_low, short=True)} to "
+        f"{comparisons_text.points(result.rd_high, short=True)}"
     )
     columns[1].metric(
         "Odds ratio",
-        "—" if result.odds_ratio is None else f"{result.odds_ratio:.2f}",
+        comparisons_text.ratio(result.odds_ratio),
         help="Conditional maximum-likelihood odds ratio with its exact interval (as R's fisher.test).",
     )
     columns[1].caption("" if result.or_low is None else f"95% CI {result.or_low:.2f} to {result.or_high:.2f}")
-    columns[2].metric("Fisher's exact p", "—" if result.fisher_p is None else f"{result.fisher_p:.3f}")
-    st.caption(
-        "Routes are not randomised: patients who get one route may differ from those who get another "
-        "(condition, site, severity). Read a difference as a question to look into, not a proof."
-    )
+    columns[2].metric("Fisher's exact p", fmt.p_value(result.fisher_p))
+
+
+def _adjusted(a: str, b: str) -> None:
+    result = common.cohort_result(comparisons.compare_cohort_routes, a, b)
+    adjusted = result.adjusted
+    if adjusted.not_fitted:
+        st.info(adjusted.not_fitted, icon=":material/info:")
+    else:
+        columns = st.columns(3)
+        columns[0].metric(
+            "Difference A − B",
+            comparisons_text.points(adjusted.risk_difference, short=True),
+            help="Mean predicted response with everyone on A minus everyone on B, over the model's patients "
+            "(g-computation), with a delta-method 95% interval.",
+        )
+        columns[0].caption(
+            f"standardised, percentage points; 95% CI {comparisons_text.points(adjusted.rd_ci_low, short=True)} "
+            f"to {comparisons_text.points(adjusted.rd_ci_high, short=True)}"
+        )
+        columns[1].metric(
+            "Adjusted odds ratio",
+            comparisons_text.ratio(adjusted.odds_ratio),
+            help="exp(route coefficient) of the logistic regression, with its Wald 95% interval.",
+        )
+        columns[1].caption(
+            f"95% CI {comparisons_text.ratio(adjusted.ci_low)} to {comparisons_text.ratio(adjusted.ci_high)}"
+        )
+        columns[2].metric("Wald p", fmt.p_value(adjusted.p))
+        if adjusted.caution:
+            st.warning(adjusted.caution, icon=":material/warning:")
+    st.caption(comparisons_text.excluded_sentence(adjusted))
 
 
 def _table(groups: list[response.GroupResult]) -> None:
@@ -91,7 +135,7 @@ def routes() -> None:
         theme=None,
         alt=figures.forest_alt_text(rows, d.band),
     )
-    _table(table.groups)
+    _table([g for g in table.groups if g.keys["route"] != "none"])  # "none": no session yet
     st.subheader("Compare two routes")
     _comparison({g.keys["route"]: g for g in table.groups if g.n > 0}, d.alpha)
 

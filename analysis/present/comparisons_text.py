@@ -7,9 +7,11 @@ from analysis.present import format as fmt
 from analysis.queries.comparisons import Adjusted, RouteComparison
 
 
-def points(value: float | None) -> str:
-    """A risk difference in percentage points: ``0.042`` → ``+4.2 points``."""
-    return fmt.MISSING if value is None else f"{100 * value:+.1f} points"
+def points(value: float | None, *, short: bool = False) -> str:
+    """A risk difference in percentage points: ``0.042`` → ``+4.2 points`` (``+4.2`` when short)."""
+    if value is None:
+        return fmt.MISSING
+    return f"{100 * value:+.1f}" + ("" if short else " points")
 
 
 def ratio(value: float | None) -> str:

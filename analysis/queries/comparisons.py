@@ -19,7 +19,7 @@ from analysis import stats
 from analysis.db.derivation import cohort_query
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 
-__all__ = ["CohortFilter", "RouteComparison", "compare_routes", "route_patterns"]
+__all__ = ["CohortFilter", "RouteComparison", "compare_cohort_routes", "compare_routes", "route_patterns"]
 from analysis.domain.vocabulary import display_name
 from analysis.stats import logistic
 
@@ -244,3 +244,10 @@ def compare_routes(
     )
     adjusted = _adjusted(frame, a, b, alpha=definition.alpha, bootstrap=bootstrap, seed=seed)
     return RouteComparison(definition, a, b, crude, adjusted)
+
+
+def compare_cohort_routes(
+    engine: Engine, definition: OutcomeDefinition, cohort: CohortFilter, a: str, b: str
+) -> RouteComparison:
+    """:func:`compare_routes` with the pages' argument order (engine, definition, cohort, *extra)."""
+    return compare_routes(engine, definition, cohort, a, b)
