@@ -77,8 +77,9 @@ def _adjusted(a: str, b: str) -> None:
             "(g-computation), with a delta-method 95% interval.",
         )
         columns[0].caption(
-            f"standardised, percentage points; 95% CI {comparisons_text.points(adjusted.rd_ci_low, short=True)} "
-            f"to {comparisons_text.points(adjusted.rd_ci_high, short=True)}"
+            "standardised, percentage points; 95% CI "
+            f"{comparisons_text.points(adjusted.rd_ci_low, short=True)} to "
+            f"{comparisons_text.points(adjusted.rd_ci_high, short=True)}"
         )
         columns[1].metric(
             "Adjusted odds ratio",
