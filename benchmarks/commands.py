@@ -16,4 +16,8 @@ COMMANDS: dict[str, tuple[str, list[str]]] = {
         "`summary --by condition`, cold",
         ["summary", "--by", "condition", "--format", "json"],
     ),
+    "cmd_compare_iv_in": (
+        "`compare --a intravenous --b intranasal`, cold",
+        ["compare", "--a", "intravenous", "--b", "intranasal", "--format", "json"],
+    ),
 }
