@@ -15,17 +15,11 @@ from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from analysis.cli import (
-    compare,  # fair comparisons (issue #13)
-    demo,
-    load,
-    summary,
-)
+from analysis.cli import compare, demo, load, profile, summary
 from analysis.domain.errors import EXIT_DATABASE, OutcomesError, first_line
 
 #: The commands, in the order ``--help`` lists them.
-COMMANDS = (demo, load, summary)
-COMMANDS += (compare,)  # fair comparisons (issue #13)
+COMMANDS = (demo, load, summary, compare, profile)
 
 
 def build_parser() -> argparse.ArgumentParser:

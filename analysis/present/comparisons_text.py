@@ -5,6 +5,7 @@ from __future__ import annotations
 from analysis.domain.vocabulary import display_name
 from analysis.present import format as fmt
 from analysis.queries.comparisons import Adjusted, RouteComparison
+from analysis.queries.profile import LABELS, Profile
 
 
 def points(value: float | None, *, short: bool = False) -> str:
@@ -70,4 +71,60 @@ def route_comparison_text(result: RouteComparison) -> str:
         "Routes are not randomised: the adjustment removes differences in the characteristics "
         "measured, not in those that are not (docs/comparisons.md)."
     )
+    return "\n".join(lines)
+
+
+PROFILE_HEADING = "Who responds: associations in our patients, not a rule for refusing anyone"
+
+
+def profile_notes(result: Profile) -> list[str]:
+    """Who the profile left out, which characteristics it could not use, which groups it pooled."""
+    notes = []
+    for name in result.left_out:
+        notes.append(f"{LABELS.get(name, name)} is recorded for no patient: left out of the model.")
+    if result.excluded:
+        parts = ", ".join(f"{fmt.count(count)} with {why}" for why, count in result.excluded.items())
+        notes.append(f"Patients left out: {parts}.")
+    for name, levels in result.pooled.items():
+        notes.append(
+            f"Pooled {name} {', '.join(display_name(level) for level in levels)} (too few responders or "
+            "non-responders to stand alone)."
+        )
+    if result.references:
+        shown = ", ".join(f"{name} {display_name(level)}" for name, level in result.references.items())
+        notes.append(f"Odds ratios of categories are against: {shown} (the most common).")
+    return notes
+
+
+def auc_sentence(result: Profile) -> str:
+    """The cross-validated AUC in words."""
+    if result.auc is None:
+        return result.not_fitted or ""
+    a = result.auc
+    return (
+        f"Cross-validated AUC {a.auc:.2f} (95% CI {a.ci_low:.2f} to {a.ci_high:.2f}, DeLong; "
+        f"{result.folds} folds of patients, seed {result.seed}): 0.5 is a coin toss, 1 a perfect split. "
+        "It measures how well these characteristics separate responders from non-responders in this clinic."
+    )
+
+
+def profile_text(result: Profile) -> str:
+    """The profile as lines for a terminal."""
+    lines = [PROFILE_HEADING, f"{fmt.count(result.n)} patients in the model."]
+    if result.associations:
+        width = max(len(a.label) for a in result.associations)
+        lines.append(f"{'Characteristic'.ljust(width)}  Odds ratio  95% CI          p")
+        for a in result.associations:
+            lines.append(
+                f"{a.label.ljust(width)}  {a.odds_ratio:10.2f}  {a.ci_low:5.2f} to {a.ci_high:5.2f}  "
+                f"{fmt.p_value(a.p)}"
+            )
+    lines.append(auc_sentence(result))
+    if result.calibration:
+        lines.append("Calibration (tenths of predicted risk): predicted → observed (patients)")
+        lines.extend(
+            f"  {fmt.percent(g.predicted)} → {fmt.percent(g.observed)} ({fmt.count(g.patients)})"
+            for g in result.calibration
+        )
+    lines.extend(profile_notes(result))
     return "\n".join(lines)
