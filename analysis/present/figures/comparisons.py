@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import plotly.graph_objects as go
 
-from analysis.present.figures import OKABE_ITO
+from analysis.present.figures import OKABE_ITO, TEMPLATE
 
 #: How each kind of comparator is drawn: (legend name, colour, marker symbol).
 KIND_STYLE: dict[str, tuple[str, str, str]] = {
@@ -73,3 +74,52 @@ def comparators_alt_text(marks: Sequence[ComparatorMark]) -> str:
         return ""
     parts = [f"{m.row}: {m.kind} {100 * m.rate:.0f}%" + (" (indirect)" if m.indirect else "") for m in marks]
     return " Published comparators: " + "; ".join(parts) + "."
+
+
+def calibration_chart(groups: Sequence[Any], *, title: str) -> go.Figure:
+    """Observed response against mean predicted probability, one point per group of patients.
+
+    ``groups`` are :class:`analysis.stats.discrimination.CalibrationGroup`; the diagonal is
+    perfect agreement. Marker area follows the group's patients.
+    """
+    top = max([0.5, *(g.predicted for g in groups), *(g.observed for g in groups)])
+    top = min(1.0, round(top + 0.05, 1))
+    figure = go.Figure()
+    figure.add_trace(
+        go.Scatter(
+            x=[0, top],
+            y=[0, top],
+            mode="lines",
+            name="Perfect agreement",
+            line={"color": "#888", "dash": "dash", "width": 1.5},
+            hoverinfo="skip",
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=[g.predicted for g in groups],
+            y=[g.observed for g in groups],
+            mode="markers+lines",
+            name="Groups by predicted risk",
+            marker={"size": 11, "color": OKABE_ITO[0]},
+            line={"color": OKABE_ITO[0], "width": 1},
+            customdata=[[g.patients] for g in groups],
+            hovertemplate="predicted %{x:.1%}, observed %{y:.1%} (%{customdata[0]} patients)<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        template=TEMPLATE,
+        title={"text": title},
+        height=400,
+        legend={"orientation": "h", "y": -0.25, "yanchor": "top", "x": 0, "xanchor": "left"},
+        margin={"b": 110},
+    )
+    figure.update_xaxes(title_text="Predicted (held-out folds)", range=[0, top], tickformat=".0%")
+    figure.update_yaxes(title_text="Observed response", range=[0, top], tickformat=".0%")
+    return figure
+
+
+def calibration_alt_text(groups: Sequence[Any]) -> str:
+    """A sentence describing the calibration plot, for screen readers."""
+    parts = [f"predicted {100 * g.predicted:.0f}%, observed {100 * g.observed:.0f}%" for g in groups]
+    return "Calibration by tenths of predicted risk: " + "; ".join(parts) + "."
