@@ -3,10 +3,10 @@
 docs/comparisons.md, "Adjusted route comparison" and "Who responds". The database counts the
 patients of each covariate pattern (one row per distinct combination of the covariates, with
 its patients and responders); the model is fitted to those counts — never to one row per
-patient in Python. statsmodels' ``GLM`` with a ``Binomial`` family does the fitting: each
-pattern enters as two rows, responders (y = 1) and non-responders (y = 0), with their counts as
-``freq_weights``, which gives exactly the maximum-likelihood estimates and standard errors of
-the per-patient model [1]_.
+patient in Python. statsmodels' ``GLM`` with a ``Binomial`` family does the fitting, each
+pattern one row with its responders and non-responders as a two-column response (grouped
+binomial data), which gives exactly the maximum-likelihood estimates and standard errors of
+the per-patient model [1]_ — at half the rows of a 0/1 response with frequency weights.
 
 What cannot be fitted is refused with a sentence (:class:`FitFailure`), never a number: no
 patient, no responder or no non-responder; a covariate that coincides with another (a rank-
@@ -153,17 +153,17 @@ def _fit(d: Design) -> LogisticFit:
     from statsmodels.genmod.generalized_linear_model import GLM
     from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
-    has, hasnot = events > 0, nonevents > 0
-    X = np.vstack([d.X[has], d.X[hasnot]])
-    y = np.concatenate([np.ones(has.sum()), np.zeros(hasnot.sum())])
-    weights = np.concatenate([events[has], nonevents[hasnot]])
+    # Grouped binomial: one row per pattern, (responders, non-responders) as the response.
+    endog = np.column_stack([events, nonevents])
     with warnings.catch_warnings():
-        warnings.simplefilter("error", PerfectSeparationWarning)
+        # statsmodels warns of "perfect prediction" whenever the fitted proportions equal the
+        # observed ones, which a well-fitting grouped model can do: separation is judged below.
+        warnings.simplefilter("ignore", PerfectSeparationWarning)
         warnings.simplefilter("error", ConvergenceWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
         try:
-            result = GLM(y, X, family=families.Binomial(), freq_weights=weights).fit(maxiter=100)
-        except (PerfectSeparationWarning, ConvergenceWarning) as exc:
+            result = GLM(endog, d.X, family=families.Binomial()).fit(maxiter=100)
+        except ConvergenceWarning as exc:
             raise FitFailure(_separated(d, None)) from exc
     params = np.asarray(result.params, dtype=float)
     if not result.converged or not np.all(np.isfinite(params)):
