@@ -51,7 +51,7 @@ def route_patterns(
     )
     with engine.connect() as connection:
         frame = pd.DataFrame(
-            connection.execute(query).mappings().all(), columns=["route", *_COVARIATES, "n", "responders"]
+            connection.execute(query).all(), columns=["route", *_COVARIATES, "n", "responders"]
         )
     return definition, frame.astype({"n": "int64", "responders": "int64"})
 

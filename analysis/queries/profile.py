@@ -62,7 +62,7 @@ def profile_patterns(
     )
     names = ["condition", "route", "baseline", "age", "sex", "mme_positive", "phq9_high", "n", "responders"]
     with engine.connect() as connection:
-        frame = pd.DataFrame(connection.execute(query).mappings().all(), columns=names)
+        frame = pd.DataFrame(connection.execute(query).all(), columns=names)
     return definition, frame.astype({"n": "int64", "responders": "int64"})
 
 
