@@ -97,15 +97,15 @@ def _table(groups: list[response.GroupResult], band: tuple[float, float]) -> Non
             "Rate": [g.rate for g in groups],
             "CI low": [g.ci_low for g in groups],
             "CI high": [g.ci_high for g in groups],
+            f"p > {bottom}": [g.p_gt_lower for g in groups],
+            f"p > {top}": [g.p_gt_upper for g in groups],
+            f"p > {bottom} Holm": [g.p_gt_lower_holm for g in groups],
+            f"p > {top} Holm": [g.p_gt_upper_holm for g in groups],
             "Verdict": [fmt.VERDICT_LABELS.get(g.verdict, g.verdict) for g in groups],
             "Still needed": [fmt.more_needed(g.more_needed) for g in groups],
             "Expected": [
                 fmt.expected_month(g.more_needed, g.pace_per_month, g.expected_month) for g in groups
             ],
-            f"p > {bottom}": [g.p_gt_lower for g in groups],
-            f"p > {top}": [g.p_gt_upper for g in groups],
-            f"p > {bottom} Holm": [g.p_gt_lower_holm for g in groups],
-            f"p > {top} Holm": [g.p_gt_upper_holm for g in groups],
             "Small n": [g.small_n for g in groups],
         }
     )
