@@ -20,4 +20,8 @@ COMMANDS: dict[str, tuple[str, list[str]]] = {
         "`secondary --by condition`, cold",
         ["secondary", "--by", "condition", "--format", "json"],
     ),
+    "cmd_compare_iv_in": (
+        "`compare --a intravenous --b intranasal`, cold",
+        ["compare", "--a", "intravenous", "--b", "intranasal", "--format", "json"],
+    ),
 }

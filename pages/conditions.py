@@ -5,15 +5,88 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from analysis.db import comparators as stored_comparators
+from analysis.domain.comparators import Comparator
 from analysis.present import figures
 from analysis.present import format as fmt
+from analysis.present.figures import comparisons as comparison_figures
 from analysis.present.figures import trajectories as trajectory_figures
+from analysis.queries import comparators as matching
 from analysis.queries import response, trajectories
 from pages import common
 
+BAND_ORIGIN = (
+    "The grey band is the clinic's stated benchmark for conventional therapy ({band}); no primary "
+    "study gives that exact range, so it stays the headline and the markers on each row are the "
+    "evidence: published drug, placebo and ketamine arms for that condition at ≥{threshold} relief "
+    "(hollow: indirect — another outcome or population). See docs/comparisons.md."
+)
+
+
+@st.cache_data(ttl=60, max_entries=16, show_spinner=False)
+def _comparators(url: str) -> list[Comparator]:
+    return stored_comparators.current(common.engine_for(url))
+
+
+def comparators() -> list[Comparator]:
+    """The comparators in use (the director edits them on the Methods page)."""
+    common.engine()
+    return common.guarded(_comparators, common.database_url())
+
+
+def _marks(groups: list[response.GroupResult], threshold: float) -> list[comparison_figures.ComparatorMark]:
+    table = comparators()
+    marks = []
+    for g in groups:
+        if g.rate is None:
+            continue  # no row is drawn for a group without data
+        row = common.label(g.keys["condition"]) + (" (small n)" if g.small_n else "")
+        for result in matching.for_group(g, table, threshold):
+            c = result.comparator
+            marks.append(
+                comparison_figures.ComparatorMark(row, c.rate, c.kind, c.label, c.citation, c.indirect)
+            )
+    return marks
+
+
+def _comparator_table(groups: list[response.GroupResult], threshold: float) -> None:
+    table = comparators()
+    records = []
+    for g in groups:
+        name = common.label(g.keys["condition"])
+        results = matching.for_group(g, table, threshold)
+        if not results:
+            records.append(
+                {"Condition": name, "Comparator": fmt.no_comparator(g.keys["condition"], table, threshold)}
+            )
+        for result in results:
+            c = result.comparator
+            records.append(
+                {
+                    "Condition": name,
+                    "Our rate is": fmt.COMPARATOR_VERDICTS[result.verdict],
+                    "Rate": fmt.percent(c.rate),
+                    "Kind": c.kind,
+                    "Comparator": c.label + (" (indirect)" if c.indirect else ""),
+                    "Source": c.citation + (f" ({c.doi_or_pmid})" if c.doi_or_pmid else ""),
+                }
+            )
+    columns = ["Condition", "Our rate is", "Rate", "Kind", "Comparator", "Source"]
+    st.dataframe(
+        pd.DataFrame.from_records(records, columns=columns).fillna(""),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Our rate is": st.column_config.TextColumn(
+                help="Where this condition's 95% interval lies against the comparator's rate."
+            ),
+            "Comparator": st.column_config.TextColumn(width="large"),
+        },
+    )
+
 
 def _table(groups: list[response.GroupResult], band: tuple[float, float]) -> None:
-    """The table under the forest plot: ten columns, so that all fit at 1,440 px (verdict included).
+    """The table under the forest plot: twelve columns, so that all fit at 1,440 px (verdict included).
 
     Rates, intervals and p-values are text from analysis.present.format (so they read as in the
     CSV and the board report, "< 0.001" rather than 0.000); counts stay numbers for sorting.
@@ -35,6 +108,10 @@ def _table(groups: list[response.GroupResult], band: tuple[float, float]) -> Non
                 fmt.VERDICT_LABELS.get(g.verdict, g.verdict) + (" (small n)" if g.small_n else "")
                 for g in groups
             ],
+            "Still needed": [fmt.more_needed(g.more_needed) for g in groups],
+            "Expected": [
+                fmt.expected_month(g.more_needed, g.pace_per_month, g.expected_month) for g in groups
+            ],
         }
     )
     count = st.column_config.NumberColumn(format="localized")
@@ -48,6 +125,8 @@ def _table(groups: list[response.GroupResult], band: tuple[float, float]) -> Non
             "≥50% rate": st.column_config.TextColumn(help="Pain at least halved ÷ n."),
             f"p > {bottom}": st.column_config.TextColumn(help=f"Holm-adjusted p for a rate above {bottom}."),
             f"p > {top}": st.column_config.TextColumn(help=f"Holm-adjusted p for a rate above {top}."),
+            "Still needed": st.column_config.TextColumn(help=fmt.MORE_NEEDED_HELP),
+            "Expected": st.column_config.TextColumn(help=fmt.EXPECTED_HELP),
         },
     )
 
@@ -99,17 +178,22 @@ def conditions() -> None:
         st.info("No patients match the filters in the sidebar.")
         return
     rows = [figures.RateRow.from_group(common.label(g.keys["condition"]), g) for g in table.groups]
+    marks = _marks(table.groups, d.threshold)
+    forest = figures.forest_plot(rows, d.band, title="Response rate by condition", threshold=d.threshold)
     st.plotly_chart(
-        figures.forest_plot(rows, d.band, title="Response rate by condition", threshold=d.threshold),
+        comparison_figures.add_comparators(forest, marks),
         theme=None,
-        alt=figures.forest_alt_text(rows, d.band),
+        alt=figures.forest_alt_text(rows, d.band) + comparison_figures.comparators_alt_text(marks),
     )
+    st.caption(BAND_ORIGIN.format(band=fmt.band(d.band), threshold=fmt.percent(d.threshold, 0)))
     _table(table.groups, d.band)
     st.caption(
         "p: one-sided exact binomial p-value for a rate above the band's bottom and top, Holm-adjusted "
         "across the conditions of this table (the unadjusted ones are in the CSV on the Data page). "
         "Hollow markers and “small n”: n under 11."
     )
+    st.subheader("Published comparators")
+    _comparator_table(table.groups, d.threshold)
     _condition_detail(table, [g.keys["condition"] for g in table.groups])
 
 

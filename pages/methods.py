@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
+from analysis.db import comparators as stored_comparators
+from analysis.domain import comparators as comparator_files
 from analysis.present import format as fmt
 from pages import common
 
@@ -97,6 +101,89 @@ def _editor() -> None:
         )
 
 
+# --- comparators (docs/comparisons.md, "Comparators") -------------------------------------
+
+_EDITOR_COLUMNS = list(comparator_files.COLUMNS)
+
+
+def _save(rows: list[comparator_files.Comparator], action: str) -> None:
+    user = common.current_access().user
+    changed = common.guarded(stored_comparators.save, common.engine(), rows, user=user, action=action)
+    common.clear_caches()
+    if changed:
+        st.success(f"Comparators saved ({len(rows)} rows); the change is in the log below.")
+    else:
+        st.info("Nothing changed: that is the table already in use.")
+
+
+def _save_text(text: str, action: str, source: str) -> None:
+    try:
+        rows = comparator_files.parse_comparators(text, source)
+    except comparator_files.ComparatorFileError as exc:
+        st.error(f"**{source.capitalize()} was not saved; nothing changed.**")
+        st.markdown("\n".join(f"- {problem}" for problem in exc.problems[:50]))
+        return
+    _save(rows, action)
+
+
+def _comparators_editor() -> None:
+    """The comparators in use; a director may edit, upload, download or reset them (all logged)."""
+    engine = common.engine()
+    rows = common.guarded(stored_comparators.current, engine)
+    st.subheader("Published comparators")
+    shipped = common.guarded(stored_comparators.is_shipped, engine)
+    st.caption(
+        ("The shipped table is in use. " if shipped else "The clinic's own table is in use. ")
+        + "Each condition's rate is read against these at the current responder threshold "
+        "(docs/comparisons.md). Conditions without a row have no published comparator."
+    )
+    frame = pd.DataFrame([r.as_row() for r in rows], columns=_EDITOR_COLUMNS)
+    if not common.current_access().can("comparators"):
+        st.dataframe(frame, hide_index=True, width="stretch")
+        st.caption("Only the clinic director can change this table.")
+        return
+    edited = st.data_editor(
+        frame, num_rows="dynamic", hide_index=True, width="stretch", key="comparators_table"
+    )
+    buttons = st.columns(3)
+    if buttons[0].button("Save the edited table", icon=":material/save:"):
+        text = edited.astype(object).where(edited.notna(), "").to_csv(index=False)
+        _save_text(text, "edit", "the edited table")
+    if buttons[1].button("Reset to the shipped table", icon=":material/restart_alt:"):
+        _save(comparator_files.shipped_comparators(), "reset")
+    buttons[2].download_button(
+        "Download as CSV",
+        comparator_files.to_csv(rows),
+        "comparators.csv",
+        "text/csv",
+        icon=":material/download:",
+    )
+    upload = st.file_uploader(
+        "Or replace the table with a comparators CSV", type=["csv"], key="comparators_file"
+    )
+    if upload is not None and st.button("Replace with the uploaded file", icon=":material/upload:"):
+        try:
+            text = upload.getvalue().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            st.error("The file is not UTF-8 text: save it as CSV UTF-8 and upload it again.")
+            return
+        _save_text(text, "upload", f"the file {upload.name}")
+    log = common.guarded(stored_comparators.changes, engine, 10)
+    if log:
+        st.caption("Latest changes (the log cannot be edited):")
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "When (UTC)": [c.changed_at.strftime("%d %b %Y %H:%M") for c in log],
+                    "Who": [c.user for c in log],
+                    "What": [c.action for c in log],
+                    "Rows after": [len(pd.read_csv(io.StringIO(c.after))) for c in log],
+                }
+            ),
+            hide_index=True,
+        )
+
+
 def methods() -> None:
     common.page_guard()
     st.title("Methods")
@@ -113,6 +200,7 @@ def methods() -> None:
             else "Only patients with a follow-up in the window are counted (completers)."
         )
     )
+    _comparators_editor()
     st.markdown(METHODS_DOC.read_text(encoding="utf-8").split("\n", 1)[1])
 
 

@@ -7,9 +7,11 @@ import streamlit as st
 
 from analysis.db import derivation
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
+from analysis.present import comparisons_text
 from analysis.present import format as fmt
+from analysis.present.figures import comparisons as comparison_figures
 from analysis.present.figures import trajectories as trajectory_figures
-from analysis.queries import trajectories
+from analysis.queries import profile, trajectories
 from pages import common
 
 LIST_LIMIT = 500
@@ -126,6 +128,39 @@ def _search_example(url: str) -> str:
     return f"Start of a patient ID, e.g. {first[: max(3, len(first) - 2)]}"
 
 
+def _who_responds() -> None:
+    """Baseline characteristics associated with response (docs/comparisons.md): association only."""
+    st.subheader(comparisons_text.PROFILE_HEADING)
+    st.caption(
+        "A logistic model of response on baseline characteristics, in this clinic's patients of the "
+        "sidebar's selection. An odds ratio above 1 means patients with that characteristic responded "
+        "more often, the others held equal. It describes who has responded here; it does not predict "
+        "one patient's response and must never be used to refuse treatment."
+    )
+    result = common.cohort_result(profile.response_profile)
+    if result.associations:
+        frame = pd.DataFrame(
+            {
+                "Characteristic": [a.label for a in result.associations],
+                "Odds ratio": [f"{a.odds_ratio:.2f}" for a in result.associations],
+                "95% CI": [f"{a.ci_low:.2f} to {a.ci_high:.2f}" for a in result.associations],
+                "p": [comparisons_text.fmt.p_value(a.p) for a in result.associations],
+            }
+        )
+        left, right = st.columns([3, 2])
+        left.dataframe(frame, hide_index=True, width="stretch")
+        if result.calibration:
+            right.plotly_chart(
+                comparison_figures.calibration_chart(result.calibration, title="Calibration"),
+                theme=None,
+                alt=comparison_figures.calibration_alt_text(result.calibration),
+            )
+    if result.auc is not None or result.not_fitted:
+        st.markdown(comparisons_text.auc_sentence(result))
+    for note in comparisons_text.profile_notes(result):
+        st.caption(note)
+
+
 def patients() -> None:
     common.page_guard("patients")
     st.title("Patients")
@@ -147,6 +182,7 @@ def patients() -> None:
     patient_id = st.selectbox("Patient", options, key="patient")
     _patient(url, d, patient_id)
     _cohort_table(rows, total)
+    _who_responds()
 
 
 patients()

@@ -31,6 +31,11 @@ GROUP_KEYS = {
     "p_gt_upper_holm",
     "verdict",
     "small_n",
+    # the precision planner (docs/methods.md, "Precision planner")
+    "n_needed",
+    "more_needed",
+    "pace_per_month",
+    "expected_month",
 }
 
 
@@ -70,7 +75,8 @@ def test_summary_json_has_the_spec_shape(db_url):
         "cutoff": "2025-04-06",
     }
     assert set(document["overall"]) == GROUP_KEYS
-    assert [set(g) for g in document["groups"]] == [GROUP_KEYS | {"condition"}] * 2
+    # --by condition: each group also lists its published comparators (docs/comparisons.md)
+    assert [set(g) for g in document["groups"]] == [GROUP_KEYS | {"condition", "comparators"}] * 2
     crps = document["groups"][0]
     assert (crps["condition"], crps["n"], crps["responders"]) == ("crps", 12, 8)
     assert crps["rate"] == 8 / 12  # full precision, not rounded

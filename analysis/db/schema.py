@@ -209,3 +209,42 @@ imports = Table(
 
 #: Import-contract columns per table, in the order the contract lists them (docs/contract.md).
 CONTRACT_COLUMNS: dict[str, tuple[str, ...]] = contract.COLUMNS
+
+#: The comparators in use (docs/comparisons.md): the shipped table until a director first edits it.
+#: Replaced as a whole by :func:`analysis.db.comparators.save`; every change is logged in
+#: ``comparator_changes`` (append-only: the migration adds triggers that refuse UPDATE/DELETE).
+comparators = Table(
+    "comparators",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("condition", String(32), nullable=False),
+    Column("label", String(500), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("rate", Float, nullable=False),
+    Column("n", Integer),
+    Column("timepoint_days", Integer),
+    Column("citation", String(500), nullable=False),
+    Column("doi_or_pmid", String(500)),
+    Column("indirect", Integer, nullable=False, server_default="0"),
+    CheckConstraint("kind IN ('conventional', 'placebo', 'ketamine')", name="kind_vocabulary"),
+    CheckConstraint("threshold IN (0.3, 0.5)", name="threshold_values"),
+    CheckConstraint("rate >= 0 AND rate <= 1", name="rate_range"),
+    CheckConstraint("indirect IN (0, 1)", name="indirect_flag"),
+)
+
+#: What a change to the comparators was.
+COMPARATOR_ACTIONS: tuple[str, ...] = ("edit", "upload", "reset")
+
+comparator_changes = Table(
+    "comparator_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("changed_at", DateTime(timezone=True), nullable=False),  # UTC
+    Column("user", Text, nullable=False),
+    Column("action", String(8), nullable=False),
+    Column("before", Text, nullable=False),  # the table before, as a comparators CSV
+    Column("after", Text, nullable=False),  # the table after, as a comparators CSV
+    CheckConstraint("action IN ('edit', 'upload', 'reset')", name="action_vocabulary"),
+    Index(None, "changed_at"),
+)

@@ -48,7 +48,9 @@ DEFAULT_ACCESS_FILE = PROJECT_ROOT / "access.toml"
 
 #: What each role may do; pages and exports ask these, never the role name.
 PERMISSIONS: dict[Role, frozenset[str]] = {
-    "director": frozenset({"aggregates", "patients", "import", "audit", "quality", "export_unsuppressed"}),
+    "director": frozenset(
+        {"aggregates", "patients", "import", "audit", "quality", "export_unsuppressed", "comparators"}
+    ),
     "analyst": frozenset({"aggregates"}),
     "clinician": frozenset({"aggregates", "patients", "quality"}),
 }

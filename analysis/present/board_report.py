@@ -38,6 +38,7 @@ Rules decided here:
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -46,7 +47,9 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from sqlalchemy import Engine
 
+from analysis.db import comparators as comparator_store
 from analysis.db import derivation
+from analysis.domain.comparators import Comparator
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 from analysis.domain.vocabulary import display_name
 from analysis.present import figures
@@ -54,6 +57,7 @@ from analysis.present import format as fmt
 from analysis.present.board_beyond_pain import beyond_pain_section
 from analysis.present.exports import SUPPRESSED, response_frame, suppression_reasons
 from analysis.present.figures import overview as overview_figures
+from analysis.queries import comparators as comparator_matching
 from analysis.queries import response
 
 _DIMENSION_TITLES = {"condition": "Condition", "route": "Route"}
@@ -378,6 +382,44 @@ def _by_dimension(
     ]
 
 
+def _comparators(
+    d: OutcomeDefinition, table: response.ResponseTable, comparators: Sequence[Comparator]
+) -> list[str]:
+    """Each condition against its published comparators at the current threshold, with citations."""
+    rows = []
+    for group in table.groups:
+        code = group.keys["condition"]
+        results = comparator_matching.for_group(group, comparators, d.threshold)
+        if not results:
+            rows.append(
+                f'<tr><td>{_e(display_name(code))}</td><td colspan="5" style="text-align:left">'
+                f"{_e(fmt.no_comparator(code, comparators, d.threshold))}</td></tr>"
+            )
+        for result in results:
+            c = result.comparator
+            source = c.citation + (f" ({c.doi_or_pmid})" if c.doi_or_pmid else "")
+            indirect = " <em>(indirect)</em>" if c.indirect else ""
+            rows.append(
+                f"<tr><td>{_e(display_name(code))}</td>"
+                f'<td style="text-align:left">{_e(c.label)}{indirect}</td>'
+                f"<td>{_e(c.kind)}</td><td>{_e(fmt.percent(c.rate))}</td>"
+                f"<td>{_e(fmt.COMPARATOR_VERDICTS[result.verdict])}</td>"
+                f'<td style="text-align:left">{_e(source)}</td></tr>'
+            )
+    return [
+        "<h2>Published comparators by condition</h2>",
+        f'<p class="caption">The {_e(fmt.band(d.band))} band is the clinic\'s stated benchmark for '
+        "conventional therapy; no primary study gives that exact range. Each condition is also read "
+        f"against published drug, placebo and ketamine arms at ≥{100 * d.threshold:.0f}% relief: "
+        "“above” or “below” when the condition's whole 95% interval lies on that side of the "
+        "published rate. Indirect: another outcome or population than ours.</p>",
+        "<table><thead><tr><th>Condition</th><th>Comparator</th><th>Kind</th><th>Rate</th>"
+        "<th>Our rate is</th><th>Source</th></tr></thead><tbody>",
+        *rows,
+        "</tbody></table>",
+    ]
+
+
 def _footer(d: OutcomeDefinition, generated: date) -> list[str]:
     assert d.cutoff is not None
     policy = "ITT" if d.missing == "itt" else "completers"
@@ -420,6 +462,7 @@ def overview_html(
         *_itt_and_completers(d, itt, completers, suppress),
         *_trend_and_funnel(d, by_quarter, funnel, suppress, hide),
         *_by_dimension(d, "condition", by_condition, suppress),
+        *_comparators(d, by_condition, comparator_store.current(engine)),
         *_by_dimension(d, "route", by_route, suppress),
         *beyond_pain_section(engine, d, cohort, suppress=suppress),
         "<h2>Methods and limitations</h2>",

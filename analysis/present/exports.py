@@ -28,9 +28,12 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from analysis.domain.comparators import Comparator
+from analysis.domain.definition import SMALL_CELL
 from analysis.domain.vocabulary import display_name
 from analysis.present import format as fmt
 from analysis.queries.response import ResponseTable
+from analysis.stats import planner
 
 SUPPRESSED = "<11"
 COUNT_COLUMNS = (
@@ -63,6 +66,8 @@ COMPLEMENTARY = "complementary (protects a small cell)"
 # A cell may start at the start of the value or after a separator; optional blanks may precede
 # the leader (spreadsheets may trim them). The apostrophe goes right after the separator.
 _FORMULA_CELL = re.compile(r"(^|[,;|\t\r\n])([ \t]*[=+\-@\t\r])")
+#: The precision planner's columns: n_needed − more_needed is n, so they go with the counts.
+PLANNER_COLUMNS = ("n_needed", "more_needed")
 
 
 def neutralise_formula(value: object) -> object:
@@ -124,12 +129,17 @@ def _with_substantial(table: ResponseTable, frame: pd.DataFrame) -> pd.DataFrame
 
 def response_frame(table: ResponseTable, *, suppress: bool = True) -> pd.DataFrame:
     """The groups then the overall row, with small cells (and their protectors) suppressed when asked."""
-    frame = _with_substantial(table, table.frame()).astype({column: object for column in SUPPRESSED_COLUMNS})
+    hidden_columns = (*SUPPRESSED_COLUMNS, *PLANNER_COLUMNS, "pace_per_month")
+    frame = _with_substantial(table, table.frame()).astype({column: object for column in hidden_columns})
     if suppress:
         reasons = suppression_reasons(table)
         hidden = [bool(reason) for reason in reasons]
-        frame.loc[hidden, list(SUPPRESSED_COLUMNS)] = SUPPRESSED
+        frame.loc[hidden, list(SUPPRESSED_COLUMNS + PLANNER_COLUMNS)] = SUPPRESSED
         frame["suppression"] = reasons
+        # The pace is recent starts ÷ 6 months: a pace of fewer than 11 recent starts is a small cell.
+        pace = pd.to_numeric(frame["pace_per_month"], errors="coerce")
+        slow = pace.notna() & (pace * planner.PACE_MONTHS < SMALL_CELL - 1e-9)
+        frame.loc[slow | pd.Series(hidden, index=frame.index), "pace_per_month"] = SUPPRESSED
     return frame
 
 
@@ -181,6 +191,12 @@ def response_table_text(table: ResponseTable, *, suppress: bool = True) -> str:
                 "Verdict": SUPPRESSED
                 if hidden
                 else str(record["verdict"]).replace("_", " ") + (" (small n)" if record["small_n"] else ""),
+                "More needed": _planned(record["more_needed"]),
+                "Expected": SUPPRESSED
+                if hidden
+                else fmt.expected_month(
+                    record["more_needed"], record["pace_per_month"], record["expected_month"]
+                ),
             }
         )
     body = pd.DataFrame(rows).to_string(index=False)
@@ -190,9 +206,13 @@ def response_table_text(table: ResponseTable, *, suppress: bool = True) -> str:
         f"{'Wilson' if d.ci == 'wilson' else 'exact'} interval, band "
         f"{100 * d.band[0]:.0f}–{100 * d.band[1]:.0f}%, data cut-off {d.cutoff}"
     )
-    footer = ""
+    footer = (
+        "\nMore needed: patients still needed before the interval can clear the band, if the rate stays "
+        "where it is; Expected: the month they may be reached at the group's pace of the last "
+        f"{planner.PACE_MONTHS} months (docs/methods.md, \"Precision planner\")."
+    )
     if suppress and any(r == SUPPRESSED for r in frame["rate"]):
-        footer = (
+        footer += (
             "\n<11: suppressed — a group with fewer than 11 patients in the denominator, or a "
             "sibling hidden so that it cannot be recovered from the total (complementary suppression)."
         )
@@ -296,10 +316,43 @@ def director_csv(table: ResponseTable, *, suppress: bool = True) -> str:
     return buffer.getvalue()
 
 
+def _planned(value: object) -> str:
+    """A planner count as the table shows it: "—" when the rate is inside the band or unknown."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "—"
+    return value if isinstance(value, str) else fmt.count(int(value))  # type: ignore[call-overload]
+
+
+def comparators_text(table: ResponseTable, comparators: Sequence[Comparator]) -> str:
+    """Each condition's comparators at the current threshold, with the verdict, for a terminal."""
+    from analysis.queries.comparators import for_group  # present reads queries' small results
+
+    d = table.definition
+    lines = [f"Published comparators at ≥{100 * d.threshold:.0f}% relief (docs/comparisons.md):"]
+    for group in table.groups:
+        results = for_group(group, comparators, d.threshold)
+        code = group.keys.get("condition", "")
+        name = display_name(code)
+        if not results:
+            lines.append(f"  {name}: {fmt.no_comparator(code, comparators, d.threshold)}")
+            continue
+        for result in results:
+            c = result.comparator
+            mark = " [indirect]" if c.indirect else ""
+            lines.append(
+                f"  {name}: {fmt.COMPARATOR_VERDICTS[result.verdict]} {fmt.percent(c.rate)} "
+                f"({c.kind}: {c.label}){mark}. {c.citation}"
+            )
+    return "\n".join(lines)
+
+
 __all__: Sequence[str] = [
     "COMPLEMENTARY",
     "PRIMARY",
     "SUPPRESSED",
+    "comparators_text",
+    "director_csv",
+    "director_frame",
     "frame_csv",
     "neutralise_formula",
     "response_frame",

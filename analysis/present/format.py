@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import TypeGuard
+from collections.abc import Sequence
+from typing import Any, TypeGuard
 
 from analysis.domain.definition import CI_METHODS
 
@@ -148,3 +149,64 @@ def change_interval(low: float | None, high: float | None, digits: int = 1) -> s
     if not (_known(low) and _known(high)):
         return MISSING
     return f"{change(low, digits)} to {change(high, digits)}"
+
+
+# --- the precision planner (docs/methods.md, "Precision planner") -------------------------
+
+#: What the planner's columns mean, for the help of a table column.
+MORE_NEEDED_HELP = (
+    "Patients still needed before the interval can clear the band, if the rate stays where it is "
+    "(Wilson score interval). — when the rate is inside the band: no number of patients would clear it."
+)
+EXPECTED_HELP = (
+    "The month those patients may be reached at this group's pace: new patients per month over the "
+    "last 6 months before the data cut-off."
+)
+
+
+def more_needed(value: int | None) -> str:
+    """Patients still needed: a count, "none" when the interval already clears the band, or "—"."""
+    if value is None:
+        return MISSING
+    if value > 100_000:
+        return "over 100,000"  # a rate a hair's breadth from the band: the exact figure is in the JSON
+    return "none" if value == 0 else count(value)
+
+
+
+def expected_month(more_needed: object, pace: object, month: object) -> str:
+    """When a group may have the patients it needs, in words for a table cell.
+
+    A ``YYYY-MM`` month as given; "reached" when no more are needed; "no recent patients" at a
+    pace of 0; "after 10 years" beyond the planner's horizon; "—" when the rate is inside the
+    band or unknown (no number of patients would clear it). ``pace`` may be a suppressed "<11".
+    """
+    if isinstance(month, str) and month:
+        return month
+    if not isinstance(more_needed, (int, float)) or not _known(float(more_needed)):
+        return MISSING  # none (the rate is inside the band), or suppressed with the counts
+    if more_needed == 0:
+        return "reached"
+    if isinstance(pace, (int, float)) and _known(float(pace)) and pace <= 0:
+        return "no recent patients"
+    return "after 10 years"
+
+
+# --- comparators (docs/comparisons.md, "Comparators") -------------------------------------
+
+#: A group's interval against one comparator's rate, as words before that rate.
+COMPARATOR_VERDICTS: dict[str, str] = {
+    "above": "above",
+    "below": "below",
+    "overlaps": "not distinguishable from",
+    "no_data": "no data yet to compare with",
+}
+
+
+def no_comparator(condition: str, comparators: Sequence[Any], threshold: float) -> str:
+    """Why a condition shows no comparator: none published, or none at this threshold."""
+    others = sorted({c.threshold for c in comparators if c.condition == condition})
+    if not others:
+        return "no published comparator (docs/comparisons.md)"
+    at = " or ".join(f"≥{100 * t:.0f}%" for t in others)
+    return f"no comparator at ≥{100 * threshold:.0f}% relief; published at {at} (change the threshold)"

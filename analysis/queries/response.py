@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import (
     Engine,
     Select,
+    and_,
     func,
     select,
 )
@@ -26,6 +27,7 @@ from analysis.db import schema
 from analysis.db.derivation import cohort_query, count_where
 from analysis.domain.definition import SMALL_CELL, CohortFilter, OutcomeDefinition
 from analysis.domain.vocabulary import MIXED_ROUTE
+from analysis.stats import planner
 
 #: Sessions that make a completed induction series (docs/methods.md: 4–8 induction sessions).
 INDUCTION_SESSIONS = 4
@@ -229,6 +231,12 @@ class GroupResult:
     verdict: str
     small_n: bool
     substantial: int = field(default=0, compare=False)
+    # The precision planner (docs/methods.md, "Precision planner"): patients needed before the
+    # interval can clear the band, and when the group's recent pace may get there.
+    n_needed: int | None = None
+    more_needed: int | None = None
+    pace_per_month: float | None = None
+    expected_month: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The CLI's JSON shape (README): the group's keys first, then the counts and statistics."""
@@ -276,18 +284,33 @@ class ResponseTable:
 _COUNT_COLUMNS = ("evaluable", "pending", "eligible", "with_followup", "responder", "substantial")
 
 
-def group_counts_query(cohort_rows: Select[Any], by: Sequence[str], *, funnel: bool = False) -> Select[Any]:
+def recent_since(cutoff: date) -> date:
+    """The day before the planner's recent months begin (first sessions after it are recent)."""
+    return cutoff - timedelta(days=round(planner.PACE_MONTHS * planner.DAYS_PER_MONTH))
+
+
+def group_counts_query(
+    cohort_rows: Select[Any], by: Sequence[str], *, funnel: bool = False, since: date | None = None
+) -> Select[Any]:
     """Counts per group (one row per group) of per-patient rows, aggregated in the database.
 
-    ``funnel`` adds the sums the patient funnel needs (six more aggregates over every row).
+    ``funnel`` adds the sums the patient funnel needs (six more aggregates over every row);
+    ``since`` adds ``recent_starts``, the evaluable patients first treated after that day (the
+    precision planner's pace).
     """
     rows = cohort_rows.subquery("cohort")
     keys = [rows.c[name] for name in by]
+    recent = (
+        [count_where(and_(rows.c.evaluable == 1, rows.c.index_date > since)).label("recent_starts")]
+        if since is not None
+        else []
+    )
     return (
         select(
             *keys,
             func.count().label("patients"),
             *[func.coalesce(func.sum(rows.c[name]), 0).label(name) for name in _COUNT_COLUMNS],
+            *recent,
             *(_funnel_columns(rows) if funnel else []),
         )
         .group_by(*keys)
@@ -300,6 +323,17 @@ def _group_result(keys: dict[str, str], counts: dict[str, int], definition: Outc
     responders = counts["responder"]
     interval = stats.proportion_interval(responders, n, alpha=definition.alpha, method=definition.ci)
     bottom, top = definition.band
+    assert definition.cutoff is not None
+    share = 1.0 if definition.missing == "itt" else counts["with_followup"] / max(counts["eligible"], 1)
+    plan = planner.plan(
+        interval.rate,
+        n,
+        definition.band,
+        recent_starts=int(counts.get("recent_starts", 0)),
+        share_counted=share,
+        cutoff=definition.cutoff,
+        alpha=definition.alpha,
+    )
     return GroupResult(
         keys=keys,
         patients=counts["patients"],
@@ -319,6 +353,10 @@ def _group_result(keys: dict[str, str], counts: dict[str, int], definition: Outc
         verdict=stats.band_verdict(interval.low, interval.high, definition.band),
         small_n=n < SMALL_CELL,
         substantial=counts["substantial"],
+        n_needed=plan.n_needed,
+        more_needed=plan.more_needed,
+        pace_per_month=plan.pace_per_month,
+        expected_month=plan.expected_month,
     )
 
 
@@ -364,7 +402,7 @@ def group_counts(
     definition, cohort_rows = cohort_query(engine, definition, cohort)
     assert definition.cutoff is not None
     with engine.connect() as connection:
-        query = group_counts_query(cohort_rows, by, funnel=funnel)
+        query = group_counts_query(cohort_rows, by, funnel=funnel, since=recent_since(definition.cutoff))
         rows = tuple(dict(row) for row in connection.execute(query).mappings())
     return GroupCounts(cutoff=definition.cutoff, by=tuple(by), rows=rows, funnel=funnel)
 
@@ -379,7 +417,8 @@ def response_table(counts: GroupCounts, definition: OutcomeDefinition) -> Respon
     by = counts.by
     # Counts add up across groups, so the overall row needs no second pass over the data.
     overall_counts = {
-        name: sum(int(row[name]) for row in counts.rows) for name in ("patients", *_COUNT_COLUMNS)
+        name: sum(int(row.get(name, 0)) for row in counts.rows)
+        for name in ("patients", *_COUNT_COLUMNS, "recent_starts")
     }
     overall = _group_result({}, overall_counts, definition)
     overall = replace(overall, p_gt_lower_holm=overall.p_gt_lower, p_gt_upper_holm=overall.p_gt_upper)

@@ -50,6 +50,7 @@ __all__ = [
     "TwoGroupComparison",
     "band_verdict",
     "binomial_p_greater",
+    "comparator_verdict",
     "compare_proportions",
     "holm",
     "newcombe_difference_interval",
@@ -274,6 +275,17 @@ def band_verdict(low: float | None, high: float | None, band: tuple[float, float
     if high < bottom:
         return "below"
     return "overlaps"
+
+
+def comparator_verdict(low: float | None, high: float | None, rate: float) -> str:
+    """Where an interval lies relative to one published comparator's rate (docs/comparisons.md).
+
+    ``"above"`` when ``low`` > rate, ``"below"`` when ``high`` < rate, ``"overlaps"`` otherwise
+    (touching counts as overlapping, as with the band); ``"no_data"`` without an interval.
+    """
+    if not 0 <= rate <= 1:
+        raise ValueError(f"a comparator's rate must be between 0 and 1: got {rate}")
+    return band_verdict(low, high, (rate, rate))
 
 
 # --------------------------------------------------------------------------- two proportions

@@ -1,0 +1,205 @@
+"""Who responds: baseline characteristics associated with response (docs/comparisons.md).
+
+Association, never a rule to refuse a patient. The database counts the patients of each
+pattern of condition × route × baseline pain × age × sex × baseline MME > 0 × baseline
+PHQ-9 ≥ 10 among the patients in the denominator; the logistic model is fitted to those
+counts (:mod:`analysis.stats.logistic`), cross-validated by folds of patients, and its
+discrimination (AUC, DeLong interval) and calibration are measured on the held-out folds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, case, func, select
+
+from analysis.db import schema
+from analysis.db.derivation import cohort_query
+from analysis.domain.definition import CohortFilter, OutcomeDefinition
+from analysis.domain.vocabulary import display_name
+from analysis.queries.comparisons import pool_small_levels
+from analysis.stats import discrimination, logistic
+
+#: Folds of the cross-validation and the seed of the split (docs/comparisons.md).
+FOLDS = 5
+SEED = 20261128
+#: Fewer patients, responders or non-responders than this: no profile.
+MIN_PATIENTS = 50
+MIN_EVENTS = 10
+
+#: Characteristic → its words on a page.
+LABELS: dict[str, str] = {
+    "baseline_pain": "Baseline pain (per point, 0–10)",
+    "age": "Age (per 10 years)",
+    "mme_positive": "On opioids at baseline (MME > 0)",
+    "phq9_high": "Depressive symptoms at baseline (PHQ-9 ≥ 10)",
+}
+
+
+def profile_patterns(
+    engine: Engine, definition: OutcomeDefinition, cohort: CohortFilter
+) -> tuple[OutcomeDefinition, pd.DataFrame]:
+    """Patients and responders per pattern of baseline characteristics (SQL)."""
+    definition, rows = cohort_query(engine, definition, cohort)
+    r = rows.subquery("cohort")
+    p = schema.patients
+    counted = r.c.eligible if definition.missing == "itt" else r.c.with_followup
+    mme = case((p.c.baseline_mme > 0, 1), (p.c.baseline_mme.is_not(None), 0), else_=None).label(
+        "mme_positive"
+    )
+    phq9 = case((p.c.baseline_phq9 >= 10, 1), (p.c.baseline_phq9.is_not(None), 0), else_=None).label(
+        "phq9_high"
+    )
+    keys = [r.c.condition, r.c.route, r.c.baseline, r.c.age, r.c.sex, mme, phq9]
+    query = (
+        select(*keys, func.count().label("n"), func.coalesce(func.sum(r.c.responder), 0).label("responders"))
+        .select_from(r.join(p, p.c.id == r.c.patient_key))
+        .where(counted == 1)
+        .group_by(*keys)
+    )
+    names = ["condition", "route", "baseline", "age", "sex", "mme_positive", "phq9_high", "n", "responders"]
+    with engine.connect() as connection:
+        frame = pd.DataFrame(connection.execute(query).all(), columns=names)
+    return definition, frame.astype({"n": "int64", "responders": "int64"})
+
+
+@dataclass(frozen=True)
+class Association:
+    """One characteristic's odds ratio (adjusted for the others) with its interval."""
+
+    characteristic: str
+    label: str
+    odds_ratio: float
+    ci_low: float
+    ci_high: float
+    p: float
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The response profile: odds ratios, cross-validated AUC, calibration — or why there is none."""
+
+    definition: OutcomeDefinition
+    n: int
+    excluded: dict[str, int]
+    left_out: list[str]  # characteristics recorded for no patient: not in the model
+    pooled: dict[str, list[str]]
+    references: dict[str, str]
+    associations: list[Association] = field(default_factory=list)
+    auc: discrimination.AUC | None = None
+    calibration: list[discrimination.CalibrationGroup] = field(default_factory=list)
+    folds: int = FOLDS
+    seed: int = SEED
+    not_fitted: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.definition
+        values = asdict(self)
+        values["definition"] = {
+            "timepoint_days": d.timepoint_days,
+            "window_days": d.window_days,
+            "threshold": d.threshold,
+            "missing": d.missing,
+            "cutoff": d.cutoff.isoformat() if d.cutoff else None,
+        }
+        return values
+
+
+def _label(name: str) -> str:
+    if "[" in name:
+        covariate, level = name[:-1].split("[", 1)
+        return f"{covariate.capitalize()}: {display_name(level)}"
+    return LABELS.get(name, name)
+
+
+def _model_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int], list[str]]:
+    excluded: dict[str, int] = {}
+    left_out: list[str] = []
+    model = frame.assign(age=frame["age"] / 10)
+    for name, words in (("mme_positive", "baseline MME"), ("phq9_high", "baseline PHQ-9")):
+        missing = model[name].isna()
+        if missing.all():
+            left_out.append(name)
+            model = model.drop(columns=name)
+        elif missing.any():
+            excluded[f"{words} not recorded"] = int(model.loc[missing, "n"].sum())
+            model = model[~missing]
+    missing_age = model["age"].isna()
+    if missing_age.any():
+        excluded["age not recorded"] = int(model.loc[missing_age, "n"].sum())
+        model = model[~missing_age]
+    return model, excluded, left_out
+
+
+# Long on purpose: the profile's steps in order — data, refusals, the fit, the folds, the measures.
+def response_profile(
+    engine: Engine,
+    definition: OutcomeDefinition = OutcomeDefinition(),
+    cohort: CohortFilter = CohortFilter(),
+    *,
+    folds: int = FOLDS,
+    seed: int = SEED,
+) -> Profile:
+    """Odds ratios of baseline characteristics, cross-validated AUC and calibration."""
+    definition, frame = profile_patterns(engine, definition, cohort)
+    model, excluded, left_out = _model_frame(frame)
+    n, events = int(model["n"].sum()), int(model["responders"].sum())
+    base: dict[str, Any] = {
+        "definition": definition,
+        "n": n,
+        "excluded": excluded,
+        "left_out": left_out,
+        "pooled": {},
+        "references": {},
+        "folds": folds,
+        "seed": seed,
+    }
+    if n < MIN_PATIENTS or min(events, n - events) < MIN_EVENTS:
+        return Profile(
+            **base,
+            not_fitted=f"{n} patients with every characteristic recorded, {events} of them responders: "
+            f"the profile needs at least {MIN_PATIENTS} patients, with {MIN_EVENTS} responders and "
+            f"{MIN_EVENTS} non-responders.",
+        )
+    model, pooled = pool_small_levels(model, ("condition", "route", "sex"))
+    base["pooled"] = pooled
+    continuous = ["baseline", "age"] + [c for c in ("mme_positive", "phq9_high") if c in model]
+    d = logistic.design(
+        model.rename(columns={"baseline": "baseline_pain"}),
+        categorical={"condition": None, "route": None, "sex": None},
+        continuous=[("baseline_pain" if c == "baseline" else c) for c in continuous],
+    )
+    base["references"] = dict(d.references)
+    try:
+        fitted = logistic.fit(d)
+    except logistic.FitFailure as exc:
+        return Profile(**base, not_fitted=f"The profile cannot be fitted: {exc}.")
+    alpha = definition.alpha
+    associations = [
+        Association(o.name, _label(o.name), o.odds_ratio, o.ci_low, o.ci_high, o.p)
+        for o in logistic.odds_ratios(fitted, alpha)
+    ]
+    fold_events, fold_nonevents = discrimination.fold_counts(d.events, d.trials - d.events, folds, seed)
+    predicted = np.zeros((folds, len(d.events)))
+    for k in range(folds):
+        train_events = d.events - fold_events[k]
+        train_trials = d.trials - fold_events[k] - fold_nonevents[k]
+        keep = train_trials > 0
+        train = logistic.Design(d.names, d.X[keep], train_events[keep], train_trials[keep], d.references)
+        try:
+            predicted[k] = logistic.fit(train).predict(d.X)
+        except logistic.FitFailure as exc:
+            return Profile(
+                **base,
+                associations=associations,
+                not_fitted=f"The odds ratios are shown, but the cross-validation failed in fold {k + 1}: "
+                f"{exc}.",
+            )
+    scores = predicted.ravel()
+    positives, negatives = fold_events.ravel(), fold_nonevents.ravel()
+    auc = discrimination.auc_delong(scores, positives, negatives, alpha)
+    groups = discrimination.calibration(scores, positives, positives + negatives)
+    return Profile(**base, associations=associations, auc=auc, calibration=groups)

@@ -1,0 +1,332 @@
+"""Logistic regression on covariate patterns, odds ratios and standardised risk differences.
+
+docs/comparisons.md, "Adjusted route comparison" and "Who responds". The database counts the
+patients of each covariate pattern (one row per distinct combination of the covariates, with
+its patients and responders); the model is fitted to those counts — never to one row per
+patient in Python. statsmodels' ``GLM`` with a ``Binomial`` family does the fitting, each
+pattern one row with its responders and non-responders as a two-column response (grouped
+binomial data), which gives exactly the maximum-likelihood estimates and standard errors of
+the per-patient model [1]_ — at half the rows of a 0/1 response with frequency weights.
+
+What cannot be fitted is refused with a sentence (:class:`FitFailure`), never a number: no
+patient, no responder or no non-responder; a covariate that coincides with another (a rank-
+deficient design); (quasi-)complete separation, seen as a linear predictor beyond ±15 for some
+pattern (a fitted probability within 3·10⁻⁷ of 0 or 1) or a fit that did not converge.
+
+References
+----------
+.. [1] Agresti A (2013). Categorical Data Analysis, 3rd ed. Wiley. §4.2, §5.2 (logistic
+   regression for grouped and ungrouped data), §6.5 (separation).
+.. [2] Robins J (1986). A new approach to causal inference in mortality studies with a sustained
+   exposure period. Math Model 7:1393–1512 (the g-formula: standardisation over a model).
+.. [3] Dobson AJ, Barnett AG (2008). An Introduction to Generalized Linear Models, 3rd ed. CRC.
+   §7.3 (Bliss's beetle mortality data, the worked example of the tests).
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, ndtri
+
+#: A pattern whose linear predictor lies beyond this is (quasi-)separated: p within 3e-7 of 0 or 1.
+SEPARATION_ETA = 15.0
+
+
+class FitFailure(Exception):
+    """The model cannot be fitted to these patients; the message says why, in plain words."""
+
+
+@dataclass(frozen=True)
+class Design:
+    """A design matrix over covariate patterns, with each pattern's patients and responders."""
+
+    names: tuple[str, ...]
+    X: np.ndarray
+    events: np.ndarray
+    trials: np.ndarray
+    references: Mapping[str, str]  # categorical covariate → its reference level
+
+    @property
+    def patients(self) -> int:
+        return int(self.trials.sum())
+
+    def column(self, name: str) -> int:
+        return self.names.index(name)
+
+
+def _reference(frame: pd.DataFrame, name: str, chosen: str | None, trials: str) -> str:
+    if chosen is not None:
+        return chosen
+    # The most common level (by patients) is the reference: the most stable contrasts; ties → first.
+    totals = frame.groupby(name, sort=True)[trials].sum()
+    return str(totals.idxmax())
+
+
+def design(
+    patterns: pd.DataFrame,
+    *,
+    categorical: Mapping[str, str | None],
+    continuous: Sequence[str],
+    events: str = "responders",
+    trials: str = "n",
+) -> Design:
+    """The design matrix of ``patterns``: an intercept, one indicator per non-reference level of
+    each categorical covariate (reference = the given level, else the most common one), and each
+    continuous covariate as it is. Patterns with no patient are dropped."""
+    frame = patterns[patterns[trials] > 0].reset_index(drop=True)
+    columns: list[np.ndarray] = [np.ones(len(frame))]
+    names = ["intercept"]
+    references: dict[str, str] = {}
+    for name, chosen in categorical.items():
+        values = frame[name].astype(str)
+        reference = _reference(frame.assign(**{name: values}), name, chosen, trials)
+        references[name] = reference
+        for level in sorted(set(values) - {reference}):
+            columns.append((values == level).to_numpy(dtype=float))
+            names.append(f"{name}[{level}]")
+    for name in continuous:
+        columns.append(frame[name].to_numpy(dtype=float))
+        names.append(name)
+    X = np.column_stack(columns) if len(frame) else np.zeros((0, len(names)))
+    return Design(
+        names=tuple(names),
+        X=X,
+        events=frame[events].to_numpy(dtype=float),
+        trials=frame[trials].to_numpy(dtype=float),
+        references=references,
+    )
+
+
+@dataclass(frozen=True)
+class LogisticFit:
+    """A fitted logistic model: coefficients (log-odds), their covariance, and the data's size."""
+
+    names: tuple[str, ...]
+    params: np.ndarray
+    cov: np.ndarray
+    patients: int
+    events: int
+
+    def se(self, name: str) -> float:
+        i = self.names.index(name)
+        return float(math.sqrt(self.cov[i, i]))
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Predicted probabilities for the rows of ``X`` (columns as :attr:`names`)."""
+        return expit(X @ self.params)
+
+
+def _label(name: str) -> str:
+    return name.replace("[", " = ").replace("]", "").replace("_", " ")
+
+
+def fit(d: Design) -> LogisticFit:
+    """Maximum-likelihood logistic regression on the patterns of ``d`` (see the module notes).
+
+    BLAS runs on one thread here: the matrices are small, and on a busy machine OpenBLAS's
+    threads made each fit about 40 times slower (docs/performance.md).
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _fit(d)
+
+
+def _fit(d: Design) -> LogisticFit:
+    events, nonevents = d.events, d.trials - d.events
+    if d.patients == 0:
+        raise FitFailure("no patient has every characteristic the model needs recorded")
+    if events.sum() == 0 or nonevents.sum() == 0:
+        who = "no patient responded" if events.sum() == 0 else "every patient responded"
+        raise FitFailure(f"{who}, so there is nothing to model")
+    rank = np.linalg.matrix_rank(d.X)
+    if rank < d.X.shape[1]:
+        raise FitFailure(_collinear(d))
+    # statsmodels costs ≈ 1 s and 50 MB to import: only the commands and pages that fit import it.
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
+
+    # Grouped binomial: one row per pattern, (responders, non-responders) as the response.
+    endog = np.column_stack([events, nonevents])
+    with warnings.catch_warnings():
+        # statsmodels warns of "perfect prediction" whenever the fitted proportions equal the
+        # observed ones, which a well-fitting grouped model can do: separation is judged below.
+        warnings.simplefilter("ignore", PerfectSeparationWarning)
+        warnings.simplefilter("error", ConvergenceWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            result = GLM(endog, d.X, family=families.Binomial()).fit(maxiter=100)
+        except ConvergenceWarning as exc:
+            raise FitFailure(_separated(d, None)) from exc
+    params = np.asarray(result.params, dtype=float)
+    cov = np.asarray(result.cov_params(), dtype=float)
+    converged = bool(result.converged)
+    # The results object holds reference cycles around several copies of the design: free them
+    # now rather than at the next garbage collection (cross-validation fits six in a row).
+    del result
+    gc.collect()
+    if not converged or not np.all(np.isfinite(params)):
+        raise FitFailure(_separated(d, params))
+    if np.max(np.abs(d.X @ params)) > SEPARATION_ETA:
+        raise FitFailure(_separated(d, params))
+    return LogisticFit(
+        names=d.names,
+        params=params,
+        cov=cov,
+        patients=d.patients,
+        events=int(events.sum()),
+    )
+
+
+def _collinear(d: Design) -> str:
+    """Name a covariate that the others determine (the first column whose removal keeps the rank)."""
+    full = np.linalg.matrix_rank(d.X)
+    for i, name in enumerate(d.names[1:], start=1):
+        if np.linalg.matrix_rank(np.delete(d.X, i, axis=1)) == full:
+            return (
+                f"“{_label(name)}” is the same for all these patients or follows from their other "
+                "characteristics (for example one site treats with one route only), so its effect "
+                "cannot be told apart"
+            )
+    return "some characteristics coincide in these patients, so their effects cannot be told apart"
+
+
+def _separated(d: Design, params: np.ndarray | None) -> str:
+    """A sentence for (quasi-)complete separation, naming the covariate with the largest effect."""
+    if params is not None and np.all(np.isfinite(params)) and len(params) > 1:
+        name = d.names[1 + int(np.argmax(np.abs(params[1:])))]
+        return (
+            f"the patients with “{_label(name)}” all responded or all did not (perfect separation), "
+            "so no finite odds ratio fits them"
+        )
+    return "some group of patients all responded or all did not (perfect separation)"
+
+
+@dataclass(frozen=True)
+class OddsRatio:
+    """One coefficient as an odds ratio with its Wald interval and two-sided p-value."""
+
+    name: str
+    odds_ratio: float
+    ci_low: float
+    ci_high: float
+    p: float
+
+
+def odds_ratio(f: LogisticFit, name: str, alpha: float = 0.05) -> OddsRatio:
+    """exp(β) of ``name`` with the Wald interval exp(β ± z·SE) and the Wald test's p-value."""
+    from scipy.special import ndtr
+
+    i = f.names.index(name)
+    beta, se = float(f.params[i]), f.se(name)
+    z = -float(ndtri(alpha / 2))
+    p = float(2 * ndtr(-abs(beta) / se))
+    return OddsRatio(name, math.exp(beta), math.exp(beta - z * se), math.exp(beta + z * se), min(1.0, p))
+
+
+def odds_ratios(f: LogisticFit, alpha: float = 0.05) -> list[OddsRatio]:
+    """Every coefficient but the intercept as an odds ratio (:func:`odds_ratio`)."""
+    return [odds_ratio(f, name, alpha) for name in f.names if name != "intercept"]
+
+
+@dataclass(frozen=True)
+class StandardisedDifference:
+    """g-computation: mean predicted response with everyone on A, minus with everyone on B."""
+
+    risk_a: float
+    risk_b: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    method: str  # "delta" or "bootstrap"
+    replicates: int = 0  # bootstrap replicates that could be fitted
+    failed: int = 0  # bootstrap replicates that could not (separation in the resample)
+
+
+def _risks(f: LogisticFit, d: Design, column: int) -> tuple[float, float, np.ndarray]:
+    """Standardised risks on A (column = 1) and B (column = 0) over the patterns' patients, and
+    the gradient of their difference with respect to the coefficients."""
+    on_a, on_b = d.X.copy(), d.X.copy()
+    on_a[:, column], on_b[:, column] = 1.0, 0.0
+    p_a, p_b = f.predict(on_a), f.predict(on_b)
+    w = d.trials / d.trials.sum()
+    gradient = (w * p_a * (1 - p_a)) @ on_a - (w * p_b * (1 - p_b)) @ on_b
+    return float(w @ p_a), float(w @ p_b), gradient
+
+
+def standardised_difference(
+    f: LogisticFit, d: Design, column: str, alpha: float = 0.05
+) -> StandardisedDifference:
+    """Risk difference by standardisation [2]_ over the model's patients, delta-method interval.
+
+    With p_i(A) the model's probability for pattern i with the indicator ``column`` set to 1
+    (everyone on A) and p_i(B) with it set to 0, each weighted by the pattern's patients n_i:
+    RD = Σ n_i p_i(A) / N − Σ n_i p_i(B) / N. Its variance is gᵀ V g with V the coefficients'
+    covariance and g = Σ (n_i/N) [p_i(A)(1 − p_i(A)) x_i(A) − p_i(B)(1 − p_i(B)) x_i(B)].
+    """
+    risk_a, risk_b, gradient = _risks(f, d, d.column(column))
+    difference = risk_a - risk_b
+    se = math.sqrt(max(float(gradient @ f.cov @ gradient), 0.0))
+    z = -float(ndtri(alpha / 2))
+    return StandardisedDifference(
+        risk_a, risk_b, difference, max(-1.0, difference - z * se), min(1.0, difference + z * se), "delta"
+    )
+
+
+def bootstrap_difference(
+    d: Design, column: str, *, replicates: int, seed: int, alpha: float = 0.05
+) -> StandardisedDifference:
+    """The standardised risk difference with a seeded percentile bootstrap over patients.
+
+    Patients are resampled with replacement by drawing the counts of every (pattern, outcome)
+    cell from one multinomial distribution (the same as resampling patients one by one), the
+    model is refitted and the difference recomputed over the resample. Replicates the model
+    cannot fit (separation in the resample) are left out and counted; more than 10 % of them
+    left out refuses the interval.
+    """
+    estimate = standardised_difference(fit(d), d, column, alpha)
+    rng = np.random.default_rng(seed)
+    cells = np.concatenate([d.events, d.trials - d.events])
+    total = int(cells.sum())
+    k = len(d.events)
+    values: list[float] = []
+    failed = 0
+    for _ in range(replicates):
+        counts = rng.multinomial(total, cells / total).astype(float)
+        events, nonevents = counts[:k], counts[k:]
+        sample = Design(d.names, d.X, events, events + nonevents, d.references)
+        sample = Design(
+            d.names,
+            d.X[sample.trials > 0],
+            events[sample.trials > 0],
+            sample.trials[sample.trials > 0],
+            d.references,
+        )
+        try:
+            values.append(standardised_difference(fit(sample), sample, column, alpha).difference)
+        except FitFailure:
+            failed += 1
+    if failed > 0.10 * replicates:
+        raise FitFailure(
+            f"the model could not be fitted in {failed} of {replicates} bootstrap resamples "
+            "(separation): use the delta-method interval"
+        )
+    low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2])
+    return StandardisedDifference(
+        estimate.risk_a,
+        estimate.risk_b,
+        estimate.difference,
+        float(low),
+        float(high),
+        "bootstrap",
+        len(values),
+        failed,
+    )
