@@ -507,10 +507,10 @@ def _settings_from_link() -> dict[str, Any]:
             raw = st.query_params.get(key)
             if raw is not None:
                 settings[key] = parse(raw)
+        build_definition(settings)  # the domain's limits first: the CLI says the same words
         for key, (low, high, what) in EDITOR_LIMITS.items():
             if not low <= settings[key] <= high:
                 raise ValueError(f"{what} must be between {low:g} and {high:g}, not {settings[key]:g}")
-        build_definition(settings)
     except (ValueError, OverflowError) as exc:
         st.session_state[_LINK_PROBLEM_KEY] = str(exc)
         return dict(DEFINITION_DEFAULTS)

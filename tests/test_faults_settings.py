@@ -79,7 +79,8 @@ def test_a_shared_link_with_a_huge_time_point_shows_a_message_not_a_traceback(mo
     at.query_params["timepoint"] = "3000000"
     at.run()
     assert not at.exception
-    assert sum("time point must be 1 to 3,650 days" in w.value for w in at.warning) == 1  # once a page
+    # once a page, under the title (pages.common.definition_notice)
+    assert sum("time point must be 1 to 3,650 days" in e.value for e in at.error) == 1
     assert any(m.label == "Patients treated" for m in at.metric)  # the page still shows the defaults
 
 

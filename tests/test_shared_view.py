@@ -71,8 +71,8 @@ def test_the_default_definition_shows_no_notice_and_no_parameter(clinic):
 @pytest.mark.parametrize(
     "query, reason",
     [
-        ({"band_low": "0.5", "band_high": "0.4"}, "bottom ≤ top"),
-        ({"timepoint": "3000000"}, "the time point in days must be between 0 and 730"),
+        ({"band_low": "0.5", "band_high": "0.4"}, "0 ≤ bottom < top ≤ 1"),
+        ({"timepoint": "3000000"}, "the time point must be 1 to 3,650 days"),
         ({"threshold": "half"}, "could not convert"),
         ({"missing": "<img src=x>"}, "'itt' or 'completers'"),
     ],
