@@ -15,11 +15,12 @@ from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from analysis.cli import demo, load, summary
+from analysis.cli import demo, durability, load, summary
 from analysis.domain.errors import EXIT_DATABASE, OutcomesError, first_line
 
 #: The commands, in the order ``--help`` lists them.
 COMMANDS = (demo, load, summary)
+COMMANDS += (durability,)  # issue #12: how long relief lasts
 
 
 def build_parser() -> argparse.ArgumentParser:

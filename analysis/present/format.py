@@ -85,3 +85,18 @@ def verdict_sentence(
     if markdown:
         headline = f"**{headline}**"
     return f"{headline}: {rest.format(level=level, bottom=bottom, top=top)}"
+
+
+# --- durability (docs/methods.md, "Durability") ---------------------------------------------
+
+
+def weeks(days: float | None) -> str:
+    """Days as whole weeks, the unit clinicians speak in: ``77`` → ``11``."""
+    return MISSING if _missing(days) else f"{days / 7:.0f}"
+
+
+def days(value: float | None) -> str:
+    """A number of days: ``25.0`` → ``25 days``, ``24.5`` → ``24.5 days``."""
+    if _missing(value):
+        return MISSING
+    return f"{value:.0f} days" if float(value).is_integer() else f"{value:.1f} days"
