@@ -48,9 +48,11 @@ from analysis.domain.definition import CohortFilter, OutcomeDefinition
 from analysis.domain.vocabulary import display_name
 from analysis.present import figures
 from analysis.present import format as fmt
+from analysis.present.disposition import disposition_html  # issue #12: why patients stop
 from analysis.present.exports import SUPPRESSED, response_frame
 from analysis.present.figures import overview as overview_figures
 from analysis.queries import response
+from analysis.queries.disposition import disposition
 
 _DIMENSION_TITLES = {"condition": "Condition", "route": "Route"}
 
@@ -421,6 +423,7 @@ def overview_html(
         *_trend_and_funnel(d, by_quarter, funnel, suppress, hide),
         *_by_dimension(d, "condition", by_condition, suppress),
         *_by_dimension(d, "route", by_route, suppress),
+        *disposition_html(disposition(engine, d, cohort), suppress=suppress),  # issue #12
         "<h2>Methods and limitations</h2>",
         _methods(d, suppress=suppress),
         *_footer(d, generated),
