@@ -14,6 +14,7 @@ PAGES = {
         ("aggregates", "pages/conditions.py", "Conditions", ":material/stethoscope:"),
         ("aggregates", "pages/routes.py", "Routes", ":material/compare_arrows:"),
         ("aggregates", "pages/safety.py", "Safety", ":material/health_and_safety:"),
+        ("aggregates", "pages/durability.py", "Durability", ":material/hourglass_bottom:"),  # issue #12
     ],
     "Clinicians": [
         ("patients", "pages/patients.py", "Patients", ":material/person_search:"),

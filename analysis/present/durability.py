@@ -51,17 +51,44 @@ def median_sentence(curve: DurabilityCurve, threshold: float) -> str:
 
 
 def landmark_sentence(curve: DurabilityCurve, day: int = HEADLINE_DAY) -> str:
-    """The share still responding on a landmark day, e.g. "At 12 weeks, 41.0% (95% CI 33.2–49.1%)
-    were still responding (52 still followed)."""
+    """The share still responding on a landmark day, e.g. "At 12 weeks, 41% (95% CI 33–49%) were
+    still responding (52 still followed)." (whole percentages, as the page's table)."""
     point = next((a for a in curve.survival.at if a.day == day), None)
     if point is None or point.survival is None:
         return f"Nobody has been followed {fmt.weeks(day)} weeks after their response began yet."
-    interval = fmt.interval(point.ci_low, point.ci_high)
+    interval = fmt.interval(point.ci_low, point.ci_high, 0)
     ci = "" if interval == fmt.MISSING else f" (95% CI {interval})"
     return (
-        f"At {fmt.weeks(day)} weeks, {fmt.percent(point.survival)}{ci} were still responding "
+        f"At {fmt.weeks(day)} weeks, {fmt.percent(point.survival, 0)}{ci} were still responding "
         f"({fmt.count(point.at_risk)} still followed)."
     )
+
+
+def _median_text(curve: DurabilityCurve) -> str:
+    s = curve.survival
+    if s.patients == 0:
+        return fmt.MISSING
+    if s.median_days is None:
+        return "not reached"
+    return f"{fmt.weeks(s.median_days)} weeks{_ci_days(curve).replace('95% CI ', '')}"
+
+
+def curve_frame(table: DurabilityTable) -> pd.DataFrame:
+    """One row per group (then all responders): counts, the median and the landmark survival."""
+    rows = []
+    for curve in [*table.groups, table.overall]:
+        s = curve.survival
+        row = {
+            "Group": "All responders" if curve is table.overall else group_label(curve, table.by),
+            "Responders": fmt.count(s.patients),
+            "Lost the response": fmt.count(s.events),
+            "Censored": fmt.count(s.censored),
+            "Median (95% CI)": _median_text(curve),
+        }
+        for point in s.at:
+            row[f"At {fmt.weeks(point.day)} weeks"] = fmt.percent(point.survival, 0)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def booster_frame(table: DurabilityTable) -> pd.DataFrame:
@@ -76,10 +103,14 @@ def booster_frame(table: DurabilityTable) -> pd.DataFrame:
                 "Responders": fmt.count(curve.survival.patients),
                 "With ≥2 maintenance sessions": fmt.count(b.n),
                 "Median gap": fmt.days(b.median),
-                "Quartiles": fmt.MISSING if b.q1 is None else f"{fmt.days(b.q1)} – {fmt.days(b.q3)}",
+                "Quartiles": fmt.MISSING if b.q1 is None else f"{_n(b.q1)}–{_n(b.q3)} days",
             }
         )
     return pd.DataFrame(rows)
+
+
+def _n(value: float | None) -> str:
+    return fmt.days(value).removesuffix(" days")
 
 
 def _count(value: int, small: bool, suppress: bool) -> str:
@@ -103,10 +134,14 @@ def durability_text(table: DurabilityTable, *, suppress: bool = True) -> str:
             "Median (d)": median,
             "95% CI (d)": fmt.MISSING if s.median_ci_low is None else f"{low}–{high}",
         }
-        for point in s.at:
-            row[f"{fmt.weeks(point.day)} wk"] = fmt.percent(point.survival)
+        for point in s.at:  # a small group's percentages would give its counts back
+            row[f"{fmt.weeks(point.day)} wk"] = (
+                SUPPRESSED if small and suppress else fmt.percent(point.survival)
+            )
         b = curve.boosters
-        row["Booster gap"] = fmt.MISSING if b.median is None else f"{fmt.days(b.median)} ({b.q1:g}–{b.q3:g})"
+        row["Booster gap"] = (
+            fmt.MISSING if b.median is None else f"{fmt.days(b.median)} (IQR {_n(b.q1)}–{_n(b.q3)})"
+        )
         rows.append(row)
     body = pd.DataFrame(rows).to_string(index=False)
     header = (

@@ -100,3 +100,11 @@ def days(value: float | None) -> str:
     if _missing(value):
         return MISSING
     return f"{value:.0f} days" if float(value).is_integer() else f"{value:.1f} days"
+
+
+def p_clause(value: float | None) -> str:
+    """A p-value in a sentence: ``p = 0.012``, ``p < 0.001``; ``p not computable`` when missing."""
+    text = p_value(value)
+    if text == MISSING:
+        return "p not computable"
+    return f"p {text}" if text[0] in "<>" else f"p = {text}"

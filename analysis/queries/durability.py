@@ -100,7 +100,6 @@ def durability(
     engine: Engine,
     definition: OutcomeDefinition = OutcomeDefinition(),
     cohort: CohortFilter = CohortFilter(),
-    *,
     by: str | None = None,
 ) -> DurabilityTable:
     """The durability table of a cohort (two queries: times per group, booster gaps per group)."""

@@ -87,6 +87,10 @@ class SurvivalCurve:
     at: tuple[Landmark, ...]
     curve: tuple[CurveStep, ...]
 
+    def at_risk_on(self, day: float) -> int:
+        """Patients whose time is ≥ ``day`` (the number at risk printed under a curve)."""
+        return sum(step.events + step.censored for step in self.curve if step.day >= day)
+
     def to_dict(self) -> dict[str, object]:
         """Plain JSON-ready values (``None`` for what does not exist)."""
         return asdict(self) | {"at": [asdict(a) for a in self.at], "curve": [asdict(c) for c in self.curve]}
@@ -168,7 +172,7 @@ def _first_day(steps: Sequence[CurveStep], value: object) -> int | None:
 
 
 def _landmark(steps: Sequence[CurveStep], day: int) -> Landmark:
-    at_risk = sum(s.events + s.censored for s in steps if s.day >= day)
+    at_risk = sum(s.events + s.censored for s in steps if s.day >= day)  # as SurvivalCurve.at_risk_on
     before = [s for s in steps if s.day <= day]
     if not before:
         return Landmark(day, 1.0, 1.0, 1.0, at_risk)
