@@ -89,7 +89,9 @@ CAPTION = (
     "recorded when they left care (still in care: no end of care on or before the data cut-off). "
     "Deaths and hospice are competing events: in the durability curves they censor follow-up, "
     "never count as a loss of response; in the table by condition they are shown apart from "
-    "other non-responders, although the ITT rate still counts them as non-responders."
+    "other non-responders, although the ITT rate still counts them as non-responders. The table "
+    "by condition counts as the response table does (every eligible patient, whatever the number "
+    "of sessions), so its responders can outnumber the funnel's, which asks for a completed induction."
 )
 
 
