@@ -58,6 +58,16 @@ def test_a_session_without_a_follow_up_that_day_is_a_measurement(engine):
     assert times(one(engine)) == [(30, 1, 0)]
 
 
+def test_onset_can_be_a_sessions_pre_pain(engine):
+    patient(
+        engine,
+        "P1",
+        sessions=[{"day": 0}, {"day": 14, "pre_pain": 5}, {"day": 30, "pre_pain": 6}],
+        followups=[{"day": 60, "pain": 8}],
+    )
+    assert times(one(engine)) == [(46, 1, 0)]  # onset day 14 (a session), loss day 60 (a follow-up)
+
+
 def test_day_0_is_not_a_measurement(engine):
     # The first session's pre_pain (2) is on day 0: never an onset.
     patient(engine, "P1", sessions=[{"day": 0, "pre_pain": 2}], followups=[{"day": 30, "pain": 9}])

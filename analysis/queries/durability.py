@@ -79,7 +79,7 @@ def _counts_by_group(rows: Sequence[Any]) -> dict[str, tuple[list[int], list[int
     grouped: dict[str, tuple[list[int], list[int], list[int]]] = defaultdict(lambda: ([], [], []))
     for grp, time, events, censored in rows:
         days, e, c = grouped[str(grp)]
-        days.append(int(time))
+        days.append(round(time))
         e.append(int(events))
         c.append(int(censored))
     return dict(grouped)
@@ -102,7 +102,7 @@ def durability(
     cohort: CohortFilter = CohortFilter(),
     by: str | None = None,
 ) -> DurabilityTable:
-    """The durability table of a cohort (two queries: times per group, booster gaps per group)."""
+    """The durability table of a cohort (one statement: times and booster gaps per group)."""
     if by is not None and by not in DIMENSIONS:
         raise ValueError(f"durability can be broken down by {' or '.join(DIMENSIONS)}, not {by!r}")
     definition, rows = cohort_query(engine, definition, cohort)
@@ -114,13 +114,13 @@ def durability(
         "group": by,
     }
     with engine.connect() as connection:
-        times = connection.execute(rules.time_counts(rules.patient_times(rows, **settings))).all()
-        gaps = connection.execute(rules.booster_gaps(rows, **settings)).all()
-    groups = _counts_by_group(times)
+        rows = connection.execute(rules.durability_counts(rows, **settings)).all()
+    groups = _counts_by_group([(g, v, a, b) for kind, g, v, a, b in rows if kind == "time"])
     gap_values: dict[str, tuple[list[float], list[int]]] = defaultdict(lambda: ([], []))
-    for grp, median_gap, patients in gaps:
-        gap_values[str(grp)][0].append(float(median_gap))
-        gap_values[str(grp)][1].append(int(patients))
+    for kind, grp, median_gap, patients, _ in rows:
+        if kind == "gap":
+            gap_values[str(grp)][0].append(float(median_gap))
+            gap_values[str(grp)][1].append(int(patients))
     every_gap = (
         [v for vs, _ in gap_values.values() for v in vs],
         [n for _, ns in gap_values.values() for n in ns],

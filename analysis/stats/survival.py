@@ -2,15 +2,15 @@
 "Durability").
 
 Input is what the database returns: one row per distinct time with the number of events
-(losses of response) and of censorings on it. The estimator and its pointwise intervals come
-from ``scipy.stats.ecdf`` (``sf.confidence_interval(method="log-log")``: Greenwood's variance on
-the log(−log) scale, the "exponential Greenwood" interval of Kalbfleisch & Prentice); the
-log-rank test across any number of groups from ``statsmodels.duration.survfunc.survdiff``
-(scipy's ``logrank`` compares two samples only). Both are imported inside the functions that
-use them: importing ``scipy.stats`` costs the app process ≈ 45 MB (docs/performance.md) and
-statsmodels ≈ 0.3 s, which only a durability view should pay.
+(losses of response) and of censorings on it. From those counts the estimator, Greenwood's
+variance, the log(−log) interval ("exponential Greenwood", Kalbfleisch & Prentice) and the
+k-group log-rank statistic are a few vectorised numpy lines each, written out here rather than
+called from ``scipy.stats.ecdf`` / ``statsmodels``' ``survdiff`` for a measured reason: importing
+``scipy.stats`` costs the command ≈ 0.55 s of CPU and the app ≈ 45 MB (docs/performance.md), half
+of durability's 1-second budget. ``tests/test_survival.py`` holds every number to those two
+libraries (and to the published Freireich 6-MP values).
 
-Rules the libraries leave to us (docs/methods.md):
+Rules the formulas leave to us (docs/methods.md):
 
 - a step where survival is still 1 has the interval 1–1 (no event yet: the log(−log) formula is
   0/0 there); a step where survival reached 0 has no interval (``None``), as R's ``survfit``;
@@ -38,11 +38,11 @@ References
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy import special
 
 #: Landmark days for survival (4, 8, 12 and 26 weeks).
 LANDMARK_DAYS: tuple[int, ...] = (28, 56, 84, 182)
@@ -100,19 +100,23 @@ def _clean(value: float) -> float | None:
     return None if math.isnan(value) else float(value)
 
 
-def _intervals(days: np.ndarray, events: np.ndarray, censored: np.ndarray, alpha: float) -> tuple:
-    """Survival and its log(−log) interval at each of ``days`` (scipy does the arithmetic)."""
-    from scipy import stats  # ≈ 45 MB: only when a curve is drawn
+def _intervals(
+    at_risk: np.ndarray, events: np.ndarray, alpha: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Kaplan–Meier survival and its log(−log) interval after each distinct time.
 
-    data = stats.CensoredData(
-        uncensored=np.repeat(days, events).astype(float), right=np.repeat(days, censored).astype(float)
-    )
-    sf = stats.ecdf(data).sf
-    with warnings.catch_warnings():  # 0/0 where survival is 1 or 0: handled below, by rule
-        warnings.simplefilter("ignore", RuntimeWarning)
-        band = sf.confidence_interval(1 - alpha, method="log-log")
-    # ecdf's quantiles are the distinct observed times, the same as ``days``.
-    return sf.probabilities, band.low.probabilities, band.high.probabilities
+    S = ∏(1 − d/n); Greenwood: Var(log S) = Σ d / (n(n − d)); on the log(−log) scale the
+    standard error is √Greenwood / |log S| and the bounds are S^exp(±z·se) (as
+    ``scipy.stats.ecdf(...).sf.confidence_interval(method="log-log")``).
+    """
+    z = float(special.ndtri(1 - alpha / 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        survival = np.cumprod(1 - events / at_risk)
+        greenwood = np.cumsum(events / (at_risk * (at_risk - events)))
+        se = np.sqrt(greenwood) / np.abs(np.log(survival))
+        low = survival ** np.exp(z * se)
+        high = survival ** np.exp(-z * se)
+    return survival, low, high
 
 
 def kaplan_meier(
@@ -139,7 +143,7 @@ def kaplan_meier(
             0, 0, 0, None, None, None, tuple(Landmark(x, None, None, None, 0) for x in landmarks), ()
         )
     at_risk = total - np.concatenate(([0], np.cumsum(d + c)[:-1]))
-    surv, low, high = _intervals(t, d, c, alpha)
+    surv, low, high = _intervals(at_risk.astype(float), d.astype(float), alpha)
     steps = []
     for i in range(len(t)):
         s = float(surv[i])
@@ -183,31 +187,43 @@ def _landmark(steps: Sequence[CurveStep], day: int) -> Landmark:
 
 
 def logrank_p(groups: Mapping[str, tuple[Sequence[int], Sequence[int], Sequence[int]]]) -> float | None:
-    """Log-rank p across groups, each given as (days, events, censored) counts.
+    """Log-rank p across groups, each given as (days, events, censored) counts (Mantel 1966).
 
-    ``None`` with fewer than two groups holding patients, no event at all, or no event while
-    two groups were both at risk (the statistic's variance is singular: no test exists).
+    At each distinct time with an event, observed minus expected losses per group and their
+    hypergeometric covariance; the statistic (O − E)ᵀ V⁻ (O − E) is chi-square with as many
+    degrees of freedom as V's rank (a generalised inverse, as R's ``survdiff``), which is k − 1
+    unless a group had nobody at risk at any loss. ``None`` with fewer than two groups holding
+    patients or no loss at all.
     """
-    times: list[np.ndarray] = []
-    status: list[np.ndarray] = []
-    labels: list[np.ndarray] = []
-    for index, (days, events, censored) in enumerate(groups.values()):
-        t = np.asarray(days, dtype=float)
-        d, c = np.asarray(events, dtype=int), np.asarray(censored, dtype=int)
-        if d.sum() + c.sum() == 0:
-            continue
-        times += [np.repeat(t, d), np.repeat(t, c)]
-        status += [np.ones(int(d.sum())), np.zeros(int(c.sum()))]
-        labels += [np.full(int(d.sum() + c.sum()), index)]
-    if len(labels) < 2 or sum(s.sum() for s in status) == 0:
+    present = [
+        (np.asarray(t, dtype=int), np.asarray(d, dtype=int), np.asarray(c, dtype=int))
+        for t, d, c in groups.values()
+    ]
+    present = [g for g in present if g[1].sum() + g[2].sum() > 0]
+    if len(present) < 2 or sum(int(g[1].sum()) for g in present) == 0:
         return None
-    from statsmodels.duration.survfunc import survdiff  # ≈ 0.3 s to import: only with groups
-
-    try:
-        _, p = survdiff(np.concatenate(times), np.concatenate(status), np.concatenate(labels))
-    except np.linalg.LinAlgError:  # no event while two groups were both at risk: no test
+    times = np.unique(np.concatenate([t[d > 0] for t, d, _ in present]))
+    # Per group and event time: at risk (time ≥ t) and losses at t.
+    at_risk = np.empty((len(present), times.size))
+    losses = np.zeros((len(present), times.size))
+    for g, (t, d, c) in enumerate(present):
+        order = np.argsort(t)
+        t, leaving = t[order], (d + c)[order]
+        after = np.concatenate((np.cumsum(leaving[::-1])[::-1], [0]))  # patients with time ≥ t[i]
+        at_risk[g] = after[np.searchsorted(t, times, side="left")]
+        hit = np.isin(times, t[d[order] > 0])
+        losses[g, hit] = d[order][np.isin(t, times[hit])]
+    n, events = at_risk.sum(axis=0), losses.sum(axis=0)
+    observed_minus_expected = (losses - at_risk * events / n).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weight = np.where(n > 1, events * (n - events) / (n - 1), 0.0)
+        share = at_risk / n
+    covariance = np.einsum("j,gj,hj->gh", weight, share, -share) + np.diag((weight * share).sum(axis=1))
+    rank = np.linalg.matrix_rank(covariance)
+    if rank == 0:
         return None
-    return _clean(float(p))
+    statistic = float(observed_minus_expected @ np.linalg.pinv(covariance) @ observed_minus_expected)
+    return _clean(float(special.chdtrc(rank, statistic)))
 
 
 @dataclass(frozen=True)
