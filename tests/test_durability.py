@@ -343,3 +343,52 @@ def test_cli_refuses_an_unknown_breakdown(engine, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["durability", "--db", url, "--by", "site"])
     assert exit_.value.code == 2
+
+
+# --- the kept facts -----------------------------------------------------------------------
+
+
+def mixed_clinic(engine) -> None:
+    """Forty patients with every kind of path: onsets by session or follow-up, losses, deaths,
+    ends of care, boosters, no onset — written one by one (each import refreshes its patient)."""
+    rng = np.random.default_rng(7)
+    for i in range(40):
+        sessions = [{"day": 0, "route": "intranasal" if i % 3 else "intramuscular"}]
+        for d in sorted(set(int(x) for x in rng.integers(1, 200, 6))):
+            pre = None if rng.random() < 0.3 else float(rng.integers(2, 10))
+            sessions.append({"day": d, "pre_pain": pre, "route": sessions[0]["route"]})
+        followups = [
+            {"day": int(d), "pain": float(rng.integers(1, 10))} for d in sorted(set(rng.integers(1, 220, 3)))
+        ]
+        end = {}
+        if i % 5 == 0:
+            end = {
+                "end_date": day(int(rng.integers(30, 200))),
+                "end_reason": ("death", "moved", "hospice")[i % 3],
+            }
+        condition = ("crps", "cancer_pain", "migraine")[i % 3]
+        patient(engine, f"X{i:02d}", condition=condition, sessions=sessions, followups=followups, **end)
+
+
+@pytest.mark.parametrize("by", [None, "route", "condition"])
+def test_the_kept_facts_give_what_the_sessions_give(engine, monkeypatch, by):
+    mixed_clinic(engine)
+    from_facts = durability(engine, DEFAULT, by=by).to_dict()
+    monkeypatch.setattr("analysis.queries.durability._facts_answer", lambda *_: False)
+    assert durability(engine, DEFAULT, by=by).to_dict() == from_facts
+    assert from_facts["overall"]["patients"] > 10 and from_facts["overall"]["booster_gap_median"] is not None
+
+
+def test_a_full_rebuild_of_the_facts_equals_the_refreshes_at_import(engine):
+    from sqlalchemy import select
+
+    from analysis.db import facts, schema
+
+    mixed_clinic(engine)
+    table = schema.durability_facts
+    with engine.connect() as connection:
+        kept = connection.execute(select(table).order_by(table.c.patient_key)).all()
+    with engine.begin() as connection:
+        facts.refresh(connection)
+        rebuilt = connection.execute(select(table).order_by(table.c.patient_key)).all()
+    assert kept == rebuilt and len(kept) > 10

@@ -48,7 +48,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 from analysis.db import schema
-from analysis.db.derivation import EPSILON, days_between
+from analysis.db.derivation import ALL_DATA, EPSILON, days_between
 
 #: Sessions after this day (days since the first session) are maintenance ("booster") sessions.
 MAINTENANCE_AFTER_DAY = 28
@@ -217,7 +217,7 @@ def patient_rows(
     )
 
 
-def _median_gaps(patients: Any) -> Any:
+def _median_gaps(patients: Any) -> Any:  # one row per patient: grp, patient_key, median_gap
     """Per cohort patient with two or more maintenance sessions: the median gap in days."""
     s = schema.sessions
     gap = days_between(
@@ -247,7 +247,7 @@ def _median_gaps(patients: Any) -> Any:
     gaps = cast(ranked.c.gaps, Integer)
     middle = or_(ranked.c.rank == (gaps + 1) // 2, ranked.c.rank == (gaps + 2) // 2)
     return (
-        select(ranked.c.grp, func.avg(cast(ranked.c.gap, Float)).label("median_gap"))
+        select(ranked.c.grp, ranked.c.patient_key, func.avg(cast(ranked.c.gap, Float)).label("median_gap"))
         .where(middle)
         .group_by(ranked.c.grp, ranked.c.patient_key)
         .subquery("median_gaps")
@@ -278,4 +278,56 @@ def durability_counts(
         cast(func.count(), Integer).label("first"),
         cast(null(), Integer).label("second"),
     ).group_by(medians.c.grp, medians.c.median_gap)
+    return union_all(times, gaps)
+
+
+def facts_rows(cohort: Select[Any]) -> Select[Any]:
+    """The ``durability_facts`` rows of the patients of ``cohort`` (per-patient rows of
+    ``patient_facts``): durability at the default definition over all stored data."""
+    patients = patient_rows(
+        cohort,
+        cutoff=ALL_DATA,
+        threshold=schema.FACTS_THRESHOLD,
+        last_onset_day=sum(schema.FACTS_TIMEPOINT),
+        group=None,
+    )
+    medians = _median_gaps(patients)
+    return select(
+        patients.c.patient_key,
+        patients.c.time.label("response_days"),
+        patients.c.event.label("response_lost"),
+        medians.c.median_gap.label("booster_gap"),
+    ).outerjoin(medians, medians.c.patient_key == patients.c.patient_key)
+
+
+def facts_counts(cohort: Select[Any], *, group: str | None) -> Select[Any]:
+    """:func:`durability_counts` read from ``durability_facts``: valid at the default definition
+    when the cut-off is the latest stored date (``analysis.db.derivation.facts_apply``)."""
+    rows = cohort.subquery("cohort_rows")
+    t = schema.durability_facts
+    key = (rows.c[group] if group else literal("all")).label("grp")
+    joined = (
+        select(key, t.c.response_days, t.c.response_lost, t.c.booster_gap)
+        .select_from(rows)
+        .join(t, t.c.patient_key == rows.c.patient_key)
+        .subquery("durability_rows")
+    )
+    times = select(
+        literal("time").label("kind"),
+        joined.c.grp,
+        cast(joined.c.response_days, Float).label("value"),
+        cast(func.sum(joined.c.response_lost), Integer).label("first"),
+        cast(func.sum(1 - joined.c.response_lost), Integer).label("second"),
+    ).group_by(joined.c.grp, joined.c.response_days)
+    gaps = (
+        select(
+            literal("gap").label("kind"),
+            joined.c.grp,
+            joined.c.booster_gap.label("value"),
+            cast(func.count(), Integer).label("first"),
+            cast(null(), Integer).label("second"),
+        )
+        .where(joined.c.booster_gap.is_not(None))
+        .group_by(joined.c.grp, joined.c.booster_gap)
+    )
     return union_all(times, gaps)

@@ -4,7 +4,8 @@ The database derives each patient's onset, loss or censoring and median booster 
 (:mod:`analysis.db.durability`) and returns one row per group and distinct time (or distinct
 median gap); :mod:`analysis.stats.survival` turns those counts into Kaplan–Meier curves,
 medians, landmark survival, log-rank p and quartiles. The overall curve is the sum of the
-groups' counts, so one database pass answers both.
+groups' counts, so one database pass answers both. At the default definition and cut-off the
+per-patient rows are read from ``durability_facts``, kept at import (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from analysis.db import durability as rules
-from analysis.db.derivation import cohort_query
+from analysis.db import schema
+from analysis.db.derivation import cohort_query, facts_apply
+from analysis.db.store import data_cutoff
 from analysis.domain.definition import SMALL_CELL, CohortFilter, OutcomeDefinition
 from analysis.stats.survival import Quartiles, SurvivalCurve, kaplan_meier, logrank_p, quartiles
 
@@ -96,6 +99,16 @@ def _pooled(groups: Mapping[str, tuple[list[int], list[int], list[int]]]) -> tup
     return days, [events[d] for d in days], [censored[d] for d in days]
 
 
+def _facts_answer(engine: Engine, definition: OutcomeDefinition) -> bool:
+    """The kept ``durability_facts`` answer: the default threshold, time point and window, and a
+    cut-off on or after the latest stored date (then every stored row counts)."""
+    kept = (schema.FACTS_THRESHOLD, *schema.FACTS_TIMEPOINT)
+    if (definition.threshold, definition.timepoint_days, definition.window_days) != kept:
+        return False
+    assert definition.cutoff is not None
+    return facts_apply(definition.cutoff, data_cutoff(engine))
+
+
 def durability(
     engine: Engine,
     definition: OutcomeDefinition = OutcomeDefinition(),
@@ -113,8 +126,12 @@ def durability(
         "last_onset_day": definition.window_end,
         "group": by,
     }
+    if _facts_answer(engine, definition):
+        query = rules.facts_counts(rows, group=by)
+    else:
+        query = rules.durability_counts(rows, **settings)
     with engine.connect() as connection:
-        rows = connection.execute(rules.durability_counts(rows, **settings)).all()
+        rows = connection.execute(query).all()
     groups = _counts_by_group([(g, v, a, b) for kind, g, v, a, b in rows if kind == "time"])
     gap_values: dict[str, tuple[list[float], list[int]]] = defaultdict(lambda: ([], []))
     for kind, grp, median_gap, patients, _ in rows:
@@ -142,5 +159,5 @@ def durability(
         by=by,
         overall=overall,
         groups=curves,
-        logrank_p=logrank_p(groups) if by else None,
+        logrank_p=logrank_p({name: groups[name] for name in sorted(groups)}) if by else None,
     )
