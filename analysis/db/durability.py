@@ -292,12 +292,18 @@ def facts_rows(cohort: Select[Any]) -> Select[Any]:
         group=None,
     )
     medians = _median_gaps(patients)
+    # One GROUP BY over both instead of a join: SQLite's LEFT JOIN of the two took 78 s of CPU at
+    # 1M sessions (the medians re-run for every patient), this takes the time of its parts.
+    both = union_all(
+        select(patients.c.patient_key, patients.c.time, patients.c.event, cast(null(), Float).label("gap")),
+        select(medians.c.patient_key, cast(null(), Integer), cast(null(), Integer), medians.c.median_gap),
+    ).subquery("durability_parts")
     return select(
-        patients.c.patient_key,
-        patients.c.time.label("response_days"),
-        patients.c.event.label("response_lost"),
-        medians.c.median_gap.label("booster_gap"),
-    ).outerjoin(medians, medians.c.patient_key == patients.c.patient_key)
+        both.c.patient_key,
+        func.max(both.c.time).label("response_days"),
+        func.max(both.c.event).label("response_lost"),
+        func.max(both.c.gap).label("booster_gap"),
+    ).group_by(both.c.patient_key)
 
 
 def facts_counts(cohort: Select[Any], *, group: str | None) -> Select[Any]:

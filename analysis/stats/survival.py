@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import special
@@ -92,8 +92,41 @@ class SurvivalCurve:
         return sum(step.events + step.censored for step in self.curve if step.day >= day)
 
     def to_dict(self) -> dict[str, object]:
-        """Plain JSON-ready values (``None`` for what does not exist)."""
-        return asdict(self) | {"at": [asdict(a) for a in self.at], "curve": [asdict(c) for c in self.curve]}
+        """Plain JSON-ready values (``None`` for what does not exist).
+
+        Written out rather than ``dataclasses.asdict``, which deep-copies every value: a curve of
+        a 1M-session clinic has thousands of steps (docs/performance.md, "Durability").
+        """
+        return {
+            "patients": self.patients,
+            "events": self.events,
+            "censored": self.censored,
+            "median_days": self.median_days,
+            "median_ci_low": self.median_ci_low,
+            "median_ci_high": self.median_ci_high,
+            "at": [
+                {
+                    "day": a.day,
+                    "survival": a.survival,
+                    "ci_low": a.ci_low,
+                    "ci_high": a.ci_high,
+                    "at_risk": a.at_risk,
+                }
+                for a in self.at
+            ],
+            "curve": [
+                {
+                    "day": c.day,
+                    "survival": c.survival,
+                    "ci_low": c.ci_low,
+                    "ci_high": c.ci_high,
+                    "at_risk": c.at_risk,
+                    "events": c.events,
+                    "censored": c.censored,
+                }
+                for c in self.curve
+            ],
+        }
 
 
 def _clean(value: float) -> float | None:
