@@ -15,6 +15,7 @@ PAGES = {
         ("aggregates", "pages/routes.py", "Routes", ":material/compare_arrows:"),
         ("aggregates", "pages/safety.py", "Safety", ":material/health_and_safety:"),
         ("aggregates", "pages/beyond_pain.py", "Beyond pain", ":material/diversity_1:"),
+        ("aggregates", "pages/durability.py", "Durability", ":material/hourglass_bottom:"),
     ],
     "Clinicians": [
         ("patients", "pages/patients.py", "Patients", ":material/person_search:"),

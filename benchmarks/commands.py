@@ -24,4 +24,8 @@ COMMANDS: dict[str, tuple[str, list[str]]] = {
         "`compare --a intravenous --b intranasal`, cold",
         ["compare", "--a", "intravenous", "--b", "intranasal", "--format", "json"],
     ),
+    "cmd_durability_route": (
+        "`durability --by route`, cold",
+        ["durability", "--by", "route", "--format", "json"],
+    ),
 }

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import streamlit as st
 
+from analysis.present import disposition as disposition_tables
 from analysis.present import figures
 from analysis.present import format as fmt
 from analysis.present.figures import overview as overview_figures
-from analysis.queries import response, safety, secondary
+from analysis.queries import disposition, response, safety, secondary
 from pages import common
 
 #: How each verdict is shown: st.success, st.error or st.info.
 VERDICT_KINDS = {"above": "success", "below": "error", "overlaps": "info", "no_data": "info"}
+
+
+def why_patients_stop() -> None:
+    """Issue #12: where each patient's path stopped and why (a trial-style disposition table)."""
+    result = common.cohort_result(disposition.disposition)
+    st.subheader("Why patients stop")
+    st.dataframe(disposition_tables.disposition_frame(result), hide_index=True)
+    st.dataframe(disposition_tables.outcomes_frame(result), hide_index=True)
+    st.caption(disposition_tables.CAPTION)
 
 
 def overview() -> None:
@@ -92,6 +102,7 @@ def overview() -> None:
             overview_figures.patient_funnel(funnel), theme=None, alt=overview_figures.funnel_alt_text(funnel)
         )
         st.caption(overview_figures.funnel_caption(funnel))
+    why_patients_stop()
 
 
 overview()

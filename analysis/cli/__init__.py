@@ -16,12 +16,12 @@ from typing import NoReturn
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from analysis.cli import compare, demo, load, profile, secondary, serve, summary
+from analysis.cli import compare, demo, durability, load, profile, secondary, serve, summary
 from analysis.domain import paths
 from analysis.domain.errors import EXIT_DATABASE, OutcomesError, first_line
 
 #: The commands, in the order ``--help`` lists them.
-COMMANDS = (demo, load, summary, secondary, compare, profile, serve)
+COMMANDS = (demo, load, summary, secondary, durability, compare, profile, serve)
 
 
 def build_parser(prog: str = "python -m analysis") -> argparse.ArgumentParser:

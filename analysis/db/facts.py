@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from analysis.db import measures, schema
+from analysis.db import durability, measures, schema
 from analysis.db.derivation import ALL_DATA, FACT_COLUMNS, patient_outcomes_query
 from analysis.domain.definition import OutcomeDefinition
 
@@ -63,12 +63,24 @@ def _derive(keys: Any = None) -> Any:
     )
 
 
+def _derive_durability(keys: Any = None) -> Any:
+    """INSERT … SELECT of the durability facts of ``keys`` (every patient when None), from their
+    freshly derived ``patient_facts`` rows."""
+    t = schema.patient_facts
+    cohort = select(t) if keys is None else select(t).where(t.c.patient_key.in_(keys))
+    rows = durability.facts_rows(cohort).subquery("durability_derived")
+    columns = [c.name for c in schema.durability_facts.columns]
+    return insert(schema.durability_facts).from_select(columns, select(*[rows.c[name] for name in columns]))
+
+
 def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
 
-def refresh(connection: Connection, patient_ids: Collection[str] | None = None) -> int:
+def refresh(
+    connection: Connection, patient_ids: Collection[str] | None = None, *, durability_facts: bool = True
+) -> int:
     """Re-derive the facts of these patients (by pseudonym; all patients when None).
 
     Runs in the caller's transaction, so the facts change together with the rows they come
@@ -82,6 +94,9 @@ def refresh(connection: Connection, patient_ids: Collection[str] | None = None) 
         connection.execute(delete(facts))
         connection.execute(_derive(None))
         measures.refresh_facts(connection)  # the outcomes beyond pain (docs/methods.md)
+        if durability_facts:  # migrations before 0009 have no such table
+            connection.execute(delete(schema.durability_facts))
+            connection.execute(_derive_durability(None))
         return int(total)
     p = schema.patients
     _STAGED.drop(connection, checkfirst=True)  # SQLite keeps temporary tables until disconnect
@@ -102,6 +117,10 @@ def refresh(connection: Connection, patient_ids: Collection[str] | None = None) 
     connection.execute(delete(facts).where(facts.c.patient_key.in_(staged)))
     connection.execute(_derive(staged))
     measures.refresh_facts(connection, staged)  # the outcomes beyond pain (docs/methods.md)
+    if durability_facts:
+        lasting = schema.durability_facts
+        connection.execute(delete(lasting).where(lasting.c.patient_key.in_(staged)))
+        connection.execute(_derive_durability(staged))
     count = connection.execute(select(func.count()).select_from(_STAGED)).scalar_one()
     if not postgres:  # PostgreSQL drops it at commit
         _STAGED.drop(connection)

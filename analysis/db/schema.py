@@ -186,6 +186,24 @@ measure_facts = Table(
 #: (time point, window) in days for which ``patient_facts`` keeps the nearest follow-up.
 FACTS_TIMEPOINT: tuple[int, int] = (90, 30)
 
+#: Per-patient durability at the default definition (threshold 0.30, ``FACTS_TIMEPOINT``) over all
+#: stored data: one row per patient with an onset (docs/methods.md, "Durability"), kept at import
+#: with ``patient_facts`` (:func:`analysis.db.facts.refresh`) so that the default durability view
+#: reads one row per responder instead of searching every patient's sessions
+#: (docs/performance.md, "Durability"). ``response_days`` is the time from onset to the loss or
+#: censoring, ``response_lost`` 1 for a loss, ``booster_gap`` the median gap in days between the
+#: patient's maintenance sessions (NULL with fewer than two).
+durability_facts = Table(
+    "durability_facts",
+    metadata,
+    Column("patient_key", Integer, primary_key=True, autoincrement=False),
+    Column("response_days", Integer, nullable=False),
+    Column("response_lost", Integer, nullable=False),
+    Column("booster_gap", Float),
+)
+#: The threshold ``durability_facts`` is kept for.
+FACTS_THRESHOLD = 0.30
+
 #: Where an import came from, and how it ended (the import log's vocabularies).
 IMPORT_SOURCES: tuple[str, ...] = ("cli", "app", "demo")
 IMPORT_STATUSES: tuple[str, ...] = ("applied", "refused")

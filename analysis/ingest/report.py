@@ -180,5 +180,3 @@ def _display(value: Any) -> str | None:
         value = value.date()
     text = value.isoformat() if isinstance(value, date) else str(value)
     return text if len(text) <= 80 else text[:77] + "..."
-
-

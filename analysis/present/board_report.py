@@ -55,10 +55,12 @@ from analysis.domain.vocabulary import display_name
 from analysis.present import figures
 from analysis.present import format as fmt
 from analysis.present.board_beyond_pain import beyond_pain_section
+from analysis.present.disposition import disposition_html  # why patients stop
 from analysis.present.exports import SUPPRESSED, response_frame, suppression_reasons
 from analysis.present.figures import overview as overview_figures
 from analysis.queries import comparators as comparator_matching
 from analysis.queries import response
+from analysis.queries.disposition import disposition
 
 _DIMENSION_TITLES = {"condition": "Condition", "route": "Route"}
 
@@ -465,6 +467,7 @@ def overview_html(
         *_comparators(d, by_condition, comparator_store.current(engine)),
         *_by_dimension(d, "route", by_route, suppress),
         *beyond_pain_section(engine, d, cohort, suppress=suppress),
+        *disposition_html(disposition(engine, d, cohort), suppress=suppress),
         "<h2>Methods and limitations</h2>",
         _methods(d, suppress=suppress),
         *_footer(d, generated),

@@ -210,3 +210,26 @@ def no_comparator(condition: str, comparators: Sequence[Any], threshold: float) 
         return "no published comparator (docs/comparisons.md)"
     at = " or ".join(f"≥{100 * t:.0f}%" for t in others)
     return f"no comparator at ≥{100 * threshold:.0f}% relief; published at {at} (change the threshold)"
+
+
+# --- durability (docs/methods.md, "Durability") ---------------------------------------------
+
+
+def weeks(days: float | None) -> str:
+    """Days as whole weeks, the unit clinicians speak in: ``77`` → ``11``."""
+    return f"{days / 7:.0f}" if _known(days) else MISSING
+
+
+def days(value: float | None) -> str:
+    """A number of days: ``25.0`` → ``25 days``, ``24.5`` → ``24.5 days``."""
+    if not _known(value):
+        return MISSING
+    return f"{value:.0f} days" if float(value).is_integer() else f"{value:.1f} days"
+
+
+def p_clause(value: float | None) -> str:
+    """A p-value in a sentence: ``p = 0.012``, ``p < 0.001``; ``p not computable`` when missing."""
+    text = p_value(value)
+    if text == MISSING:
+        return "p not computable"
+    return f"p {text}" if text[0] in "<>" else f"p = {text}"

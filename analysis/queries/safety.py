@@ -210,7 +210,6 @@ class DissociationSummary:
     limit_min: float = FOUR_HOURS_MIN
 
 
-
 def dissociation_durations(
     engine: Engine,
     definition: OutcomeDefinition = OutcomeDefinition(),
@@ -367,7 +366,6 @@ class LongTermEvents:
     patients_with_ae: int
     any_ae: stats.ProportionEstimate  # followups_with_ae / followups
     by_event: tuple[tuple[str, int], ...]  # (code, follow-ups with it), most frequent first
-
 
 
 def long_term_events(

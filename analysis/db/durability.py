@@ -1,0 +1,339 @@
+"""The per-patient rules of durability (docs/methods.md, "Durability"), written once as SQL.
+
+From the cohort's per-patient rows (:func:`analysis.db.derivation.cohort_query`: index date,
+baseline, route, condition) the database derives, per evaluable patient:
+
+- the **measurements**: follow-up ``pain`` and session ``pre_pain`` on day ≥ 1, on or before the
+  cut-off and the patient's ``end_date``; one per day, a follow-up winning over a session on
+  the same day;
+- the **onset**: the first measurement with reduction ≥ threshold − 1e-9 on or before day T + W
+  (patients without one are not in the durability cohort);
+- the **loss** (the first later measurement with reduction below the threshold) or the
+  **censoring** (the last measurement): ``time`` = that day − onset day, ``event`` 1 for a loss.
+  Measurements after ``end_date`` never count, so a death or hospice (a competing event)
+  censors at the last measurement on or before ``end_date``, as any other end of care does;
+- the **maintenance sessions** (day > 28, on or before the cut-off and ``end_date``) and, per
+  patient with two or more, the median gap in days between consecutive ones.
+
+How (docs/performance.md, "Durability"): every per-patient date bound (the end of the onset
+window, the last day of care, the start of maintenance) is computed once per patient, so that
+the sessions and follow-ups are reached by range searches on their primary keys
+``(patient_key, date)`` — one per patient and question — with no per-row date arithmetic and
+no sort of the measurements. Python receives one row per group and distinct time (or distinct
+median gap): :mod:`analysis.queries.durability` turns them into curves.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    Date,
+    Float,
+    Integer,
+    Select,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+
+from analysis.db import schema
+from analysis.db.derivation import ALL_DATA, EPSILON, days_between
+
+#: Sessions after this day (days since the first session) are maintenance ("booster") sessions.
+MAINTENANCE_AFTER_DAY = 28
+
+
+class add_days(FunctionElement):
+    """A date plus a whole number of days (a constant)."""
+
+    type = Date()
+    inherit_cache = True
+    name = "add_days"
+
+
+@compiles(add_days, "sqlite")
+def _add_days_sqlite(element: add_days, compiler: Any, **kw: Any) -> str:
+    value, days = list(element.clauses)
+    return f"date({compiler.process(value, **kw)}, '+' || {compiler.process(days, **kw)} || ' days')"
+
+
+@compiles(add_days, "postgresql")
+def _add_days_postgresql(element: add_days, compiler: Any, **kw: Any) -> str:
+    value, days = list(element.clauses)
+    return f"({compiler.process(value, **kw)} + CAST({compiler.process(days, **kw)} AS INTEGER))"
+
+
+def _earlier(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The earlier of two dates, ignoring a NULL one (portable ``least``)."""
+    return case((a.is_(None), b), (and_(b.is_not(None), b < a), b), else_=a)
+
+
+def _responding(
+    pain: ColumnElement[Any], baseline: ColumnElement[Any], threshold: float
+) -> ColumnElement[bool]:
+    """The response rule (the same arithmetic as :func:`analysis.db.derivation._reduction`)."""
+    return (baseline - pain) / cast(baseline, Float) >= threshold - EPSILON
+
+
+def _base(cohort: Select[Any], group: str | None, cutoff: date, last_onset_day: int) -> Any:
+    """The evaluable patients with their date bounds (a CTE: computed once, read by each step)."""
+    rows = cohort.subquery("cohort_rows")
+    p = schema.patients
+    key = rows.c[group] if group else literal("all")
+    last_day = _earlier(literal(cutoff, Date), p.c.end_date)
+    return _materialized(
+        select(
+            rows.c.patient_key,
+            rows.c.index_date,
+            rows.c.baseline,
+            key.label("grp"),
+            last_day.label("last_date"),
+            _earlier(last_day, add_days(rows.c.index_date, last_onset_day)).label("onset_by"),
+            add_days(rows.c.index_date, MAINTENANCE_AFTER_DAY).label("maintenance_from"),
+        )
+        .join(p, p.c.id == rows.c.patient_key)
+        .where(rows.c.evaluable == 1),
+        "durability_base",
+    )
+
+
+def _first_followup(
+    base: Any, after: ColumnElement[Any], until: ColumnElement[Any], wanted: bool, threshold: float
+) -> ColumnElement[Any]:
+    """Per patient of ``base``: the first follow-up in (``after``, ``until``] whose response is
+    ``wanted``."""
+    f = schema.followups
+    hit = _responding(f.c.pain, base.c.baseline, threshold)
+    return (
+        select(func.min(f.c.followup_date))
+        .where(f.c.patient_key == base.c.patient_key, f.c.followup_date > after, f.c.followup_date <= until)
+        .where(hit if wanted else ~hit)
+        .scalar_subquery()
+    )
+
+
+def _first_session(
+    base: Any, after: ColumnElement[Any], until: ColumnElement[Any], wanted: bool, threshold: float
+) -> ColumnElement[Any]:
+    """The same among sessions' ``pre_pain``; a session on the day of a follow-up is not a
+    measurement (the follow-up wins)."""
+    f, s = schema.followups, schema.sessions
+    hit = _responding(s.c.pre_pain, base.c.baseline, threshold)
+    same_day_followup = exists().where(
+        f.c.patient_key == s.c.patient_key, f.c.followup_date == s.c.session_date
+    )
+    return (
+        select(func.min(s.c.session_date))
+        .where(s.c.patient_key == base.c.patient_key, s.c.session_date > after, s.c.session_date <= until)
+        .where(s.c.pre_pain.is_not(None), hit if wanted else ~hit, ~same_day_followup)
+        .scalar_subquery()
+    )
+
+
+def _last(table: Any, when: Any, measured: Any, base: Any, after: Any, until: Any) -> ColumnElement[Any]:
+    """Per patient: the date of the last measurement of ``table`` in (``after``, ``until``]."""
+    return (
+        select(func.max(when))
+        .where(table.c.patient_key == base.c.patient_key, when > after, when <= until, measured)
+        .scalar_subquery()
+    )
+
+
+def _materialized(query: Select[Any], name: str) -> Any:
+    """A CTE computed once: each correlated look-up runs once per patient, not once per mention."""
+    return query.cte(name).prefix_with("MATERIALIZED")
+
+
+def patient_rows(
+    cohort: Select[Any], *, cutoff: date, threshold: float, last_onset_day: int, group: str | None
+) -> Any:
+    """One row per durability-cohort patient (a CTE): ``patient_key``, ``grp``, ``last_date``,
+    ``maintenance_from``, ``time``, ``event``.
+
+    ``cohort`` is the per-patient query of :func:`analysis.db.derivation.cohort_query`;
+    ``group`` the column to break down by (``route`` or ``condition``), or ``None``.
+    """
+    f, s = schema.followups, schema.sessions
+    base = _base(cohort, group, cutoff, last_onset_day)
+    candidates = _materialized(
+        select(
+            base,
+            _first_followup(base, base.c.index_date, base.c.onset_by, True, threshold).label("onset_f"),
+            _first_session(base, base.c.index_date, base.c.onset_by, True, threshold).label("onset_s"),
+        ),
+        "onset_candidates",
+    )
+    responders = _materialized(
+        select(candidates, _earlier(candidates.c.onset_f, candidates.c.onset_s).label("onset_date")).where(
+            or_(candidates.c.onset_f.is_not(None), candidates.c.onset_s.is_not(None))
+        ),
+        "responders",
+    )
+    r = responders
+    ends = _materialized(
+        select(
+            r.c.patient_key,
+            r.c.grp,
+            r.c.last_date,
+            r.c.maintenance_from,
+            r.c.onset_date,
+            _first_followup(r, r.c.onset_date, r.c.last_date, False, threshold).label("loss_f"),
+            _first_session(r, r.c.onset_date, r.c.last_date, False, threshold).label("loss_s"),
+            _last(f, f.c.followup_date, f.c.pain.is_not(None), r, r.c.onset_date, r.c.last_date).label(
+                "last_f"
+            ),
+            _last(s, s.c.session_date, s.c.pre_pain.is_not(None), r, r.c.onset_date, r.c.last_date).label(
+                "last_s"
+            ),
+        ),
+        "ends",
+    )
+    loss = _earlier(ends.c.loss_f, ends.c.loss_s)
+    last = case(
+        (and_(ends.c.last_s.is_not(None), ends.c.last_s > ends.c.last_f), ends.c.last_s),
+        else_=func.coalesce(ends.c.last_f, ends.c.last_s, ends.c.onset_date),
+    )
+    return _materialized(
+        select(
+            ends.c.patient_key,
+            ends.c.grp,
+            ends.c.last_date,
+            ends.c.maintenance_from,
+            days_between(func.coalesce(loss, last), ends.c.onset_date).label("time"),
+            case((func.coalesce(ends.c.loss_f, ends.c.loss_s).is_not(None), 1), else_=0).label("event"),
+        ),
+        "durability_cohort",
+    )
+
+
+def _median_gaps(patients: Any) -> Any:  # one row per patient: grp, patient_key, median_gap
+    """Per cohort patient with two or more maintenance sessions: the median gap in days."""
+    s = schema.sessions
+    gap = days_between(
+        s.c.session_date,
+        func.lag(s.c.session_date).over(partition_by=s.c.patient_key, order_by=s.c.session_date),
+    )
+    maintenance = (
+        select(s.c.patient_key, patients.c.grp, gap.label("gap"))
+        .join(patients, patients.c.patient_key == s.c.patient_key)
+        .where(s.c.session_date > patients.c.maintenance_from, s.c.session_date <= patients.c.last_date)
+        .subquery("maintenance")
+    )
+    ranked = (
+        select(
+            maintenance.c.patient_key,
+            maintenance.c.grp,
+            maintenance.c.gap,
+            func.row_number()
+            .over(partition_by=maintenance.c.patient_key, order_by=maintenance.c.gap)
+            .label("rank"),
+            func.count().over(partition_by=maintenance.c.patient_key).label("gaps"),
+        )
+        .where(maintenance.c.gap.is_not(None))
+        .subquery("ranked_gaps")
+    )
+    # The middle one or two gaps: ranks (n + 1) // 2 and (n + 2) // 2.
+    gaps = cast(ranked.c.gaps, Integer)
+    middle = or_(ranked.c.rank == (gaps + 1) // 2, ranked.c.rank == (gaps + 2) // 2)
+    return (
+        select(ranked.c.grp, ranked.c.patient_key, func.avg(cast(ranked.c.gap, Float)).label("median_gap"))
+        .where(middle)
+        .group_by(ranked.c.grp, ranked.c.patient_key)
+        .subquery("median_gaps")
+    )
+
+
+def durability_counts(
+    cohort: Select[Any], *, cutoff: date, threshold: float, last_onset_day: int, group: str | None
+) -> Select[Any]:
+    """One statement, two kinds of small rows: ``("time", grp, time, events, censored)`` per group
+    and distinct time, and ``("gap", grp, median gap, patients, NULL)`` per group and distinct
+    median booster gap."""
+    patients = patient_rows(
+        cohort, cutoff=cutoff, threshold=threshold, last_onset_day=last_onset_day, group=group
+    )
+    times = select(
+        literal("time").label("kind"),
+        patients.c.grp,
+        cast(patients.c.time, Float).label("value"),
+        cast(func.sum(patients.c.event), Integer).label("first"),
+        cast(func.sum(1 - patients.c.event), Integer).label("second"),
+    ).group_by(patients.c.grp, patients.c.time)
+    medians = _median_gaps(patients)
+    gaps = select(
+        literal("gap").label("kind"),
+        medians.c.grp,
+        medians.c.median_gap.label("value"),
+        cast(func.count(), Integer).label("first"),
+        cast(null(), Integer).label("second"),
+    ).group_by(medians.c.grp, medians.c.median_gap)
+    return union_all(times, gaps)  # type: ignore[return-value]  # a UNION is selectable like a SELECT
+
+
+def facts_rows(cohort: Select[Any]) -> Select[Any]:
+    """The ``durability_facts`` rows of the patients of ``cohort`` (per-patient rows of
+    ``patient_facts``): durability at the default definition over all stored data."""
+    patients = patient_rows(
+        cohort,
+        cutoff=ALL_DATA,
+        threshold=schema.FACTS_THRESHOLD,
+        last_onset_day=sum(schema.FACTS_TIMEPOINT),
+        group=None,
+    )
+    medians = _median_gaps(patients)
+    # One GROUP BY over both instead of a join: SQLite's LEFT JOIN of the two took 78 s of CPU at
+    # 1M sessions (the medians re-run for every patient), this takes the time of its parts.
+    both = union_all(
+        select(patients.c.patient_key, patients.c.time, patients.c.event, cast(null(), Float).label("gap")),
+        select(medians.c.patient_key, cast(null(), Integer), cast(null(), Integer), medians.c.median_gap),
+    ).subquery("durability_parts")
+    return select(
+        both.c.patient_key,
+        func.max(both.c.time).label("response_days"),
+        func.max(both.c.event).label("response_lost"),
+        func.max(both.c.gap).label("booster_gap"),
+    ).group_by(both.c.patient_key)
+
+
+def facts_counts(cohort: Select[Any], *, group: str | None) -> Select[Any]:
+    """:func:`durability_counts` read from ``durability_facts``: valid at the default definition
+    when the cut-off is the latest stored date (``analysis.db.derivation.facts_apply``)."""
+    rows = cohort.subquery("cohort_rows")
+    t = schema.durability_facts
+    key = (rows.c[group] if group else literal("all")).label("grp")
+    joined = (
+        select(key, t.c.response_days, t.c.response_lost, t.c.booster_gap)
+        .select_from(rows)
+        .join(t, t.c.patient_key == rows.c.patient_key)
+        .subquery("durability_rows")
+    )
+    times = select(
+        literal("time").label("kind"),
+        joined.c.grp,
+        cast(joined.c.response_days, Float).label("value"),
+        cast(func.sum(joined.c.response_lost), Integer).label("first"),
+        cast(func.sum(1 - joined.c.response_lost), Integer).label("second"),
+    ).group_by(joined.c.grp, joined.c.response_days)
+    gaps = (
+        select(
+            literal("gap").label("kind"),
+            joined.c.grp,
+            joined.c.booster_gap.label("value"),
+            cast(func.count(), Integer).label("first"),
+            cast(null(), Integer).label("second"),
+        )
+        .where(joined.c.booster_gap.is_not(None))
+        .group_by(joined.c.grp, joined.c.booster_gap)
+    )
+    return union_all(times, gaps)  # type: ignore[return-value]  # a UNION is selectable like a SELECT

@@ -1,0 +1,163 @@
+"""Durability: how long relief lasts and how often boosters are needed (docs/methods.md, "Durability").
+
+The database derives each patient's onset, loss or censoring and median booster gap
+(:mod:`analysis.db.durability`) and returns one row per group and distinct time (or distinct
+median gap); :mod:`analysis.stats.survival` turns those counts into Kaplan–Meier curves,
+medians, landmark survival, log-rank p and quartiles. The overall curve is the sum of the
+groups' counts, so one database pass answers both. At the default definition and cut-off the
+per-patient rows are read from ``durability_facts``, kept at import (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from analysis.db import durability as rules
+from analysis.db import schema
+from analysis.db.derivation import cohort_query, facts_apply
+from analysis.db.store import data_cutoff
+from analysis.domain.definition import SMALL_CELL, CohortFilter, OutcomeDefinition
+from analysis.stats.survival import Quartiles, SurvivalCurve, kaplan_meier, logrank_p, quartiles
+
+#: What a durability table can be broken down by (``--by``).
+DIMENSIONS: tuple[str, ...] = ("route", "condition")
+
+
+@dataclass(frozen=True)
+class DurabilityCurve:
+    """One group's curve and booster gaps (the CLI's ``CURVE``, plus the group keys)."""
+
+    keys: Mapping[str, str]
+    survival: SurvivalCurve
+    boosters: Quartiles
+
+    @property
+    def small_n(self) -> bool:
+        """Fewer than 11 patients: exports and reports suppress the counts."""
+        return self.survival.patients < SMALL_CELL
+
+    def to_dict(self) -> dict[str, Any]:
+        """The CLI's JSON ``CURVE`` (full precision; ``None`` where a value does not exist)."""
+        return {
+            **self.keys,
+            **self.survival.to_dict(),
+            "booster_gap_median": self.boosters.median,
+            "booster_gap_q1": self.boosters.q1,
+            "booster_gap_q3": self.boosters.q3,
+        }
+
+
+@dataclass(frozen=True)
+class DurabilityTable:
+    """Durability overall and per group, with the log-rank p across the groups."""
+
+    definition: OutcomeDefinition
+    by: str | None
+    overall: DurabilityCurve
+    groups: tuple[DurabilityCurve, ...]
+    logrank_p: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document of ``python -m analysis durability`` (docs/methods.md, "Durability")."""
+        d = self.definition
+        return {
+            "definition": {
+                "timepoint_days": d.timepoint_days,
+                "window_days": d.window_days,
+                "threshold": d.threshold,
+                "cutoff": d.cutoff.isoformat() if d.cutoff else None,
+            },
+            "overall": self.overall.to_dict(),
+            "groups": [group.to_dict() for group in self.groups],
+            "logrank_p": self.logrank_p,
+        }
+
+
+def _counts_by_group(rows: Sequence[Any]) -> dict[str, tuple[list[int], list[int], list[int]]]:
+    grouped: dict[str, tuple[list[int], list[int], list[int]]] = defaultdict(lambda: ([], [], []))
+    for grp, time, events, censored in rows:
+        days, e, c = grouped[str(grp)]
+        days.append(round(time))
+        e.append(int(events))
+        c.append(int(censored))
+    return dict(grouped)
+
+
+def _pooled(groups: Mapping[str, tuple[list[int], list[int], list[int]]]) -> tuple[list[int], ...]:
+    events: dict[int, int] = defaultdict(int)
+    censored: dict[int, int] = defaultdict(int)
+    for days, e, c in groups.values():
+        for day, d, k in zip(days, e, c, strict=True):
+            events[day] += d
+            censored[day] += k
+    days = sorted(events.keys() | censored.keys())
+    return days, [events[d] for d in days], [censored[d] for d in days]
+
+
+def _facts_answer(engine: Engine, definition: OutcomeDefinition) -> bool:
+    """The kept ``durability_facts`` answer: the default threshold, time point and window, and a
+    cut-off on or after the latest stored date (then every stored row counts)."""
+    kept = (schema.FACTS_THRESHOLD, *schema.FACTS_TIMEPOINT)
+    if (definition.threshold, definition.timepoint_days, definition.window_days) != kept:
+        return False
+    assert definition.cutoff is not None
+    return facts_apply(definition.cutoff, data_cutoff(engine))
+
+
+def durability(
+    engine: Engine,
+    definition: OutcomeDefinition = OutcomeDefinition(),
+    cohort: CohortFilter = CohortFilter(),
+    by: str | None = None,
+) -> DurabilityTable:
+    """The durability table of a cohort (one statement: times and booster gaps per group)."""
+    if by is not None and by not in DIMENSIONS:
+        raise ValueError(f"durability can be broken down by {' or '.join(DIMENSIONS)}, not {by!r}")
+    definition, rows = cohort_query(engine, definition, cohort)
+    assert definition.cutoff is not None  # resolved by cohort_query
+    settings: dict[str, Any] = {
+        "cutoff": definition.cutoff,
+        "threshold": definition.threshold,
+        "last_onset_day": definition.window_end,
+        "group": by,
+    }
+    if _facts_answer(engine, definition):
+        query = rules.facts_counts(rows, group=by)
+    else:
+        query = rules.durability_counts(rows, **settings)
+    with engine.connect() as connection:
+        counted = connection.execute(query).all()
+    groups = _counts_by_group([(g, v, a, b) for kind, g, v, a, b in counted if kind == "time"])
+    gap_values: dict[str, tuple[list[float], list[int]]] = defaultdict(lambda: ([], []))
+    for kind, grp, median_gap, patients, _ in counted:
+        if kind == "gap":
+            gap_values[str(grp)][0].append(float(median_gap))
+            gap_values[str(grp)][1].append(int(patients))
+    every_gap = (
+        [v for vs, _ in gap_values.values() for v in vs],
+        [n for _, ns in gap_values.values() for n in ns],
+    )
+
+    overall = DurabilityCurve({}, kaplan_meier(*_pooled(groups)), quartiles(*every_gap))
+    curves = (
+        tuple(
+            DurabilityCurve(
+                {by: name}, kaplan_meier(*groups[name]), quartiles(*gap_values.get(name, ([], [])))
+            )
+            for name in sorted(groups)
+        )
+        if by
+        else ()
+    )
+    return DurabilityTable(
+        definition=definition,
+        by=by,
+        overall=overall,
+        groups=curves,
+        logrank_p=logrank_p({name: groups[name] for name in sorted(groups)}) if by else None,
+    )

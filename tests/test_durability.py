@@ -1,0 +1,394 @@
+"""Durability's rules (docs/methods.md, "Durability"), one test a rule, on SQLite and PostgreSQL.
+
+Each clinic is written straight into the tables (tests/clinic.py), baseline pain 10 unless the
+test says otherwise, so that a pain of 7 is exactly a 30 % reduction.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine
+
+from analysis.cli import main
+from analysis.domain.definition import CohortFilter, OutcomeDefinition
+from analysis.queries.durability import durability
+from tests.clinic import add_patient, day
+
+DEFAULT = OutcomeDefinition()
+
+
+def patient(
+    engine: Engine, pid: str, *, sessions=None, followups=None, baseline: float = 10, **extra
+) -> None:
+    add_patient(engine, pid, baseline_pain=baseline, sessions=sessions, followups=followups, **extra)
+
+
+def one(engine: Engine, definition: OutcomeDefinition = DEFAULT, **kwargs) -> dict:
+    """The overall curve as the CLI prints it."""
+    return durability(engine, definition, **kwargs).to_dict()["overall"]
+
+
+def times(curve: dict) -> list[tuple[int, int, int]]:
+    """(day, events, censored) of each curve step."""
+    return [(step["day"], step["events"], step["censored"]) for step in curve["curve"]]
+
+
+# --- measurements -------------------------------------------------------------------------
+
+
+def test_same_day_follow_up_wins_over_the_sessions_pre_pain(engine):
+    # Day 50: the session's pre_pain (9) would be a loss; the follow-up (3) that day wins.
+    patient(
+        engine,
+        "P1",
+        sessions=[{"day": 0}, {"day": 50, "pre_pain": 9}],
+        followups=[{"day": 20, "pain": 3}, {"day": 50, "pain": 3}, {"day": 80, "pain": 9}],
+    )
+    assert times(one(engine)) == [(60, 1, 0)]  # onset day 20, loss day 80
+
+
+def test_a_session_without_a_follow_up_that_day_is_a_measurement(engine):
+    patient(
+        engine, "P1", sessions=[{"day": 0}, {"day": 50, "pre_pain": 9}], followups=[{"day": 20, "pain": 3}]
+    )
+    assert times(one(engine)) == [(30, 1, 0)]
+
+
+def test_onset_can_be_a_sessions_pre_pain(engine):
+    patient(
+        engine,
+        "P1",
+        sessions=[{"day": 0}, {"day": 14, "pre_pain": 5}, {"day": 30, "pre_pain": 6}],
+        followups=[{"day": 60, "pain": 8}],
+    )
+    assert times(one(engine)) == [(46, 1, 0)]  # onset day 14 (a session), loss day 60 (a follow-up)
+
+
+def test_day_0_is_not_a_measurement(engine):
+    # The first session's pre_pain (2) is on day 0: never an onset.
+    patient(engine, "P1", sessions=[{"day": 0, "pre_pain": 2}], followups=[{"day": 30, "pain": 9}])
+    assert one(engine)["patients"] == 0
+
+
+def test_onset_on_day_T_plus_W_counts(engine):
+    patient(engine, "P1", followups=[{"day": 120, "pain": 3}, {"day": 150, "pain": 3}])
+    assert times(one(engine)) == [(30, 0, 1)]
+
+
+def test_a_first_response_after_day_T_plus_W_is_no_onset(engine):
+    patient(engine, "P1", followups=[{"day": 121, "pain": 3}, {"day": 150, "pain": 3}])
+    assert one(engine)["patients"] == 0
+
+
+def test_onset_follows_the_time_point_and_window_settings(engine):
+    patient(engine, "P1", followups=[{"day": 40, "pain": 3}, {"day": 60, "pain": 9}])
+    assert one(engine, OutcomeDefinition(timepoint_days=30, window_days=10))["patients"] == 1
+    assert one(engine, OutcomeDefinition(timepoint_days=20, window_days=10))["patients"] == 0
+
+
+def test_exactly_30_percent_is_still_a_response(engine):
+    # (3 − 2.1) / 3 is 0.29999999999999993 in floating point: still a response.
+    patient(engine, "P1", baseline=3, followups=[{"day": 20, "pain": 2.1}, {"day": 60, "pain": 2.1}])
+    curve = one(engine)
+    assert (curve["patients"], curve["events"]) == (1, 0)
+
+
+def test_just_under_30_percent_is_a_loss(engine):
+    patient(engine, "P1", followups=[{"day": 20, "pain": 5}, {"day": 60, "pain": 7.01}])
+    assert times(one(engine)) == [(40, 1, 0)]
+
+
+def test_the_threshold_setting_moves_onset_and_loss(engine):
+    patient(engine, "P1", followups=[{"day": 20, "pain": 6}, {"day": 60, "pain": 4}, {"day": 90, "pain": 6}])
+    assert times(one(engine)) == [(70, 0, 1)]  # 40 % at 20, 60 at 60, 40 % at 90: all responses
+    assert times(one(engine, OutcomeDefinition(threshold=0.5))) == [(30, 1, 0)]  # onset 60, loss 90
+
+
+# --- loss and censoring -------------------------------------------------------------------
+
+
+def test_loss_is_the_first_later_measurement_below_the_threshold(engine):
+    patient(
+        engine,
+        "P1",
+        followups=[
+            {"day": 10, "pain": 4},
+            {"day": 30, "pain": 3},
+            {"day": 45, "pain": 8},
+            {"day": 60, "pain": 2},
+        ],
+    )
+    assert times(one(engine)) == [(35, 1, 0)]
+
+
+def test_without_a_loss_the_patient_is_censored_at_the_last_measurement(engine):
+    patient(engine, "P1", followups=[{"day": 10, "pain": 4}, {"day": 30, "pain": 3}, {"day": 75, "pain": 6}])
+    assert times(one(engine)) == [(65, 0, 1)]
+
+
+def test_an_onset_at_the_last_measurement_is_censored_on_day_0(engine):
+    patient(engine, "P1", followups=[{"day": 100, "pain": 3}])
+    assert times(one(engine)) == [(0, 0, 1)]
+
+
+def test_measurements_after_the_cutoff_are_ignored(engine):
+    patient(engine, "P1", followups=[{"day": 10, "pain": 3}, {"day": 40, "pain": 3}, {"day": 80, "pain": 9}])
+    as_of = OutcomeDefinition(cutoff=day(60))
+    assert times(one(engine, as_of)) == [(30, 0, 1)]
+    assert times(one(engine)) == [(70, 1, 0)]
+
+
+def test_measurements_after_end_date_ignored(engine):
+    patient(
+        engine,
+        "P1",
+        followups=[{"day": 10, "pain": 3}, {"day": 40, "pain": 3}, {"day": 80, "pain": 9}],
+        end_date=day(60),
+        end_reason="moved",
+    )
+    assert times(one(engine)) == [(30, 0, 1)]
+
+
+def test_death_censors(engine):
+    # A recorded death is a competing event: censored at the last measurement on or before it,
+    # never a loss, even when a pain score was (wrongly) recorded after it.
+    patient(
+        engine,
+        "P1",
+        condition="cancer_pain",
+        followups=[{"day": 10, "pain": 3}, {"day": 40, "pain": 4}, {"day": 70, "pain": 10}],
+        end_date=day(55),
+        end_reason="death",
+    )
+    curve = one(engine)
+    assert times(curve) == [(30, 0, 1)]
+    assert (curve["events"], curve["censored"]) == (0, 1)
+
+
+def test_hospice_censors_like_death(engine):
+    patient(
+        engine,
+        "P1",
+        condition="cancer_pain",
+        followups=[{"day": 10, "pain": 3}, {"day": 40, "pain": 3}],
+        end_date=day(40),
+        end_reason="hospice",
+    )
+    assert times(one(engine)) == [(30, 0, 1)]  # a measurement on end_date still counts
+
+
+def test_a_loss_before_death_is_still_a_loss(engine):
+    patient(
+        engine,
+        "P1",
+        condition="cancer_pain",
+        followups=[{"day": 10, "pain": 3}, {"day": 40, "pain": 9}],
+        end_date=day(50),
+        end_reason="death",
+    )
+    assert times(one(engine)) == [(30, 1, 0)]
+
+
+# --- the cohort ---------------------------------------------------------------------------
+
+
+def test_a_patient_without_onset_is_not_in_the_cohort(engine):
+    patient(engine, "P1", followups=[{"day": 30, "pain": 8}, {"day": 90, "pain": 7.5}])
+    patient(engine, "P2", followups=[{"day": 30, "pain": 3}, {"day": 90, "pain": 3}])
+    assert one(engine)["patients"] == 1
+
+
+def test_a_pending_patient_with_an_onset_is_in_the_cohort(engine):
+    # P2's window is still open on the cut-off (day 60 of P1): pending, but with an onset.
+    patient(engine, "P1", followups=[{"day": 30, "pain": 3}, {"day": 60, "pain": 3}])
+    patient(engine, "P2", sessions=[{"day": 20}], followups=[{"day": 40, "pain": 3}, {"day": 60, "pain": 3}])
+    assert times(one(engine)) == [(20, 0, 1), (30, 0, 1)]
+
+
+def test_a_patient_without_a_baseline_is_not_in_the_cohort(engine):
+    patient(engine, "P1", baseline=None, followups=[{"day": 30, "pain": 3}, {"day": 60, "pain": 3}])
+    assert one(engine)["patients"] == 0
+
+
+def test_the_sidebar_cohort_filter_applies(engine):
+    patient(engine, "P1", condition="crps", followups=[{"day": 30, "pain": 3}, {"day": 60, "pain": 3}])
+    patient(engine, "P2", condition="lyme", followups=[{"day": 30, "pain": 3}, {"day": 60, "pain": 9}])
+    only_lyme = durability(engine, DEFAULT, CohortFilter(conditions=("lyme",))).to_dict()["overall"]
+    assert times(only_lyme) == [(30, 1, 0)]
+
+
+# --- the estimate -------------------------------------------------------------------------
+
+
+def test_curve_has_one_step_per_day_with_a_loss_or_censoring_and_survival_multiplies(engine):
+    for i, (loss, last) in enumerate([(40, 60), (40, 60), (None, 40), (80, 90), (None, 120)]):
+        followups = [{"day": 10, "pain": 3}, {"day": last, "pain": 3}]
+        if loss is not None:
+            followups.append({"day": loss, "pain": 9})
+        patient(engine, f"P{i}", followups=followups)
+    curve = one(engine)
+    assert times(curve) == [(30, 2, 1), (70, 1, 0), (110, 0, 1)]  # times from onset on day 10
+    # Day 30: 2 losses among 5 at risk (the censoring that day counts as after them, as
+    # Kaplan–Meier takes ties) → 3/5; day 70: 1 loss among 2 → 3/10.
+    assert [s["at_risk"] for s in curve["curve"]] == [5, 2, 1]
+    assert [s["survival"] for s in curve["curve"]] == pytest.approx([3 / 5, 3 / 10, 3 / 10])
+    assert curve["median_days"] == 70
+    assert [a["at_risk"] for a in curve["at"]] == [5, 2, 1, 0]
+    assert [a["survival"] for a in curve["at"]] == pytest.approx([1, 3 / 5, 3 / 10, None])
+
+
+def test_groups_are_the_by_values_among_the_cohort_with_a_log_rank_p(engine):
+    for i in range(6):
+        route = "intranasal" if i < 3 else "intramuscular"
+        loss = {"day": 30 + 10 * i, "pain": 9}
+        patient(
+            engine, f"P{i}", sessions=[{"day": 0, "route": route}], followups=[{"day": 10, "pain": 3}, loss]
+        )
+    patient(engine, "NR", sessions=[{"day": 0, "route": "oral"}], followups=[{"day": 30, "pain": 9}])
+    table = durability(engine, DEFAULT, by="route").to_dict()
+    assert [g["route"] for g in table["groups"]] == ["intramuscular", "intranasal"]  # no oral onset
+    assert 0 < table["logrank_p"] < 1
+    assert durability(engine, DEFAULT).to_dict()["logrank_p"] is None
+
+
+# --- boosters -----------------------------------------------------------------------------
+
+
+def test_booster_gap_is_the_median_gap_between_maintenance_sessions(engine):
+    # Sessions on day 28 and before are induction; maintenance on 40, 50, 80, 100, 130:
+    # gaps 10, 30, 20, 30 → median of the middle two (20, 30) = 25.
+    sessions = [{"day": d} for d in (0, 3, 7, 28, 40, 50, 80, 100, 130)]
+    patient(engine, "P1", sessions=sessions, followups=[{"day": 10, "pain": 3}, {"day": 130, "pain": 3}])
+    curve = one(engine)
+    assert (curve["booster_gap_median"], curve["booster_gap_q1"], curve["booster_gap_q3"]) == (25, 25, 25)
+
+
+def test_a_single_maintenance_session_gives_no_gap(engine):
+    patient(engine, "P1", sessions=[{"day": 0}, {"day": 60}], followups=[{"day": 10, "pain": 3}])
+    assert one(engine)["booster_gap_median"] is None
+
+
+def test_sessions_after_end_date_are_not_boosters(engine):
+    patient(
+        engine,
+        "P1",
+        sessions=[{"day": 0}, {"day": 40}, {"day": 60}, {"day": 100}],
+        followups=[{"day": 10, "pain": 3}],
+        end_date=day(70),
+        end_reason="completed",
+    )
+    assert one(engine)["booster_gap_median"] == 20
+
+
+def test_boosters_of_patients_without_onset_do_not_count(engine):
+    patient(engine, "P1", sessions=[{"day": 0}, {"day": 40}, {"day": 60}], followups=[{"day": 10, "pain": 9}])
+    assert one(engine)["booster_gap_median"] is None
+
+
+def test_group_quartiles_of_booster_gaps_interpolate_as_numpy(engine):
+    medians = [14, 21, 28, 35, 60]
+    for i, gap in enumerate(medians):
+        sessions = [{"day": 0}, {"day": 30}, {"day": 30 + gap}]
+        patient(engine, f"P{i}", sessions=sessions, followups=[{"day": 10, "pain": 3}])
+    curve = one(engine)
+    q1, median, q3 = np.percentile(medians, [25, 50, 75])
+    assert (curve["booster_gap_q1"], curve["booster_gap_median"], curve["booster_gap_q3"]) == (q1, median, q3)
+
+
+# --- the command line ---------------------------------------------------------------------
+
+CURVE_KEYS = {
+    "patients", "events", "censored", "median_days", "median_ci_low", "median_ci_high", "at", "curve",
+    "booster_gap_median", "booster_gap_q1", "booster_gap_q3",
+}  # fmt: skip
+
+
+def test_cli_json_has_the_documented_shape(engine, capsys):
+    for i in range(4):
+        route = "intranasal" if i % 2 else "intramuscular"
+        patient(
+            engine,
+            f"P{i}",
+            sessions=[{"day": 0, "route": route}],
+            followups=[{"day": 10, "pain": 3}, {"day": 40 + 10 * i, "pain": 8 if i < 2 else 3}],
+        )
+    url = engine.url.render_as_string(hide_password=False)
+    assert main(["durability", "--db", url, "--by", "route", "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert set(document) == {"definition", "overall", "groups", "logrank_p"}
+    assert set(document["overall"]) == CURVE_KEYS
+    assert [set(g) for g in document["groups"]] == [CURVE_KEYS | {"route"}] * 2
+    assert [a["day"] for a in document["overall"]["at"]] == [28, 56, 84, 182]
+    assert set(document["overall"]["at"][0]) == {"day", "survival", "ci_low", "ci_high", "at_risk"}
+    assert set(document["overall"]["curve"][0]) == {
+        "day", "survival", "ci_low", "ci_high", "at_risk", "events", "censored"
+    }  # fmt: skip
+    assert document["definition"]["cutoff"] == (day(0) + timedelta(days=70)).isoformat()
+
+
+def test_cli_table_reads_for_people(engine, capsys):
+    patient(engine, "P1", followups=[{"day": 10, "pain": 3}, {"day": 40, "pain": 9}])
+    url = engine.url.render_as_string(hide_password=False)
+    assert main(["durability", "--db", url, "--format", "table"]) == 0
+    out = capsys.readouterr().out
+    assert "Median" in out and "<11" in out and "None" not in out and "nan" not in out
+
+
+def test_cli_refuses_an_unknown_breakdown(engine, capsys):
+    url = engine.url.render_as_string(hide_password=False)
+    with pytest.raises(SystemExit) as exit_:
+        main(["durability", "--db", url, "--by", "site"])
+    assert exit_.value.code == 2
+
+
+# --- the kept facts -----------------------------------------------------------------------
+
+
+def mixed_clinic(engine) -> None:
+    """Forty patients with every kind of path: onsets by session or follow-up, losses, deaths,
+    ends of care, boosters, no onset — written one by one (each import refreshes its patient)."""
+    rng = np.random.default_rng(7)
+    for i in range(40):
+        sessions = [{"day": 0, "route": "intranasal" if i % 3 else "intramuscular"}]
+        for d in sorted(set(int(x) for x in rng.integers(1, 200, 6))):
+            pre = None if rng.random() < 0.3 else float(rng.integers(2, 10))
+            sessions.append({"day": d, "pre_pain": pre, "route": sessions[0]["route"]})
+        followups = [
+            {"day": int(d), "pain": float(rng.integers(1, 10))} for d in sorted(set(rng.integers(1, 220, 3)))
+        ]
+        end = {}
+        if i % 5 == 0:
+            end = {
+                "end_date": day(int(rng.integers(30, 200))),
+                "end_reason": ("death", "moved", "hospice")[i % 3],
+            }
+        condition = ("crps", "cancer_pain", "migraine")[i % 3]
+        patient(engine, f"X{i:02d}", condition=condition, sessions=sessions, followups=followups, **end)
+
+
+@pytest.mark.parametrize("by", [None, "route", "condition"])
+def test_the_kept_facts_give_what_the_sessions_give(engine, monkeypatch, by):
+    mixed_clinic(engine)
+    from_facts = durability(engine, DEFAULT, by=by).to_dict()
+    monkeypatch.setattr("analysis.queries.durability._facts_answer", lambda *_: False)
+    assert durability(engine, DEFAULT, by=by).to_dict() == from_facts
+    assert from_facts["overall"]["patients"] > 10 and from_facts["overall"]["booster_gap_median"] is not None
+
+
+def test_a_full_rebuild_of_the_facts_equals_the_refreshes_at_import(engine):
+    from sqlalchemy import select
+
+    from analysis.db import facts, schema
+
+    mixed_clinic(engine)
+    table = schema.durability_facts
+    with engine.connect() as connection:
+        kept = connection.execute(select(table).order_by(table.c.patient_key)).all()
+    with engine.begin() as connection:
+        facts.refresh(connection)
+        rebuilt = connection.execute(select(table).order_by(table.c.patient_key)).all()
+    assert kept == rebuilt and len(kept) > 10
