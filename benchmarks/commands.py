@@ -16,5 +16,8 @@ COMMANDS: dict[str, tuple[str, list[str]]] = {
         "`summary --by condition`, cold",
         ["summary", "--by", "condition", "--format", "json"],
     ),
-    "cmd_durability_route": ("`durability --by route`, cold", ["durability", "--by", "route", "--format", "json"]),
+    "cmd_durability_route": (
+        "`durability --by route`, cold",
+        ["durability", "--by", "route", "--format", "json"],
+    ),
 }
