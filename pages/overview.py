@@ -15,11 +15,30 @@ from pages import common
 VERDICT_KINDS = {"above": "success", "below": "error", "overlaps": "info", "no_data": "info"}
 
 
+#: Short headers for the funnel steps of the disposition table (the long names in its caption).
+_STEP_HEADERS = {
+    "Registered, never treated": "Never treated",
+    "Treated, no baseline pain score": "No baseline",
+    "Evaluable, follow-up window not reached": "Window open",
+    "Reached the window, no follow-up in it": "No follow-up",
+    "Followed up, not a responder": "Not responding",
+    "Responder": "Responder",
+}
+
+
 def why_patients_stop() -> None:
     """Issue #12: where each patient's path stopped and why (a trial-style disposition table)."""
     result = common.cohort_result(disposition.disposition)
     st.subheader("Why patients stop")
-    st.dataframe(disposition_tables.disposition_frame(result), hide_index=True)
+    # One column per funnel step and a row per reason: a column per reason (up to twelve) made
+    # the table wider than the page at 1,440 px, hiding its last reasons behind a scroll bar.
+    by_step = disposition_tables.disposition_frame(result).set_index("Stopped at").T
+    by_step.columns = [_STEP_HEADERS.get(str(step), str(step)) for step in by_step.columns]
+    st.dataframe(by_step.rename_axis("Patients, by end of care").reset_index(), hide_index=True)
+    st.caption(
+        "Columns: where each patient's path stopped — "
+        + "; ".join(f"{s}: {long}" for long, s in _STEP_HEADERS.items())
+    )
     st.dataframe(disposition_tables.outcomes_frame(result), hide_index=True)
     st.caption(disposition_tables.CAPTION)
 

@@ -45,20 +45,20 @@ def test_each_patient_is_counted_once_at_the_last_step_of_the_funnel(engine):
     f = funnel(engine)
     assert list(per_step.values()) == [
         f.registered - f.treated,
-        f.treated - f.completed_induction,
-        f.completed_induction - f.reached_window,
+        f.treated - f.evaluable,
+        f.evaluable - f.reached_window,
         f.reached_window - f.followed_up,
         f.followed_up - f.responded,
         f.responded,
     ]
     assert list(per_step) == [label for _, label in STEPS]
-    assert list(per_step.values()) == [1, 1, 1, 2, 2, 1]
+    assert list(per_step.values()) == [1, 0, 1, 3, 2, 1]  # 'short' had one session: evaluable, no follow-up
 
 
 def test_the_reason_is_the_recorded_end_of_care(engine):
     clinic(engine)
     steps = dict(disposition(engine).by_step())
-    assert steps["Treated, fewer than 4 sessions"]["adverse_event"] == 1
+    assert steps["Reached the window, no follow-up in it"]["adverse_event"] == 1
     assert steps["Reached the window, no follow-up in it"]["death"] == 1
     assert steps["Reached the window, no follow-up in it"]["lost_to_follow_up"] == 1
 

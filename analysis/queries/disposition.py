@@ -23,13 +23,12 @@ from analysis.db import schema
 from analysis.db.derivation import cohort_query
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 from analysis.domain.vocabulary import COMPETING_END_REASONS, END_REASON_LABELS
-from analysis.queries.response import INDUCTION_SESSIONS
 
 #: The steps at which a patient's path can stop, in funnel order, with how a table names them.
 STEPS: tuple[tuple[str, str], ...] = (
     ("not_treated", "Registered, never treated"),
-    ("induction_incomplete", f"Treated, fewer than {INDUCTION_SESSIONS} sessions"),
-    ("window_not_reached", "Completed induction, follow-up window not reached"),
+    ("not_evaluable", "Treated, no baseline pain score"),
+    ("window_not_reached", "Evaluable, follow-up window not reached"),
     ("no_followup", "Reached the window, no follow-up in it"),
     ("not_responder", "Followed up, not a responder"),
     ("responder", "Responder"),
@@ -109,10 +108,11 @@ def disposition(
     definition, rows_query = cohort_query(engine, definition, cohort)
     rows = rows_query.subquery("cohort_rows")
     p = schema.patients
-    induction = rows.c.n_sessions >= INDUCTION_SESSIONS
+    # The steps of the Overview's funnel (queries.response.Funnel), whose last three are the
+    # headline's numbers: each patient is counted once, at the last step reached.
     step = case(
         (rows.c.n_sessions == 0, "not_treated"),
-        (~induction, "induction_incomplete"),
+        (rows.c.evaluable == 0, "not_evaluable"),
         (rows.c.eligible == 0, "window_not_reached"),
         (rows.c.with_followup == 0, "no_followup"),
         (rows.c.responder == 0, "not_responder"),

@@ -75,7 +75,8 @@ def fresh_schema() -> Iterator[tuple[str, str]]:
 def identity_provider() -> Iterator[str]:
     import oidc_provider_mock
 
-    user = oidc_provider_mock.User(sub=DIRECTOR, claims={"email": DIRECTOR, "groups": []})
+    claims = {"email": DIRECTOR, "email_verified": True, "groups": []}
+    user = oidc_provider_mock.User(sub=DIRECTOR, claims=claims)
     with oidc_provider_mock.run_server_in_thread(port=free_port(), user_claims=[user]) as server:
         yield f"http://127.0.0.1:{server.server_port}"
 

@@ -25,23 +25,15 @@ def test_a_download_is_saved_from_the_session_and_never_served_from_media(app_se
     assert download.suggested_filename == "response-by-condition.csv"
     assert download.url.startswith("blob:")  # made in the browser from the session's message
     content = download.path().read_text(encoding="utf-8")
+    # The Data page's CSV is the people's export (docs/methods.md, "Exports"): the project's
+    # director_csv of the same table, with its suppression and formula neutralisation.
+    script = (
+        "import sys; from analysis.db.store import make_engine; "
+        "from analysis.present.exports import director_csv; from analysis.queries.response import summarize; "
+        f"sys.stdout.write(director_csv(summarize(make_engine({demo_database!r}), by=('condition',))))"
+    )
     expected = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "analysis",
-            "summary",
-            "--db",
-            demo_database,
-            "--by",
-            "condition",
-            "--format",
-            "csv",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True, encoding="utf-8"
     ).stdout
     assert content == expected  # the project's export: suppression and formula neutralisation
     # Streamlit's own fonts live under /static/media/; a stored file would be under /media/.
