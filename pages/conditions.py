@@ -80,13 +80,19 @@ def _comparator_table(groups: list[response.GroupResult], threshold: float) -> N
             "Our rate is": st.column_config.TextColumn(
                 help="Where this condition's 95% interval lies against the comparator's rate."
             ),
-            "Comparator": st.column_config.TextColumn(width="large"),
+            # Every column sized, so that the table fits the page at 1,440 px (text is cut in cells, with
+            # the whole of it on hover), not pushed behind a scroll bar.
+            "Condition": st.column_config.TextColumn(width="small"),
+            "Rate": st.column_config.TextColumn(width="small"),
+            "Kind": st.column_config.TextColumn(width="small"),
+            "Comparator": st.column_config.TextColumn(width="medium"),
+            "Source": st.column_config.TextColumn(width="medium"),
         },
     )
 
 
 def _table(groups: list[response.GroupResult], band: tuple[float, float]) -> None:
-    """The table under the forest plot: twelve columns, so that all fit at 1,440 px (verdict included).
+    """The table under the forest plot: ten columns, so that all fit at 1,440 px (verdict included).
 
     Rates, intervals and p-values are text from analysis.present.format (so they read as in the
     CSV and the board report, "< 0.001" rather than 0.000); counts stay numbers for sorting.
@@ -97,7 +103,6 @@ def _table(groups: list[response.GroupResult], band: tuple[float, float]) -> Non
             "Condition": [common.label(g.keys["condition"]) for g in groups],
             "Patients": [g.patients for g in groups],
             "Eligible": [g.eligible for g in groups],
-            "With follow-up": [g.with_followup for g in groups],
             "Responders": [g.responders for g in groups],
             "Rate": [fmt.percent(g.rate) for g in groups],
             "≥50% rate": [fmt.percent(g.substantial / g.n if g.n else None) for g in groups],
@@ -108,10 +113,6 @@ def _table(groups: list[response.GroupResult], band: tuple[float, float]) -> Non
                 fmt.VERDICT_LABELS.get(g.verdict, g.verdict) + (" (small n)" if g.small_n else "")
                 for g in groups
             ],
-            "Still needed": [fmt.more_needed(g.more_needed) for g in groups],
-            "Expected": [
-                fmt.expected_month(g.more_needed, g.pace_per_month, g.expected_month) for g in groups
-            ],
         }
     )
     count = st.column_config.NumberColumn(format="localized")
@@ -120,11 +121,28 @@ def _table(groups: list[response.GroupResult], band: tuple[float, float]) -> Non
         hide_index=True,
         width="stretch",
         column_config={
-            **{name: count for name in ("Patients", "Eligible", "With follow-up", "Responders")},
+            **{name: count for name in ("Patients", "Eligible", "Responders")},
             "Rate": st.column_config.TextColumn(help="Responders ÷ n."),
             "≥50% rate": st.column_config.TextColumn(help="Pain at least halved ÷ n."),
             f"p > {bottom}": st.column_config.TextColumn(help=f"Holm-adjusted p for a rate above {bottom}."),
             f"p > {top}": st.column_config.TextColumn(help=f"Holm-adjusted p for a rate above {top}."),
+        },
+    )
+    # The precision planner apart: twelve columns in one table did not fit the page at 1,440 px.
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Condition": [common.label(g.keys["condition"]) for g in groups],
+                "n": [g.n for g in groups],
+                "Still needed": [fmt.more_needed(g.more_needed) for g in groups],
+                "Expected": [
+                    fmt.expected_month(g.more_needed, g.pace_per_month, g.expected_month) for g in groups
+                ],
+            }
+        ),
+        hide_index=True,
+        column_config={
+            "n": count,
             "Still needed": st.column_config.TextColumn(help=fmt.MORE_NEEDED_HELP),
             "Expected": st.column_config.TextColumn(help=fmt.EXPECTED_HELP),
         },

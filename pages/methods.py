@@ -126,6 +126,11 @@ def _save_text(text: str, action: str, source: str) -> None:
     _save(rows, action)
 
 
+#: Comparator columns that get a medium width in the tables (the others are small): with ten
+#: columns, only one medium one fits the page at 1,440 px.
+_WIDE_COLUMNS = ("citation",)
+
+
 def _comparators_editor() -> None:
     """The comparators in use; a director may edit, upload, download or reset them (all logged)."""
     engine = common.engine()
@@ -138,12 +143,20 @@ def _comparators_editor() -> None:
         "(docs/comparisons.md). Conditions without a row have no published comparator."
     )
     frame = pd.DataFrame([r.as_row() for r in rows], columns=_EDITOR_COLUMNS)
+    # Every column sized so that the table fits the page at 1,440 px (long cells are cut, whole on hover).
+    widths = {name: ("medium" if name in _WIDE_COLUMNS else "small") for name in _EDITOR_COLUMNS}
+    config = {name: st.column_config.Column(width=width) for name, width in widths.items()}
     if not common.current_access().can("comparators"):
-        st.dataframe(frame, hide_index=True, width="stretch")
+        st.dataframe(frame, hide_index=True, width="stretch", column_config=config)
         st.caption("Only the clinic director can change this table.")
         return
     edited = st.data_editor(
-        frame, num_rows="dynamic", hide_index=True, width="stretch", key="comparators_table"
+        frame,
+        num_rows="dynamic",
+        hide_index=True,
+        width="stretch",
+        key="comparators_table",
+        column_config=config,
     )
     buttons = st.columns(3)
     if buttons[0].button("Save the edited table", icon=":material/save:"):
@@ -151,13 +164,14 @@ def _comparators_editor() -> None:
         _save_text(text, "edit", "the edited table")
     if buttons[1].button("Reset to the shipped table", icon=":material/restart_alt:"):
         _save(comparator_files.shipped_comparators(), "reset")
-    buttons[2].download_button(
-        "Download as CSV",
-        comparator_files.to_csv(rows),
-        "comparators.csv",
-        "text/csv",
-        icon=":material/download:",
-    )
+    with buttons[2]:  # saved from the session, never stored as a media file (docs/security.md)
+        common.save_button(
+            "Download as CSV",
+            comparator_files.to_csv(rows),
+            file_name="comparators.csv",
+            mime="text/csv",
+            key="save_comparators",
+        )
     upload = st.file_uploader(
         "Or replace the table with a comparators CSV", type=["csv"], key="comparators_file"
     )

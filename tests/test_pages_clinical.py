@@ -104,7 +104,7 @@ def test_table_shows_the_same_numbers_as_the_forest_plot(open_page, sqlite_engin
     expected = summarize(sqlite_engine, OutcomeDefinition(), by=("condition",)).groups
     at = open_page(url_of(sqlite_engine), CONDITIONS)
     table = at.dataframe[0].value
-    assert table.columns.tolist()[5:] == ["Rate", "≥50% rate", "95% CI", "p > 30%", "p > 40%", "Verdict"]
+    assert table.columns.tolist()[4:] == ["Rate", "≥50% rate", "95% CI", "p > 30%", "p > 40%", "Verdict"]
     assert table["Condition"].tolist() == ["CRPS", "Fibromyalgia", "Migraine"]
     assert table["Patients"].tolist() == [12, 12, 5]
     assert table["Responders"].tolist() == [9, 3, 2]

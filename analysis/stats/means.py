@@ -11,7 +11,9 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from scipy import stats as scipy_stats
+# scipy.special's t quantile, not scipy.stats: importing scipy.stats costs the app ≈ 45 MB and
+# half a second (docs/performance.md), and a page that only reads means must not pay it.
+from scipy.special import stdtrit
 
 
 @dataclass(frozen=True)
@@ -77,5 +79,5 @@ def mean_change(histogram: Iterable[tuple[float, int]], *, alpha: float = 0.05) 
     if n < 2:
         return MeanChange(n, mean, None, None, median)
     variance = math.fsum(count * (value - mean) ** 2 for value, count in pairs) / (n - 1)
-    half = float(scipy_stats.t.ppf(1 - alpha / 2, n - 1)) * math.sqrt(variance / n)
+    half = float(stdtrit(n - 1, 1 - alpha / 2)) * math.sqrt(variance / n)
     return MeanChange(n, mean, mean - half, mean + half, median)
