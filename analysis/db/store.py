@@ -172,27 +172,8 @@ def _migration_lock(engine: Engine) -> Iterator[Connection]:
                 connection.execute(_PG_MIGRATION_LOCK)
                 yield connection
             return
-        # SQLAlchemy's documented recipe for SQLite transactions: pysqlite issues no BEGIN of
-        # its own (it would not before DDL, so each CREATE committed on its own); we issue ours.
-        raw = connection.connection.driver_connection
-        assert raw is not None  # a checked-out connection always has its driver connection
-        saved_level = raw.isolation_level
-        saved_wait = raw.execute("PRAGMA busy_timeout").fetchone()[0]
-        raw.isolation_level = None
-        raw.execute(f"PRAGMA busy_timeout={wait_ms}")
-        try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        with sqlite_immediate(connection, wait_ms):
             yield connection
-            connection.commit()
-        except BaseException:
-            connection.rollback()
-            raise
-        finally:
-            try:  # hand the connection back to the pool as it was
-                raw.execute(f"PRAGMA busy_timeout={int(saved_wait)}")
-                raw.isolation_level = saved_level
-            except Exception:  # it cannot be restored: the pool must not reuse it
-                connection.invalidate()
 
 
 def migrate(engine: Engine) -> None:
@@ -274,3 +255,33 @@ __all__ = [
     "resolve_url",
     "table_counts",
 ]
+
+
+@contextmanager
+def sqlite_immediate(connection: Connection, wait_ms: int) -> Iterator[Connection]:
+    """One SQLite transaction that holds the write lock from its start (``BEGIN IMMEDIATE``),
+    waiting up to ``wait_ms`` for it; commits at the end, rolls back on any error.
+
+    SQLAlchemy's documented recipe for SQLite transactions: pysqlite issues no BEGIN of its own
+    (it would not before DDL, so each CREATE committed on its own); we issue ours. Used by the
+    migration lock here and by the import lock (analysis.ingest.transaction).
+    """
+    raw = connection.connection.driver_connection
+    assert raw is not None  # a checked-out connection always has its driver connection
+    saved_level = raw.isolation_level
+    saved_wait = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+    raw.isolation_level = None
+    raw.execute(f"PRAGMA busy_timeout={wait_ms}")
+    try:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        yield connection
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        try:  # hand the connection back to the pool as it was
+            raw.execute(f"PRAGMA busy_timeout={int(saved_wait)}")
+            raw.isolation_level = saved_level
+        except Exception:  # it cannot be restored: the pool must not reuse it
+            connection.invalidate()

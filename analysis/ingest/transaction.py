@@ -14,6 +14,7 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.exc import SQLAlchemyError
 
 from analysis.db import audit, facts
+from analysis.db.store import sqlite_immediate
 from analysis.domain.contract import TABLES
 from analysis.domain.errors import DatabaseError, first_line
 from analysis.ingest import limits
@@ -65,25 +66,8 @@ def _import_transaction(engine: Engine, exclusive: bool = True) -> Iterator[Conn
                     connection.execute(_PG_IMPORT_LOCK)
                 yield connection
             return
-        raw = connection.connection.driver_connection
-        assert raw is not None  # a checked-out connection always has its driver connection
-        saved_level = raw.isolation_level
-        saved_wait = raw.execute("PRAGMA busy_timeout").fetchone()[0]
-        raw.isolation_level = None  # pysqlite issues no BEGIN of its own; we issue ours
-        raw.execute(f"PRAGMA busy_timeout={wait_ms}")
-        try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        with sqlite_immediate(connection, wait_ms):
             yield connection
-            connection.commit()
-        except BaseException:
-            connection.rollback()
-            raise
-        finally:
-            try:  # hand the connection back to the pool as it was
-                raw.execute(f"PRAGMA busy_timeout={int(saved_wait)}")
-                raw.isolation_level = saved_level
-            except Exception:  # it cannot be restored: the pool must not reuse it
-                connection.invalidate()
 
 
 #: The import's queries read and derive the rows of the patients it names, a few among many in
