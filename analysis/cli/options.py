@@ -58,6 +58,17 @@ def add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", help=DB_HELP)
 
 
+def add_by(parser: argparse.ArgumentParser) -> None:
+    """``--by``: the breakdown of a response-style table (``summary``, ``secondary``)."""
+    parser.add_argument(
+        "--by",
+        type=by_dimensions,
+        default=(),
+        help="break down by condition, route, site (also sex, age_group, quarter), or a comma list "
+        "such as condition,route",
+    )
+
+
 def add_definition(parser: argparse.ArgumentParser, *, policy: bool = True) -> None:
     """The outcome definition's flags (docs/methods.md, "Settings"); ``policy`` adds --missing and --ci."""
     defaults = OutcomeDefinition()

@@ -79,13 +79,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "changes with 95%% t intervals; overall and per group.",
     )
     options.add_db(parser)
-    parser.add_argument(
-        "--by",
-        type=options.by_dimensions,
-        default=(),
-        help="break down by condition, route, site (also sex, age_group, quarter), or a comma list "
-        "such as condition,route",
-    )
+    options.add_by(parser)
     options.add_definition(parser)
     _add_settings(parser)
     options.add_format(parser)

@@ -25,13 +25,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "against the benchmark band, and a verdict, overall and per group.",
     )
     options.add_db(parser)
-    parser.add_argument(
-        "--by",
-        type=options.by_dimensions,
-        default=(),
-        help="break down by condition, route, site (also sex, age_group, quarter), or a comma list "
-        "such as condition,route",
-    )
+    options.add_by(parser)
     options.add_definition(parser)
     options.add_format(parser)
     parser.add_argument(
