@@ -109,6 +109,13 @@ def stored_clinic(frames: dict[str, pd.DataFrame]) -> StoredClinic:
             "sex": p["sex"].astype(object).where(p["sex"].notna(), None),
             "baseline_pain": p["baseline_pain"].astype("float64"),
             "baseline_mme": p["baseline_mme"].astype("float64"),
+            # The second edition's optional columns (docs/contract.md): without them the measures
+            # beyond pain and the end-of-care censoring would have nothing to work on.
+            "baseline_phq9": pd.to_numeric(p["baseline_phq9"]).astype("Int64"),
+            "baseline_bpi_interference": p["baseline_bpi_interference"].astype("float64"),
+            "baseline_headache_days": pd.to_numeric(p["baseline_headache_days"]).astype("Int64"),
+            "end_date": _dates(p["end_date"]),
+            "end_reason": p["end_reason"].astype(object).where(p["end_reason"].notna(), None),
         }
     )
 
@@ -120,7 +127,7 @@ def stored_clinic(frames: dict[str, pd.DataFrame]) -> StoredClinic:
 
     sessions = child(frames["sessions"], "session_date")
     followups = child(frames["followups"], "followup_date")
-    for column in ("pgic", "phq9"):
+    for column in ("pgic", "phq9", "headache_days"):
         followups[column] = pd.to_numeric(followups[column]).astype("Int64")
     return StoredClinic(patients, sessions, followups)
 

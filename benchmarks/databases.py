@@ -52,6 +52,8 @@ DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 #: Rows per executemany call / per COPY write.
 _CHUNK_ROWS = 250_000
 _TABLES = ("patients", "sessions", "followups")
+#: The derived per-patient tables the importer keeps (docs/performance.md).
+_FACTS = ("patient_facts", "measure_facts", "durability_facts")
 
 
 @dataclass(frozen=True)
@@ -232,12 +234,14 @@ def _stored_tables(url: str) -> dict[str, pd.DataFrame]:
         "sessions": "patient_key, session_date",
         "followups": "patient_key, followup_date",
         "patient_facts": "patient_key",
+        "measure_facts": "patient_key",
+        "durability_facts": "patient_key",
     }
     try:
         with engine.connect() as connection:
             tables = {
                 table: pd.read_sql(text(f"SELECT * FROM {table} ORDER BY {order[table]}"), connection)
-                for table in (*_TABLES, "patient_facts")
+                for table in (*_TABLES, *_FACTS)
             }
     finally:
         engine.dispose()
@@ -267,7 +271,7 @@ def check_bulk_load(kind: str, workdir: Path, postgres_url: str, n_patients: int
             return f"the importer refused the generated clinic: {report.problems[:3]}"
         bulk_load(bulk, stored_clinic(frames))
         by_importer, by_bulk = _stored_tables(imported.url), _stored_tables(bulk.url)
-    for table in (*_TABLES, "patient_facts"):
+    for table in (*_TABLES, *_FACTS):
         try:
             pd.testing.assert_frame_equal(
                 by_importer[table].astype(object),
