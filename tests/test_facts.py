@@ -53,6 +53,7 @@ def demo(engine: Engine) -> Engine:
 def straightforward(monkeypatch: pytest.MonkeyPatch, call):
     """``call()`` with the per-patient facts switched off (the raw query over every row)."""
     with monkeypatch.context() as patch:
+        patch.setattr(derivation, "READ_FACTS", False)
         patch.setattr(derivation, "facts_apply", lambda cutoff, latest: False)
         return call()
 
@@ -92,6 +93,25 @@ def test_patient_rows_from_facts_equal_the_straightforward_ones_on_edge_cases(en
         pd.testing.assert_frame_equal(fast, slow)
 
 
+def test_rows_as_of_earlier_cutoffs_equal_the_straightforward_ones_on_edge_cases(engine, monkeypatch):
+    # Settled patients from the facts, straddling ones from their rows (docs/performance.md,
+    # "Earlier cut-offs"): every column of every patient, for each definition and cut-off,
+    # including cut-offs inside many patients' windows and before most first sessions.
+    for seed in (4, 5, 6):
+        store_clinic(
+            engine, {k: v.assign(patient_id=v.patient_id + "y") for k, v in random_clinic(seed).items()}
+        )
+    compared = 0
+    for definition in DEFINITIONS:
+        for cutoff in (date(2024, 3, 15), date(2024, 12, 31), date(2025, 6, 30), date(2025, 11, 2)):
+            d = replace(definition, cutoff=cutoff)
+            fast = derivation.patient_outcomes(engine, d)
+            slow = straightforward(monkeypatch, lambda d=d: derivation.patient_outcomes(engine, d))
+            pd.testing.assert_frame_equal(fast, slow, obj=str((definition, cutoff)))
+            compared += len(fast)
+    assert compared > 2000
+
+
 def test_every_analysis_reading_the_facts_matches_the_straightforward_one(demo, monkeypatch):
     crps = CohortFilter(conditions=("crps",))
     d = OutcomeDefinition()
@@ -120,15 +140,30 @@ def test_every_analysis_reading_the_facts_matches_the_straightforward_one(demo, 
     assert summary.sessions > 3000 and 0 < summary.sessions_with_any_ae < summary.sessions
 
 
-def test_the_default_view_reads_the_facts_and_an_earlier_cutoff_the_sessions(demo):
+def test_the_default_view_reads_the_facts_and_an_earlier_cutoff_derives_only_straddling_patients(demo):
     everyone = response.group_counts(demo).rows[0]["patients"]
     assert everyone == 600
+    cutoff = store.data_cutoff(demo) - timedelta(days=60)
+    stored = stored_facts(demo)
+    first_treated = stored.index_date.isna() | (stored.index_date <= cutoff)
+    window_closed = stored.index_date <= cutoff - timedelta(days=120)
+    settled = (stored.last_session_date.isna() | (stored.last_session_date <= cutoff)) & (
+        stored.last_followup_date.isna() | (stored.last_followup_date <= cutoff) | window_closed
+    )
+    # Mark every stored fact: the rows read from the facts keep the mark, derived rows do not.
+    with demo.begin() as connection:
+        connection.execute(update(schema.patient_facts).values(site="from-facts"))
+    by_site = {
+        row["site"]: row["patients"]
+        for row in response.group_counts(demo, OutcomeDefinition(cutoff=cutoff), by=("site",)).rows
+    }
+    assert by_site.pop("from-facts") == int((first_treated & settled).sum())
+    assert sum(by_site.values()) == int((first_treated & ~settled).sum()) > 20  # from their sessions
+    assert int((first_treated & settled).sum()) > 300
     with demo.begin() as connection:
         connection.execute(delete(schema.patient_facts))
     # No facts, no patients: the default view read the facts table, not the sessions.
     assert response.group_counts(demo).rows[0]["patients"] == 0
-    earlier = OutcomeDefinition(cutoff=store.data_cutoff(demo) - timedelta(days=1))
-    assert response.group_counts(demo, earlier).rows[0]["patients"] > 500  # read from sessions
 
 
 def test_imports_keep_the_facts_equal_to_a_rebuild(demo):

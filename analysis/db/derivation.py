@@ -32,6 +32,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
@@ -236,7 +237,11 @@ def count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
 
 # Long on purpose: one SQL statement built as named steps (CTEs), each reading the one before.
 def patient_outcomes_query(
-    definition: OutcomeDefinition, cutoff: date, *, keys: Sequence[int] | Select[Any] | None = None
+    definition: OutcomeDefinition,
+    cutoff: date,
+    *,
+    keys: Sequence[int] | Select[Any] | None = None,
+    with_last_dates: bool = False,
 ) -> Select[Any]:
     """One row per patient with every docs/methods.md quantity, computed from the stored rows.
 
@@ -244,7 +249,8 @@ def patient_outcomes_query(
     (the resolved data cut-off). :func:`facts_query` gives the same rows from the
     ``patient_facts`` table when the cut-off is the latest stored date; :func:`cohort_query`
     chooses. ``keys`` (patient keys, a list or a query of them) restricts the rows to those
-    patients (the facts refresh uses it). The cohort is not filtered here (see
+    patients (the facts refresh uses it). ``with_last_dates`` adds each patient's last session and
+    follow-up date (the facts keep them). The cohort is not filtered here (see
     :func:`apply_filter`).
     """
     p, s = schema.patients, schema.sessions
@@ -262,6 +268,7 @@ def patient_outcomes_query(
             s.c.route,
             func.count().label("n"),
             func.min(s.c.session_date).label("first_date"),
+            func.max(s.c.session_date).label("last_date"),
             count_where(has_any_event(s.c.adverse_events)).label("with_ae"),
             count_where(has_event(s.c.adverse_events, "dissociation")).label("with_dissociation"),
         )
@@ -274,6 +281,7 @@ def patient_outcomes_query(
         select(
             route_counts.c.patient_key,
             func.min(route_counts.c.first_date).label("index_date"),
+            func.max(route_counts.c.last_date).label("last_session_date"),
             *(  # PostgreSQL sums integers as numeric: back to integers
                 cast(func.sum(route_counts.c[part]), Integer).label(name)
                 for part, name in (
@@ -303,6 +311,16 @@ def patient_outcomes_query(
         .subquery("patient_route")
     )
     nearest = _nearest_followups(first, definition, cutoff, keys)
+    f = schema.followups
+    last_followup = (
+        select(f.c.patient_key, func.max(f.c.followup_date).label("last_followup_date"))
+        .where(f.c.followup_date <= cutoff_value, *mine(f.c.patient_key))
+        .group_by(f.c.patient_key)
+        .subquery("last_followup")
+    )
+    # Only the facts keep them (what an earlier cut-off needs to know, facts_settled): the
+    # outcome rows of an earlier cut-off could not give them from the facts.
+    last_dates = [first.c.last_session_date, last_followup.c.last_followup_date] if with_last_dates else []
 
     # Patients first treated after the cut-off were not yet patients then (they have
     # sessions, none before the cut-off); patients with no session at all stay, counted as
@@ -321,6 +339,17 @@ def patient_outcomes_query(
     # Baseline = patients.baseline_pain when given (an explicit 0 stays 0), else first pre_pain.
     baseline = func.coalesce(p.c.baseline_pain, first_row.c.pre_pain)
     evaluable = _evaluable(first.c.index_date, baseline)
+    joined = (
+        p.outerjoin(first, first.c.patient_key == p.c.id)
+        .outerjoin(
+            first_row,
+            and_(first_row.c.patient_key == p.c.id, first_row.c.session_date == first.c.index_date),
+        )
+        .outerjoin(patient_route, patient_route.c.patient_key == p.c.id)
+        .outerjoin(nearest, nearest.c.patient_key == p.c.id)
+    )
+    if with_last_dates:
+        joined = joined.outerjoin(last_followup, last_followup.c.patient_key == p.c.id)
     return (
         select(
             p.c.id.label("patient_key"),
@@ -348,15 +377,9 @@ def patient_outcomes_query(
                 evaluable=evaluable,
                 reduction=_reduction(evaluable, baseline, nearest.c.pain),
             ),
+            *last_dates,
         )
-        .select_from(p)
-        .outerjoin(first, first.c.patient_key == p.c.id)
-        .outerjoin(
-            first_row,
-            and_(first_row.c.patient_key == p.c.id, first_row.c.session_date == first.c.index_date),
-        )
-        .outerjoin(patient_route, patient_route.c.patient_key == p.c.id)
-        .outerjoin(nearest, nearest.c.patient_key == p.c.id)
+        .select_from(joined)
         .where(*not_yet_patients, *mine(p.c.id))
     )
 
@@ -365,24 +388,34 @@ def patient_outcomes_query(
 FACT_COLUMNS: tuple[str, ...] = tuple(c.name for c in schema.patient_facts.columns)
 #: The patient's attributes and session facts, in the order of the per-patient rows.
 _ATTRIBUTES: tuple[str, ...] = FACT_COLUMNS[: FACT_COLUMNS.index("route") + 1]
+#: Whether the cohort queries read ``patient_facts`` at all; the tests switch it off to get the
+#: straightforward query over every stored row (:func:`patient_outcomes_query`).
+READ_FACTS = True
 
 
-def facts_query(definition: OutcomeDefinition, cutoff: date) -> Select[Any]:
+def _at_default_timepoint(definition: OutcomeDefinition) -> bool:
+    return (definition.timepoint_days, definition.window_days) == schema.FACTS_TIMEPOINT
+
+
+def facts_query(
+    definition: OutcomeDefinition, cutoff: date, *, followups_until: date | None = None
+) -> Select[Any]:
     """The rows of :func:`patient_outcomes_query` read from ``patient_facts``.
 
-    Valid when ``cutoff`` is on or after the latest stored date (then every stored session
-    and follow-up counts, which is what the facts hold). At the default time point and window
-    no other table is read — the reduction is stored — and at another one the nearest
-    follow-up is found in ``followups``.
+    Valid for the patients with nothing stored after ``cutoff`` that their facts depend on
+    (every patient when ``cutoff`` is on or after the latest stored date; see
+    :func:`facts_as_of_query`). At the default time point and window no other table is read —
+    the reduction is stored — and at another one the nearest follow-up on or before
+    ``followups_until`` (every follow-up when None) is found in ``followups``.
     """
     t = schema.patient_facts
     evaluable = t.c.evaluable == 1
-    if (definition.timepoint_days, definition.window_days) == schema.FACTS_TIMEPOINT:
+    if _at_default_timepoint(definition):
         followup = [t.c.followup_date, t.c.followup_day, t.c.followup_pain, t.c.followup_pgic]
         reduction: ColumnElement[Any] = t.c.reduction
         source: Any = t
     else:
-        nearest = _nearest_followups(t, definition, None)
+        nearest = _nearest_followups(t, definition, followups_until)
         followup = [
             nearest.c.followup_date,
             nearest.c.day.label("followup_day"),
@@ -401,8 +434,55 @@ def facts_query(definition: OutcomeDefinition, cutoff: date) -> Select[Any]:
     ).select_from(source)
 
 
+def facts_settled(definition: OutcomeDefinition, cutoff: date) -> ColumnElement[bool]:
+    """Patients whose facts as of ``cutoff`` are their facts over all stored data.
+
+    docs/performance.md, "Earlier cut-offs": nothing after the cut-off changes a patient's
+    sessions facts (index date, counts, route) when the last session is on or before it; and
+    the nearest follow-up of the default time point and window when the last follow-up is on
+    or before it, or the window closed by then (a later follow-up lies outside the window).
+    Patients without a session stay as they are (not evaluable).
+    """
+    t = schema.patient_facts
+    until = literal(cutoff, Date)
+    # Every term is NULL-free (a patient with an index date has a last session date), so that
+    # "not settled" is exactly the complement.
+    settled = [t.c.last_session_date <= until]
+    if _at_default_timepoint(definition):
+        window_closed = literal(cutoff - timedelta(days=definition.window_end), Date)
+        settled.append(
+            or_(
+                t.c.last_followup_date.is_(None),
+                t.c.last_followup_date <= until,
+                t.c.index_date <= window_closed,
+            )
+        )
+    return or_(t.c.index_date.is_(None), and_(*settled))
+
+
+def facts_as_of_query(definition: OutcomeDefinition, cutoff: date) -> Select[Any]:
+    """The rows of :func:`patient_outcomes_query` as of an earlier ``cutoff``, mostly from the facts.
+
+    Patients first treated after the cut-off were not patients yet; of the others, those whose
+    facts are settled (:func:`facts_settled`) are read from ``patient_facts`` (at another time
+    point, with the nearest follow-up on or before the cut-off), and only the patients whose
+    care straddles the cut-off are derived by :func:`patient_outcomes_query` from their own
+    sessions and follow-ups — a small share of a clinic for the usual "end of last quarter".
+    """
+    t = schema.patient_facts
+    counted = or_(t.c.index_date.is_(None), t.c.index_date <= literal(cutoff, Date))
+    settled = facts_settled(definition, cutoff)
+    from_facts = facts_query(definition, cutoff, followups_until=cutoff).where(counted, settled)
+    # Computed once: the derivation reads the keys three times (sessions, follow-ups, patients).
+    straddling = (
+        select(t.c.patient_key).where(counted, ~settled).cte("straddling").prefix_with("MATERIALIZED")
+    )
+    derived = patient_outcomes_query(definition, cutoff, keys=select(straddling.c.patient_key))
+    return union_all(from_facts, derived)  # type: ignore[return-value]
+
+
 def facts_apply(cutoff: date, latest: date | None) -> bool:
-    """True when the facts table answers for ``cutoff``: nothing stored is later than it."""
+    """True when the facts table answers for ``cutoff`` alone: nothing stored is later than it."""
     return latest is None or cutoff >= latest
 
 
@@ -412,16 +492,19 @@ def cohort_query(
     """The definition with its cut-off resolved, and the cohort's per-patient rows.
 
     The rows come from ``patient_facts`` (:func:`facts_query`) when the cut-off is the latest
-    stored date or later — the default — and from the stored sessions and follow-ups
-    (:func:`patient_outcomes_query`) when the user looks at an earlier date.
+    stored date or later — the default — and otherwise from the facts of the patients settled by
+    then plus the stored sessions and follow-ups of those whose care straddles the cut-off
+    (:func:`facts_as_of_query`).
     """
     latest = data_cutoff(engine)
     cutoff = definition.cutoff or latest or date.today()
     definition = replace(definition, cutoff=cutoff)
-    if facts_apply(cutoff, latest):
+    if not READ_FACTS:
+        rows = patient_outcomes_query(definition, cutoff)
+    elif facts_apply(cutoff, latest):
         rows = facts_query(definition, cutoff)
     else:
-        rows = patient_outcomes_query(definition, cutoff)
+        rows = facts_as_of_query(definition, cutoff)
     return definition, apply_filter(rows, cohort)
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    inspect,
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -55,19 +56,31 @@ _STAGED = Table(
 )
 
 
-def _derive(keys: Any = None) -> Any:
-    """INSERT … SELECT of the facts of ``keys`` (a query of patient keys; every patient when None)."""
-    rows = patient_outcomes_query(_DEFAULT_TIMEPOINT, ALL_DATA, keys=keys).subquery("derived")
+def _derive(columns: Sequence[str], keys: Any = None) -> Any:
+    """INSERT … SELECT of the facts of ``keys`` (a query of patient keys; every patient when None).
+
+    ``columns``: those the stored table has. A migration before the one that added a column
+    refreshes the facts with today's code (0004, 0009), so it writes only the columns of its day.
+    """
+    rows = patient_outcomes_query(_DEFAULT_TIMEPOINT, ALL_DATA, keys=keys, with_last_dates=True).subquery(
+        "derived"
+    )
     return insert(schema.patient_facts).from_select(
-        list(FACT_COLUMNS), select(*[rows.c[name] for name in FACT_COLUMNS])
+        list(columns), select(*[rows.c[name] for name in columns])
     )
 
 
-def _derive_durability(keys: Any = None) -> Any:
+def _stored_columns(connection: Connection) -> list[str]:
+    stored = {c["name"] for c in inspect(connection).get_columns(schema.patient_facts.name)}
+    return [name for name in FACT_COLUMNS if name in stored]
+
+
+def _derive_durability(columns: Sequence[str], keys: Any = None) -> Any:
     """INSERT … SELECT of the durability facts of ``keys`` (every patient when None), from their
-    freshly derived ``patient_facts`` rows."""
+    freshly derived ``patient_facts`` rows (its stored ``columns``)."""
     t = schema.patient_facts
-    cohort = select(t) if keys is None else select(t).where(t.c.patient_key.in_(keys))
+    stored = select(*[t.c[name] for name in columns])
+    cohort = stored if keys is None else stored.where(t.c.patient_key.in_(keys))
     rows = durability.facts_rows(cohort).subquery("durability_derived")
     columns = [c.name for c in schema.durability_facts.columns]
     return insert(schema.durability_facts).from_select(columns, select(*[rows.c[name] for name in columns]))
@@ -90,13 +103,14 @@ def refresh(
     if patient_ids is not None and not patient_ids:
         return 0
     total = connection.execute(select(func.count()).select_from(schema.patients)).scalar_one()
+    columns = _stored_columns(connection)
     if patient_ids is None or len(patient_ids) > REBUILD_SHARE * total:
         connection.execute(delete(facts))
-        connection.execute(_derive(None))
+        connection.execute(_derive(columns, None))
         measures.refresh_facts(connection)  # the outcomes beyond pain (docs/methods.md)
         if durability_facts:  # migrations before 0009 have no such table
             connection.execute(delete(schema.durability_facts))
-            connection.execute(_derive_durability(None))
+            connection.execute(_derive_durability(columns, None))
         return int(total)
     p = schema.patients
     _STAGED.drop(connection, checkfirst=True)  # SQLite keeps temporary tables until disconnect
@@ -115,12 +129,12 @@ def refresh(
         connection.exec_driver_sql(f"ANALYZE {_STAGED.name}")  # a plan for its real size
     staged = select(_STAGED.c.patient_key)
     connection.execute(delete(facts).where(facts.c.patient_key.in_(staged)))
-    connection.execute(_derive(staged))
+    connection.execute(_derive(columns, staged))
     measures.refresh_facts(connection, staged)  # the outcomes beyond pain (docs/methods.md)
     if durability_facts:
         lasting = schema.durability_facts
         connection.execute(delete(lasting).where(lasting.c.patient_key.in_(staged)))
-        connection.execute(_derive_durability(staged))
+        connection.execute(_derive_durability(columns, staged))
     count = connection.execute(select(func.count()).select_from(_STAGED)).scalar_one()
     if not postgres:  # PostgreSQL drops it at commit
         _STAGED.drop(connection)

@@ -143,6 +143,10 @@ patient_facts = Table(
     Column("followup_pgic", Integer),
     Column("evaluable", Integer, nullable=False),  # 0/1: a first session and a baseline above 0
     Column("reduction", Float),  # at that follow-up; NULL unless evaluable with a follow-up
+    # The patient's last session and follow-up: a patient with neither after an earlier cut-off
+    # has, as of that cut-off, the same facts as today (docs/performance.md, "Earlier cut-offs").
+    Column("last_session_date", Date),
+    Column("last_followup_date", Date),
     Index(None, "patient_id"),  # one patient's row (the Patients page) without a scan
     # Covers the summary by condition × route (and by condition): SQLite reads it in group
     # order instead of sorting every patient (1M sessions: 0.44 s → 0.18 s). PostgreSQL hashes
