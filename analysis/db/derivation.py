@@ -393,7 +393,8 @@ _ATTRIBUTES: tuple[str, ...] = FACT_COLUMNS[: FACT_COLUMNS.index("route") + 1]
 READ_FACTS = True
 
 
-def _at_default_timepoint(definition: OutcomeDefinition) -> bool:
+def at_default_timepoint(definition: OutcomeDefinition) -> bool:
+    """Whether the facts keep this definition's nearest follow-up (``schema.FACTS_TIMEPOINT``)."""
     return (definition.timepoint_days, definition.window_days) == schema.FACTS_TIMEPOINT
 
 
@@ -410,7 +411,7 @@ def facts_query(
     """
     t = schema.patient_facts
     evaluable = t.c.evaluable == 1
-    if _at_default_timepoint(definition):
+    if at_default_timepoint(definition):
         followup = [t.c.followup_date, t.c.followup_day, t.c.followup_pain, t.c.followup_pgic]
         reduction: ColumnElement[Any] = t.c.reduction
         source: Any = t
@@ -434,29 +435,33 @@ def facts_query(
     ).select_from(source)
 
 
+def followups_settled(definition: OutcomeDefinition, cutoff: date) -> ColumnElement[bool]:
+    """Patients with an index date whose follow-ups that count at the default time point and
+    window are, as of ``cutoff``, those over all stored data: the last follow-up is on or before
+    the cut-off, or the window closed by then (a later follow-up lies outside it)."""
+    t = schema.patient_facts
+    window_closed = literal(cutoff - timedelta(days=definition.window_end), Date)
+    return or_(
+        t.c.last_followup_date.is_(None),
+        t.c.last_followup_date <= literal(cutoff, Date),
+        t.c.index_date <= window_closed,
+    )
+
+
 def facts_settled(definition: OutcomeDefinition, cutoff: date) -> ColumnElement[bool]:
     """Patients whose facts as of ``cutoff`` are their facts over all stored data.
 
     docs/performance.md, "Earlier cut-offs": nothing after the cut-off changes a patient's
-    sessions facts (index date, counts, route) when the last session is on or before it; and
-    the nearest follow-up of the default time point and window when the last follow-up is on
-    or before it, or the window closed by then (a later follow-up lies outside the window).
+    sessions facts (index date, counts, route) when the last session is on or before it; and,
+    at the default time point and window, the nearest follow-up when :func:`followups_settled`.
     Patients without a session stay as they are (not evaluable).
     """
     t = schema.patient_facts
-    until = literal(cutoff, Date)
     # Every term is NULL-free (a patient with an index date has a last session date), so that
     # "not settled" is exactly the complement.
-    settled = [t.c.last_session_date <= until]
-    if _at_default_timepoint(definition):
-        window_closed = literal(cutoff - timedelta(days=definition.window_end), Date)
-        settled.append(
-            or_(
-                t.c.last_followup_date.is_(None),
-                t.c.last_followup_date <= until,
-                t.c.index_date <= window_closed,
-            )
-        )
+    settled = [t.c.last_session_date <= literal(cutoff, Date)]
+    if at_default_timepoint(definition):
+        settled.append(followups_settled(definition, cutoff))
     return or_(t.c.index_date.is_(None), and_(*settled))
 
 

@@ -38,8 +38,15 @@ from sqlalchemy import (
 from sqlalchemy.sql.expression import ColumnElement
 
 from analysis import stats
-from analysis.db import schema
-from analysis.db.derivation import EPSILON, cohort_query, count_where, facts_apply
+from analysis.db import derivation, schema
+from analysis.db.derivation import (
+    EPSILON,
+    at_default_timepoint,
+    cohort_query,
+    count_where,
+    facts_apply,
+    followups_settled,
+)
 from analysis.db.measures import BASELINES, FOLLOWUP_MEASURES, measures_at_followup
 from analysis.db.store import data_cutoff
 from analysis.domain.definition import SMALL_CELL, CohortFilter, OutcomeDefinition
@@ -158,24 +165,59 @@ def _count_columns(rows: Any, settings: MeasureSettings) -> list[ColumnElement[i
     return [cast(count_where(condition), Integer).label(name) for name, condition in counts.items()]
 
 
+#: Where :func:`_patient_rows` finds each eligible patient's measures (see :func:`secondary_counts`).
+FROM_FACTS, AS_OF, FROM_ROWS = "facts", "as of", "rows"
+
+
 def _patient_rows(
-    cohort_rows: Select[Any], definition: OutcomeDefinition, by: Sequence[str], *, from_facts: bool
+    cohort_rows: Select[Any], definition: OutcomeDefinition, by: Sequence[str], *, source: str
 ) -> Any:
     """Per eligible patient: group keys, the pain flags, the four baselines and each measure at
-    the follow-up that counts for it — from ``measure_facts`` at the default view (one keyed
-    join), else from ``patients`` and a pass over the follow-ups in the window."""
+    the follow-up that counts for it.
+
+    ``source``: :data:`FROM_FACTS` reads ``measure_facts`` (one keyed join); :data:`AS_OF` (an
+    earlier cut-off at the default time point and window) reads it for the patients whose
+    follow-ups are settled by the cut-off and searches the follow-ups of the others only
+    (docs/performance.md, "Earlier cut-offs"); :data:`FROM_ROWS` joins ``patients`` and makes
+    a pass over every eligible patient's follow-ups in the window.
+    """
     c = cohort_rows.subquery("cohort")
-    eligible = select(c).where(c.c.eligible == 1).subquery("eligible")
-    if from_facts:
-        source: Any = schema.measure_facts
-        baselines: Any = schema.measure_facts
-        joined = eligible.outerjoin(source, source.c.patient_key == eligible.c.patient_key)
+    eligible_rows = select(c).where(c.c.eligible == 1)
+    # Read twice on an earlier cut-off (the measures of unsettled patients are searched from it):
+    # computed once.
+    eligible = (
+        eligible_rows.cte("eligible").prefix_with("MATERIALIZED")
+        if source == AS_OF
+        else eligible_rows.subquery("eligible")
+    )
+    kept = schema.measure_facts
+    if source == FROM_FACTS:
+        at: Any = kept
+        baselines: Any = kept
+        joined = eligible.outerjoin(kept, kept.c.patient_key == eligible.c.patient_key)
+    elif source == AS_OF:
+        assert definition.cutoff is not None
+        t = schema.patient_facts
+        settled = followups_settled(definition, definition.cutoff)
+        # Computed once: read by the search below and by the join of the kept measures.
+        unsettled = select(t.c.patient_key).where(~settled).cte("unsettled").prefix_with("MATERIALIZED")
+        searched = select(eligible).where(eligible.c.patient_key.in_(select(unsettled.c.patient_key)))
+        at = union_all(
+            select(kept.c.patient_key, *[kept.c[m] for m in FOLLOWUP_MEASURES]).where(
+                kept.c.patient_key.not_in(select(unsettled.c.patient_key))
+            ),
+            select(measures_at_followup(searched.subquery("searched"), definition, definition.cutoff)),
+        ).subquery("measures_as_of")
+        baselines = kept
+        joined = eligible.join(kept, kept.c.patient_key == eligible.c.patient_key).outerjoin(
+            at, at.c.patient_key == eligible.c.patient_key
+        )
     else:
         p = schema.patients
-        source = measures_at_followup(eligible, definition, definition.cutoff)
+        at = measures_at_followup(eligible, definition, definition.cutoff)
         baselines = p
         joined = eligible.join(p, p.c.id == eligible.c.patient_key).outerjoin(
-            source, source.c.patient_key == eligible.c.patient_key
+            at, at.c.patient_key == eligible.c.patient_key
         )
     # Used by the five selects of secondary_query, so both databases compute it once.
     return (
@@ -185,7 +227,7 @@ def _patient_rows(
             eligible.c.responder,
             eligible.c.reduction,
             *[baselines.c[name] for name in BASELINES],
-            *[source.c[m] for m in FOLLOWUP_MEASURES],
+            *[at.c[m] for m in FOLLOWUP_MEASURES],
         )
         .select_from(joined)
         .cte("beyond_pain")
@@ -198,16 +240,16 @@ def secondary_query(
     settings: MeasureSettings,
     by: Sequence[str],
     *,
-    from_facts: bool = False,
+    source: str = FROM_ROWS,
 ) -> Select[Any]:
     """One statement: per group a ``counts`` row, and per group and change measure one row per
     distinct change value with its number of patients (``kind`` says which).
 
     ``definition`` must carry its resolved cut-off (it bounds the follow-ups that count).
-    ``from_facts`` reads ``measure_facts``: right only at the default time point and window and
-    a cut-off on or after the latest stored date (see :func:`secondary_counts`).
+    ``source`` says where the measures are read (:func:`_patient_rows`, chosen by
+    :func:`secondary_counts`).
     """
-    rows = _patient_rows(cohort_rows, definition, by, from_facts=from_facts)
+    rows = _patient_rows(cohort_rows, definition, by, source=source)
     group_keys = [rows.c[name] for name in by]
     count_columns = _count_columns(rows, settings)
     names = [column.name for column in count_columns]
@@ -315,11 +357,10 @@ def secondary_counts(
     definition, cohort_rows = cohort_query(engine, definition, cohort)
     assert definition.cutoff is not None
     # The measure facts hold the default time point and window over all stored data.
-    from_facts = (
-        definition.timepoint_days,
-        definition.window_days,
-    ) == schema.FACTS_TIMEPOINT and facts_apply(definition.cutoff, data_cutoff(engine))
-    query = secondary_query(cohort_rows, definition, settings, by, from_facts=from_facts)
+    source = FROM_ROWS
+    if at_default_timepoint(definition) and derivation.READ_FACTS:
+        source = FROM_FACTS if facts_apply(definition.cutoff, data_cutoff(engine)) else AS_OF
+    query = secondary_query(cohort_rows, definition, settings, by, source=source)
     with engine.connect() as connection:
         result = connection.execute(query).mappings().all()
     counts: dict[tuple[str, ...], dict[str, int]] = {}
