@@ -145,7 +145,8 @@ def _derive_facts(database: Database) -> None:
             facts.refresh(connection)
         options = {"isolation_level": "AUTOCOMMIT"} if database.kind == "postgresql" else {}
         with engine.connect().execution_options(**options) as connection:
-            connection.execute(text("VACUUM (ANALYZE) patient_facts" if options else "ANALYZE patient_facts"))
+            for table in _FACTS:  # as autovacuum would have, in a running clinic
+                connection.execute(text(f"VACUUM (ANALYZE) {table}" if options else f"ANALYZE {table}"))
             connection.commit()
     finally:
         engine.dispose()

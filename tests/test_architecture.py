@@ -74,7 +74,9 @@ def test_every_contract_range_is_a_check_constraint_of_the_stored_table() -> Non
             for c in tables[table].constraints
             if c.__class__.__name__ == "CheckConstraint"
         }
-        expected = {f"ck_{table}_{f.check_name}": f.check_sql() for f in fields if f.check_sql() is not None}
+        expected = {
+            f"ck_{table}_{f.check_name}": f.check_sql() for f in fields if f.check_sql() is not None
+        }
         assert stored == expected, table
     assert schema.CONTRACT_COLUMNS == contract.COLUMNS
 

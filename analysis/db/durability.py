@@ -48,7 +48,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 from analysis.db import schema
-from analysis.db.derivation import ALL_DATA, EPSILON, days_between
+from analysis.db.derivation import ALL_DATA, EPSILON, days_between, is_set
 
 #: Sessions after this day (days since the first session) are maintenance ("booster") sessions.
 MAINTENANCE_AFTER_DAY = 28
@@ -103,7 +103,7 @@ def _base(cohort: Select[Any], group: str | None, cutoff: date, last_onset_day: 
             add_days(rows.c.index_date, MAINTENANCE_AFTER_DAY).label("maintenance_from"),
         )
         .join(p, p.c.id == rows.c.patient_key)
-        .where(rows.c.evaluable == 1),
+        .where(is_set(rows.c.evaluable)),
         "durability_base",
     )
 

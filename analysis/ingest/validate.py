@@ -30,7 +30,9 @@ from analysis.ingest.report import _display, _Problems
 # C0/C1 control characters, the Unicode bidi marks (ALM, LRM, RLM), embeddings, overrides and
 # isolates, and the invisible zero-width characters (text that displays differently from what
 # it is, or not at all): never part of a site name.
-_CONTROL = "[\\x00-\\x1f\\x7f-\\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"  # RE2 and re alike
+_CONTROL = (
+    "[\\x00-\\x1f\\x7f-\\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)  # RE2 and re alike
 _ISO_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 
 

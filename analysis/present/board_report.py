@@ -280,7 +280,8 @@ def _headline(
         f"of eligible patients responded (ITT), 95% CI {_e(interval)}"
         f" — {_e(_count(overall.responders, hide))} of {_e(_count(overall.n, hide))} patients"
         f"{' (small n)' if overall.small_n else ''}.</p>",
-        f'<p class="verdict {_e("no_data" if hide else overall.verdict)}"><strong>{_e(verdict)}</strong></p>',
+        f'<p class="verdict {_e("no_data" if hide else overall.verdict)}">'
+        f"<strong>{_e(verdict)}</strong></p>",
         f'<p class="caption">{definition_in_words(d)}</p>',
         '<table class="keyfigures"><tbody>',
     ]

@@ -209,7 +209,7 @@ def response_table_text(table: ResponseTable, *, suppress: bool = True) -> str:
     footer = (
         "\nMore needed: patients still needed before the interval can clear the band, if the rate stays "
         "where it is; Expected: the month they may be reached at the group's pace of the last "
-        f'{planner.PACE_MONTHS} months (docs/methods.md, "Precision planner").'
+        f"{planner.PACE_MONTHS} months (docs/methods.md, \"Precision planner\")."
     )
     if suppress and any(r == SUPPRESSED for r in frame["rate"]):
         footer += (

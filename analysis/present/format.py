@@ -173,6 +173,7 @@ def more_needed(value: int | None) -> str:
     return "none" if value == 0 else count(value)
 
 
+
 def expected_month(more_needed: object, pace: object, month: object) -> str:
     """When a group may have the patients it needs, in words for a table cell.
 

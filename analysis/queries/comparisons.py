@@ -16,7 +16,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from analysis import stats
-from analysis.db.derivation import cohort_query
+from analysis.db.derivation import cohort_query, is_set
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 
 __all__ = ["CohortFilter", "RouteComparison", "compare_cohort_routes", "compare_routes", "route_patterns"]
@@ -46,7 +46,7 @@ def route_patterns(
     keys = [r.c.route, *(r.c[name] for name in _COVARIATES)]
     query = (
         select(*keys, func.count().label("n"), func.coalesce(func.sum(r.c.responder), 0).label("responders"))
-        .where(r.c.route.in_((a, b)), counted == 1)
+        .where(r.c.route.in_((a, b)), is_set(counted))
         .group_by(*keys)
     )
     with engine.connect() as connection:

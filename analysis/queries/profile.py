@@ -17,7 +17,7 @@ import pandas as pd
 from sqlalchemy import Engine, case, func, select
 
 from analysis.db import schema
-from analysis.db.derivation import cohort_query
+from analysis.db.derivation import cohort_query, is_set
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 from analysis.domain.vocabulary import display_name
 from analysis.queries.comparisons import pool_small_levels
@@ -57,7 +57,7 @@ def profile_patterns(
     query = (
         select(*keys, func.count().label("n"), func.coalesce(func.sum(r.c.responder), 0).label("responders"))
         .select_from(r.join(p, p.c.id == r.c.patient_key))
-        .where(counted == 1)
+        .where(is_set(counted))
         .group_by(*keys)
     )
     names = ["condition", "route", "baseline", "age", "sex", "mme_positive", "phq9_high", "n", "responders"]

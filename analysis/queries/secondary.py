@@ -46,6 +46,7 @@ from analysis.db.derivation import (
     count_where,
     facts_apply,
     followups_settled,
+    is_set,
 )
 from analysis.db.measures import BASELINES, FOLLOWUP_MEASURES, measures_at_followup
 from analysis.db.store import data_cutoff
@@ -182,7 +183,7 @@ def _patient_rows(
     a pass over every eligible patient's follow-ups in the window.
     """
     c = cohort_rows.subquery("cohort")
-    eligible_rows = select(c).where(c.c.eligible == 1)
+    eligible_rows = select(c).where(is_set(c.c.eligible))
     # Read twice on an earlier cut-off (the measures of unsettled patients are searched from it):
     # computed once.
     eligible = (
