@@ -63,6 +63,20 @@ def test_folds_share_out_every_patient_once_and_repeat_with_the_seed() -> None:
     assert np.array_equal(first[0].sum(axis=0), events) and np.array_equal(first[1].sum(axis=0), nonevents)
 
 
+def test_the_folds_are_one_multinomial_draw_per_pattern_in_order() -> None:
+    """The split a seed gives: each pattern's responders, then each one's non-responders, drawn
+    one pattern at a time (numpy's ``Generator.multinomial`` over an array of counts draws the
+    same)."""
+    events, nonevents = np.array([3, 0, 7, 12]), np.array([2, 5, 1, 0])
+    rng = np.random.default_rng(11)
+    share = np.full(4, 0.25)
+    expected_events = np.array([rng.multinomial(k, share) for k in events]).T
+    expected_nonevents = np.array([rng.multinomial(k, share) for k in nonevents]).T
+    fold_events, fold_nonevents = discrimination.fold_counts(events, nonevents, 4, seed=11)
+    assert np.array_equal(fold_events, expected_events)
+    assert np.array_equal(fold_nonevents, expected_nonevents)
+
+
 def _clinic(engine, patients: int = 120) -> None:
     for i in range(patients):
         condition = ("crps", "fibromyalgia", "migraine")[i % 3]
