@@ -86,3 +86,37 @@ def test_0005_keys_children_by_natural_key_and_keeps_every_row(db_url):
     report = import_frames(engine, generate(20, seed=6, today=TODAY), today=TODAY, source="demo")
     assert report.ok and report.inserted["sessions"] > 0
     engine.dispose()
+
+
+def test_the_schema_head_constant_is_alembics_head():
+    """``store.SCHEMA_HEAD`` lets a database at the newest revision open without Alembic: it must
+    name Alembic's one head, or every start would skip a migration (or run Alembic needlessly)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(store.MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_heads() == [store.SCHEMA_HEAD]
+
+
+def test_0010_fills_the_last_dates_as_the_facts_derive_them(db_url):
+    """A clinic stored under 0009 gets each patient's last session and follow-up date from the
+    upgrade, equal to what a full refresh of the facts derives (docs/performance.md)."""
+    from analysis.db import facts
+
+    engine = store.make_engine(db_url)
+    store.downgrade(engine, "0009")
+    report = import_frames(engine, generate(300, seed=9, today=TODAY), today=TODAY, source="demo")
+    assert report.ok, report.problems
+    store.migrate(engine)
+    t = schema.patient_facts
+    columns = [t.c.patient_key, t.c.last_session_date, t.c.last_followup_date]
+    with engine.connect() as connection:
+        upgraded = pd.DataFrame(connection.execute(select(*columns).order_by(t.c.patient_key)).all())
+    with engine.begin() as connection:
+        facts.refresh(connection)
+    with engine.connect() as connection:
+        derived = pd.DataFrame(connection.execute(select(*columns).order_by(t.c.patient_key)).all())
+    assert upgraded.last_followup_date.notna().sum() > 100
+    pd.testing.assert_frame_equal(upgraded, derived)
+    engine.dispose()

@@ -242,8 +242,14 @@ def is_set(flag: ColumnElement[Any]) -> ColumnElement[bool]:
 
 
 def count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    """An aggregate: the number of rows where ``condition`` holds (0, never NULL, when none)."""
-    return func.coalesce(func.sum(_flag(condition)), 0)
+    """An aggregate: the number of rows where ``condition`` holds (0, never NULL, when none).
+
+    ``count(*) FILTER (WHERE …)`` (SQLite ≥ 3.30, PostgreSQL ≥ 9.4) rather than
+    ``sum(CASE … THEN 1 ELSE 0 END)``: the 28 counts of ``secondary`` over 1.5M patients take
+    2.6 s instead of 3.3 s on PostgreSQL, 0.21 s instead of 0.38 s over 148,000 on SQLite
+    (docs/performance.md, "Outcomes beyond pain").
+    """
+    return func.count().filter(condition)
 
 
 # Long on purpose: one SQL statement built as named steps (CTEs), each reading the one before.

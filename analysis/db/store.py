@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, select, text, union_all
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 
 from analysis.db import schema
 from analysis.domain import paths
@@ -176,8 +176,27 @@ def _migration_lock(engine: Engine) -> Iterator[Connection]:
             yield connection
 
 
+#: The newest migration; ``tests/test_migrations.py`` holds it to Alembic's head. A database at
+#: this revision is opened without Alembic, whose import and scan of the migrations cost every
+#: command and page start ≈ 0.25 s of CPU (docs/performance.md, "Start-up").
+SCHEMA_HEAD = "0010"
+
+
+def _at_head(engine: Engine) -> bool:
+    """Whether the stored schema is :data:`SCHEMA_HEAD` (False when it cannot be read: Alembic
+    then makes the table, or says why the database cannot be opened)."""
+    try:
+        with engine.connect() as connection:
+            stored = {row[0] for row in connection.exec_driver_sql("SELECT version_num FROM alembic_version")}
+    except DBAPIError:
+        return False
+    return stored == {SCHEMA_HEAD}
+
+
 def migrate(engine: Engine) -> None:
     """Bring the database to the current schema with Alembic (idempotent)."""
+    if _at_head(engine):
+        return
     _alembic(engine, "upgrade", "head")
 
 

@@ -62,7 +62,8 @@ def profile_patterns(
     )
     names = ["condition", "route", "baseline", "age", "sex", "mme_positive", "phq9_high", "n", "responders"]
     with engine.connect() as connection:
-        frame = pd.DataFrame(connection.execute(query).all(), columns=names)
+        # Plain tuples, not Rows: see comparisons.route_patterns.
+        frame = pd.DataFrame([tuple(row) for row in connection.execute(query)], columns=names)
     return definition, frame.astype({"n": "int64", "responders": "int64"})
 
 
