@@ -48,6 +48,20 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+#: Memory per sort or hash of the app's own sessions on PostgreSQL (the server's default is
+#: 4 MB). The comparisons group about 800,000 patients of a 10M-session clinic into 90,000
+#: covariate patterns: with 4 MB the sort spills to disk (3.8 s), with 64 MB it does not (1.4 s)
+#: (docs/performance.md, "The planner and the flags"). Set for these sessions only.
+POSTGRESQL_WORK_MEM = "64MB"
+
+
+def _postgresql_settings(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"SET work_mem = '{POSTGRESQL_WORK_MEM}'")
+    cursor.close()
+    dbapi_connection.commit()  # psycopg opened a transaction for the SET; keep it, end that
+
+
 def make_engine(url: str | None = None) -> Engine:
     """Create an engine for ``url`` (see :func:`resolve_url`) without touching the schema.
 
@@ -84,7 +98,9 @@ def make_engine(url: str | None = None) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+        engine = create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+        event.listen(engine, "connect", _postgresql_settings)
+        return engine
     raise SettingError(
         f"Database type {parsed.get_backend_name()!r} is not supported; use SQLite or PostgreSQL."
     )

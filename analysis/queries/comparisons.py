@@ -52,7 +52,7 @@ def route_patterns(
     with engine.connect() as connection:
         # Plain tuples: pandas probes each SQLAlchemy Row with hasattr, which Row answers by
         # raising and catching an exception (0.9 s for 90,000 patterns, docs/comparisons.md).
-        patterns = [tuple(row) for row in connection.execute(query)]
+        patterns = [tuple(row) for row in connection.execute(query).all()]
         frame = pd.DataFrame(patterns, columns=["route", *_COVARIATES, "n", "responders"])
     return definition, frame.astype({"n": "int64", "responders": "int64"})
 

@@ -63,7 +63,7 @@ def profile_patterns(
     names = ["condition", "route", "baseline", "age", "sex", "mme_positive", "phq9_high", "n", "responders"]
     with engine.connect() as connection:
         # Plain tuples, not Rows: see comparisons.route_patterns.
-        frame = pd.DataFrame([tuple(row) for row in connection.execute(query)], columns=names)
+        frame = pd.DataFrame([tuple(row) for row in connection.execute(query).all()], columns=names)
     return definition, frame.astype({"n": "int64", "responders": "int64"})
 
 
