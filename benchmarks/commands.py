@@ -28,4 +28,27 @@ COMMANDS: dict[str, tuple[str, list[str]]] = {
         "`durability --by route`, cold",
         ["durability", "--by", "route", "--format", "json"],
     ),
+    "cmd_profile": ("`profile`, cold", ["profile", "--format", "json"]),
+    # Any definition (issue #16): the end of the last quarter before the clinics' history ends
+    # (2026-10-31, benchmarks/clinic.py), and a time point the facts do not keep.
+    "cmd_summary_cutoff": (
+        "`summary --by condition --cutoff 2026-06-30`, cold",
+        ["summary", "--by", "condition", "--cutoff", "2026-06-30", "--format", "json"],
+    ),
+    "cmd_summary_t180": (
+        "`summary --by condition --timepoint 180`, cold",
+        ["summary", "--by", "condition", "--timepoint", "180", "--format", "json"],
+    ),
+    "cmd_secondary_cutoff": (
+        "`secondary --by condition --cutoff 2026-06-30`, cold",
+        ["secondary", "--by", "condition", "--cutoff", "2026-06-30", "--format", "json"],
+    ),
+    "cmd_durability_cutoff": (
+        "`durability --by route --cutoff 2026-06-30`, cold",
+        ["durability", "--by", "route", "--cutoff", "2026-06-30", "--format", "json"],
+    ),
+    "cmd_compare_cutoff": (
+        "`compare --a intravenous --b intranasal --cutoff 2026-06-30`, cold",
+        ["compare", "--a", "intravenous", "--b", "intranasal", "--cutoff", "2026-06-30", "--format", "json"],
+    ),
 }
