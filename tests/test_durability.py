@@ -379,6 +379,25 @@ def test_the_kept_facts_give_what_the_sessions_give(engine, monkeypatch, by):
     assert from_facts["overall"]["patients"] > 10 and from_facts["overall"]["booster_gap_median"] is not None
 
 
+@pytest.mark.parametrize(
+    "cohort",
+    [
+        CohortFilter(conditions=("crps", "migraine")),
+        CohortFilter(routes=("intramuscular",)),
+        CohortFilter(sexes=("unknown",), age_groups=("unknown",)),
+        CohortFilter(first_treated_from=day(0), first_treated_to=day(0)),
+    ],
+)
+def test_the_kept_facts_filter_the_cohort_as_the_cohort_rows_do(engine, monkeypatch, cohort):
+    """The kept facts carry the patients' cohort columns (migration 0011): a sidebar filter on
+    them gives what the rules give over the filtered cohort rows."""
+    mixed_clinic(engine)
+    from_facts = durability(engine, DEFAULT, cohort, by="route").to_dict()
+    monkeypatch.setattr("analysis.queries.durability._facts_answer", lambda *_: False)
+    assert durability(engine, DEFAULT, cohort, by="route").to_dict() == from_facts
+    assert from_facts["overall"]["patients"] > 3
+
+
 def test_a_full_rebuild_of_the_facts_equals_the_refreshes_at_import(engine):
     from sqlalchemy import select
 

@@ -120,3 +120,25 @@ def test_0010_fills_the_last_dates_as_the_facts_derive_them(db_url):
     assert upgraded.last_followup_date.notna().sum() > 100
     pd.testing.assert_frame_equal(upgraded, derived)
     engine.dispose()
+
+
+def test_0011_copies_the_cohort_columns_into_the_durability_facts(db_url):
+    """A clinic stored under 0010 gets the breakdown and filter columns of its durability facts
+    from the upgrade, equal to what a full refresh of the facts derives."""
+    from analysis.db import facts
+
+    engine = store.make_engine(db_url)
+    store.downgrade(engine, "0010")
+    report = import_frames(engine, generate(300, seed=10, today=TODAY), today=TODAY, source="demo")
+    assert report.ok, report.problems
+    store.migrate(engine)
+    t = schema.durability_facts
+    with engine.connect() as connection:
+        upgraded = pd.DataFrame(connection.execute(select(t).order_by(t.c.patient_key)).all())
+    with engine.begin() as connection:
+        facts.refresh(connection)
+    with engine.connect() as connection:
+        derived = pd.DataFrame(connection.execute(select(t).order_by(t.c.patient_key)).all())
+    assert len(upgraded) > 50 and upgraded.route.notna().all() and upgraded.site.notna().all()
+    pd.testing.assert_frame_equal(upgraded, derived)
+    engine.dispose()

@@ -48,7 +48,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 from analysis.db import schema
-from analysis.db.derivation import ALL_DATA, EPSILON, days_between, is_set
+from analysis.db.derivation import ALL_DATA, EPSILON, apply_filter, days_between, is_set
+from analysis.domain.definition import CohortFilter
 
 #: Sessions after this day (days since the first session) are maintenance ("booster") sessions.
 MAINTENANCE_AFTER_DAY = 28
@@ -306,17 +307,14 @@ def facts_rows(cohort: Select[Any]) -> Select[Any]:
     ).group_by(both.c.patient_key)
 
 
-def facts_counts(cohort: Select[Any], *, group: str | None) -> Select[Any]:
-    """:func:`durability_counts` read from ``durability_facts``: valid at the default definition
-    when the cut-off is the latest stored date (``analysis.db.derivation.facts_apply``)."""
-    rows = cohort.subquery("cohort_rows")
-    t = schema.durability_facts
+def facts_counts(cohort: CohortFilter, *, group: str | None) -> Select[Any]:
+    """:func:`durability_counts` read from ``durability_facts`` alone (the cohort filter applies to
+    its copied columns): valid at the default definition when the cut-off is the latest stored
+    date (``analysis.db.derivation.facts_apply``)."""
+    rows = apply_filter(select(schema.durability_facts), cohort).subquery("cohort_rows")
     key = (rows.c[group] if group else literal("all")).label("grp")
-    joined = (
-        select(key, t.c.response_days, t.c.response_lost, t.c.booster_gap)
-        .select_from(rows)
-        .join(t, t.c.patient_key == rows.c.patient_key)
-        .subquery("durability_rows")
+    joined = select(key, rows.c.response_days, rows.c.response_lost, rows.c.booster_gap).subquery(
+        "durability_rows"
     )
     times = select(
         literal("time").label("kind"),

@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from analysis.db import durability, measures, schema
-from analysis.db.derivation import ALL_DATA, FACT_COLUMNS, patient_outcomes_query
+from analysis.db.derivation import ALL_DATA, patient_outcomes_query
 from analysis.domain.definition import OutcomeDefinition
 
 #: Above this share of all patients, one rebuild of the whole table beats per-patient refreshes.
@@ -70,20 +70,27 @@ def _derive(columns: Sequence[str], keys: Any = None) -> Any:
     )
 
 
-def _stored_columns(connection: Connection) -> list[str]:
-    stored = {c["name"] for c in inspect(connection).get_columns(schema.patient_facts.name)}
-    return [name for name in FACT_COLUMNS if name in stored]
+def _stored_columns(connection: Connection, table: Table = schema.patient_facts) -> list[str]:
+    stored = {c["name"] for c in inspect(connection).get_columns(table.name)}
+    return [c.name for c in table.columns if c.name in stored]
 
 
-def _derive_durability(columns: Sequence[str], keys: Any = None) -> Any:
+def _derive_durability(columns: Sequence[str], targets: Sequence[str], keys: Any = None) -> Any:
     """INSERT … SELECT of the durability facts of ``keys`` (every patient when None), from their
-    freshly derived ``patient_facts`` rows (its stored ``columns``)."""
+    freshly derived ``patient_facts`` rows (its stored ``columns``), into the stored ``targets``
+    columns of ``durability_facts``."""
     t = schema.patient_facts
     stored = select(*[t.c[name] for name in columns])
     cohort = stored if keys is None else stored.where(t.c.patient_key.in_(keys))
     rows = durability.facts_rows(cohort).subquery("durability_derived")
-    columns = [c.name for c in schema.durability_facts.columns]
-    return insert(schema.durability_facts).from_select(columns, select(*[rows.c[name] for name in columns]))
+    copied = [name for name in targets if name in schema.DURABILITY_COHORT_COLUMNS]
+    derived = [name for name in targets if name not in copied]
+    return insert(schema.durability_facts).from_select(
+        [*derived, *copied],
+        select(*[rows.c[name] for name in derived], *[t.c[name] for name in copied]).join_from(
+            rows, t, t.c.patient_key == rows.c.patient_key
+        ),
+    )
 
 
 def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -110,7 +117,8 @@ def refresh(
         measures.refresh_facts(connection)  # the outcomes beyond pain (docs/methods.md)
         if durability_facts:  # migrations before 0009 have no such table
             connection.execute(delete(schema.durability_facts))
-            connection.execute(_derive_durability(columns, None))
+            targets = _stored_columns(connection, schema.durability_facts)
+            connection.execute(_derive_durability(columns, targets, None))
         return int(total)
     p = schema.patients
     _STAGED.drop(connection, checkfirst=True)  # SQLite keeps temporary tables until disconnect
@@ -134,7 +142,8 @@ def refresh(
     if durability_facts:
         lasting = schema.durability_facts
         connection.execute(delete(lasting).where(lasting.c.patient_key.in_(staged)))
-        connection.execute(_derive_durability(columns, staged))
+        targets = _stored_columns(connection, schema.durability_facts)
+        connection.execute(_derive_durability(columns, targets, staged))
     count = connection.execute(select(func.count()).select_from(_STAGED)).scalar_one()
     if not postgres:  # PostgreSQL drops it at commit
         _STAGED.drop(connection)

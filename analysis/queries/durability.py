@@ -127,7 +127,7 @@ def durability(
         "group": by,
     }
     if _facts_answer(engine, definition):
-        query = rules.facts_counts(rows, group=by)
+        query = rules.facts_counts(cohort, group=by)
     else:
         query = rules.durability_counts(rows, **settings)
     with engine.connect() as connection:
