@@ -62,8 +62,8 @@ def profile_patterns(
     )
     names = ["condition", "route", "baseline", "age", "sex", "mme_positive", "phq9_high", "n", "responders"]
     with engine.connect() as connection:
-        # Plain tuples, not Rows: see comparisons.route_patterns.
-        frame = pd.DataFrame([tuple(row) for row in connection.execute(query).all()], columns=names)
+        # The driver's plain tuples, not Rows: see comparisons.route_patterns.
+        frame = pd.DataFrame(connection.execute(query).cursor.fetchall(), columns=names)
     return definition, frame.astype({"n": "int64", "responders": "int64"})
 
 
