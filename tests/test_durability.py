@@ -7,16 +7,22 @@ test says otherwise, so that a pain of 7 is exactly a 30 % reduction.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select, update
 
 from analysis.cli import main
+from analysis.db import schema
+from analysis.demo import generate
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
+from analysis.ingest import import_frames
+from analysis.queries import durability as durability_queries
 from analysis.queries.durability import durability
 from tests.clinic import add_patient, day
+from tests.test_equivalence import store_clinic
 
 DEFAULT = OutcomeDefinition()
 
@@ -374,7 +380,7 @@ def mixed_clinic(engine) -> None:
 def test_the_kept_facts_give_what_the_sessions_give(engine, monkeypatch, by):
     mixed_clinic(engine)
     from_facts = durability(engine, DEFAULT, by=by).to_dict()
-    monkeypatch.setattr("analysis.queries.durability._facts_answer", lambda *_: False)
+    monkeypatch.setattr(durability_queries, "READ_FACTS", False)
     assert durability(engine, DEFAULT, by=by).to_dict() == from_facts
     assert from_facts["overall"]["patients"] > 10 and from_facts["overall"]["booster_gap_median"] is not None
 
@@ -393,7 +399,7 @@ def test_the_kept_facts_filter_the_cohort_as_the_cohort_rows_do(engine, monkeypa
     them gives what the rules give over the filtered cohort rows."""
     mixed_clinic(engine)
     from_facts = durability(engine, DEFAULT, cohort, by="route").to_dict()
-    monkeypatch.setattr("analysis.queries.durability._facts_answer", lambda *_: False)
+    monkeypatch.setattr(durability_queries, "READ_FACTS", False)
     assert durability(engine, DEFAULT, cohort, by="route").to_dict() == from_facts
     assert from_facts["overall"]["patients"] > 3
 
@@ -411,3 +417,114 @@ def test_a_full_rebuild_of_the_facts_equals_the_refreshes_at_import(engine):
         facts.refresh(connection)
         rebuilt = connection.execute(select(table).order_by(table.c.patient_key)).all()
     assert kept == rebuilt and len(kept) > 10
+
+
+# --- earlier cut-offs ---------------------------------------------------------------------
+
+TODAY = date(2026, 10, 31)
+EARLIER = (date(2023, 6, 30), date(2025, 3, 31), date(2026, 6, 30), date(2026, 9, 30), date(2026, 10, 29))
+
+
+def full_rules(monkeypatch: pytest.MonkeyPatch, engine: Engine, *args, **kwargs) -> dict:
+    """The durability table (as the CLI prints it) with the durability facts switched off: the
+    rules over every cohort patient."""
+    with monkeypatch.context() as patch:
+        patch.setattr(durability_queries, "READ_FACTS", False)
+        return durability(engine, *args, **kwargs).to_dict()
+
+
+def lasting_clinic(seed: int, n_patients: int = 150) -> dict[str, pd.DataFrame]:
+    """A random clinic for durability: inductions, boosters for months (some changing route),
+    follow-ups for a year, and ends of care — deaths and hospice among them — with measurements
+    recorded after some of the end dates."""
+    rng = np.random.default_rng(seed)
+    start = date(2025, 1, 1)
+    patients, sessions, followups = [], [], []
+    for i in range(n_patients):
+        pid = f"L{seed}-{i:04d}"
+        index = start + timedelta(days=int(rng.integers(0, 500)))
+        end: dict[str, object] = {"end_date": None, "end_reason": None}
+        if rng.random() < 0.3:
+            end_day = int(rng.integers(10, 300))
+            end = {
+                "end_date": index + timedelta(days=end_day),
+                "end_reason": str(rng.choice(["death", "hospice", "moved", "completed"])),
+            }
+        baseline = float(rng.choice([0.0, 5.0, 7.0, 8.0, 10.0], p=[0.05, 0.2, 0.25, 0.25, 0.25]))
+        condition = str(rng.choice(["crps", "migraine"]))
+        patients.append({"patient_id": pid, "condition": condition, "baseline_pain": baseline, **end})
+        days = {0, 3, 7, 14} | {int(d) for d in rng.integers(15, 330, int(rng.integers(0, 12)))}
+        later_route = str(rng.choice(["intranasal", "intramuscular", "oral"]))
+        for d in sorted(days):
+            route = "intranasal" if d < 60 else later_route
+            pre = None if rng.random() < 0.3 else float(rng.integers(0, 11))
+            sessions.append(
+                {
+                    "patient_id": pid,
+                    "session_date": index + timedelta(days=d),
+                    "route": route,
+                    "pre_pain": pre,
+                }
+            )
+        for d in {int(d) for d in rng.integers(1, 365, int(rng.integers(0, 6)))}:
+            pain = float(rng.integers(0, 11))
+            followups.append({"patient_id": pid, "followup_date": index + timedelta(days=d), "pain": pain})
+    return {
+        "patients": pd.DataFrame(patients),
+        "sessions": pd.DataFrame(sessions),
+        "followups": pd.DataFrame(followups),
+    }
+
+
+def assert_same_as_the_full_rules(engine: Engine, monkeypatch, cutoffs, cohorts) -> int:
+    """Every table (overall, by route, by condition) equals the full rules'; returns the patients
+    compared."""
+    compared = 0
+    for cutoff in cutoffs:
+        definition = OutcomeDefinition(cutoff=cutoff)
+        for cohort in cohorts:
+            for by in (None, "route", "condition"):
+                fast = durability(engine, definition, cohort, by=by).to_dict()
+                slow = full_rules(monkeypatch, engine, definition, cohort, by=by)
+                assert fast == slow, (cutoff, cohort, by)
+                compared += fast["overall"]["patients"]
+    return compared
+
+
+def test_an_earlier_cutoff_gives_the_full_rules_answer_on_a_demo_clinic(engine, monkeypatch):
+    report = import_frames(engine, generate(600, seed=11, today=TODAY), today=TODAY, source="demo")
+    assert report.ok, report.problems
+    cohorts = (CohortFilter(), CohortFilter(routes=("intranasal", "mixed")))
+    assert assert_same_as_the_full_rules(engine, monkeypatch, EARLIER, cohorts) > 500
+
+
+def test_an_earlier_cutoff_gives_the_full_rules_answer_with_ends_of_care_and_route_changes(
+    engine, monkeypatch
+):
+    for seed in (21, 22):
+        store_clinic(engine, lasting_clinic(seed))
+    cutoffs = (date(2025, 2, 1), date(2025, 6, 30), date(2025, 11, 15), date(2026, 3, 31), date(2026, 9, 1))
+    cohorts = (CohortFilter(), CohortFilter(routes=("oral",)), CohortFilter(conditions=("migraine",)))
+    assert assert_same_as_the_full_rules(engine, monkeypatch, cutoffs, cohorts) > 500
+
+
+def test_an_earlier_cutoff_reads_the_settled_patients_from_the_facts(engine, monkeypatch):
+    # Mark every kept row: the settled patients' times keep the mark, the rules' do not.
+    store_clinic(engine, lasting_clinic(23, n_patients=300))
+    cutoff = date(2026, 3, 31)
+    t, kept = schema.patient_facts, schema.durability_facts
+    with engine.begin() as connection:
+        rows = connection.execute(
+            select(t.c.index_date, t.c.last_session_date, t.c.last_followup_date).join(
+                kept, kept.c.patient_key == t.c.patient_key
+            )
+        ).all()
+        connection.execute(update(kept).values(response_days=kept.c.response_days + 10_000))
+    treated = [r for r in rows if r.index_date <= cutoff]
+    settled = [
+        r for r in treated if r.last_session_date <= cutoff and (r.last_followup_date or cutoff) <= cutoff
+    ]
+    curve = durability(engine, OutcomeDefinition(cutoff=cutoff)).to_dict()["overall"]["curve"]
+    marked = sum(step["events"] + step["censored"] for step in curve if step["day"] >= 10_000)
+    assert marked == len(settled) > 20
+    assert len(treated) - len(settled) > 20  # some straddle the cut-off: those run the rules

@@ -45,7 +45,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+from sqlalchemy.sql.expression import ColumnElement, CompoundSelect, FunctionElement
 
 from analysis.db import schema
 from analysis.db.derivation import ALL_DATA, EPSILON, apply_filter, days_between, is_set
@@ -151,7 +151,7 @@ def _last(table: Any, when: Any, measured: Any, base: Any, after: Any, until: An
     )
 
 
-def _materialized(query: Select[Any], name: str) -> Any:
+def _materialized(query: Select[Any] | CompoundSelect, name: str) -> Any:
     """A CTE computed once: each correlated look-up runs once per patient, not once per mention."""
     return query.cte(name).prefix_with("MATERIALIZED")
 
@@ -307,6 +307,35 @@ def facts_rows(cohort: Select[Any]) -> Select[Any]:
     ).group_by(both.c.patient_key)
 
 
+def _counts(rows: Any) -> Select[Any]:
+    """The small rows of :func:`durability_counts` from per-patient rows ``grp``,
+    ``response_days``, ``response_lost``, ``booster_gap`` (a patient may give only a time, only
+    a gap, or both)."""
+    times = (
+        select(
+            literal("time").label("kind"),
+            rows.c.grp,
+            cast(rows.c.response_days, Float).label("value"),
+            cast(func.sum(rows.c.response_lost), Integer).label("first"),
+            cast(func.sum(1 - rows.c.response_lost), Integer).label("second"),
+        )
+        .where(rows.c.response_days.is_not(None))
+        .group_by(rows.c.grp, rows.c.response_days)
+    )
+    gaps = (
+        select(
+            literal("gap").label("kind"),
+            rows.c.grp,
+            rows.c.booster_gap.label("value"),
+            cast(func.count(), Integer).label("first"),
+            cast(null(), Integer).label("second"),
+        )
+        .where(rows.c.booster_gap.is_not(None))
+        .group_by(rows.c.grp, rows.c.booster_gap)
+    )
+    return union_all(times, gaps)  # type: ignore[return-value]  # a UNION is selectable like a SELECT
+
+
 def facts_counts(cohort: CohortFilter, *, group: str | None) -> Select[Any]:
     """:func:`durability_counts` read from ``durability_facts`` alone (the cohort filter applies to
     its copied columns): valid at the default definition when the cut-off is the latest stored
@@ -316,22 +345,69 @@ def facts_counts(cohort: CohortFilter, *, group: str | None) -> Select[Any]:
     joined = select(key, rows.c.response_days, rows.c.response_lost, rows.c.booster_gap).subquery(
         "durability_rows"
     )
-    times = select(
-        literal("time").label("kind"),
-        joined.c.grp,
-        cast(joined.c.response_days, Float).label("value"),
-        cast(func.sum(joined.c.response_lost), Integer).label("first"),
-        cast(func.sum(1 - joined.c.response_lost), Integer).label("second"),
-    ).group_by(joined.c.grp, joined.c.response_days)
-    gaps = (
-        select(
-            literal("gap").label("kind"),
-            joined.c.grp,
-            joined.c.booster_gap.label("value"),
-            cast(func.count(), Integer).label("first"),
-            cast(null(), Integer).label("second"),
-        )
-        .where(joined.c.booster_gap.is_not(None))
-        .group_by(joined.c.grp, joined.c.booster_gap)
+    return _counts(joined)
+
+
+def facts_settled(cutoff: date) -> ColumnElement[bool]:
+    """Patients (of ``patient_facts``) whose durability as of ``cutoff`` is their kept one.
+
+    docs/performance.md, "Durability", "Earlier cut-offs": with no session and no follow-up
+    after the cut-off, the rules see the same rows as of the cut-off as over all stored data —
+    the same index date, baseline and route (of the cohort row, pending or eligible are not
+    read), the same measurements and maintenance sessions (bounding them by the cut-off as well
+    as by ``end_date`` removes none) — so the same onset, loss or censoring and booster gap.
+    Every term is NULL-free, so that "not settled" is exactly the complement.
+    """
+    t = schema.patient_facts
+    until = literal(cutoff, Date)
+    return and_(
+        or_(t.c.last_session_date.is_(None), t.c.last_session_date <= until),
+        or_(t.c.last_followup_date.is_(None), t.c.last_followup_date <= until),
     )
-    return union_all(times, gaps)  # type: ignore[return-value]  # a UNION is selectable like a SELECT
+
+
+def facts_as_of_counts(cohort: Select[Any], *, cutoff: date, group: str | None) -> Select[Any]:
+    """:func:`durability_counts` at the default definition and an earlier ``cutoff``, mostly read
+    from ``durability_facts``.
+
+    ``cohort`` is the per-patient query as of ``cutoff`` (patients first treated after it are
+    not in it). Only patients with kept durability can have an onset by an earlier cut-off (the
+    measurements then are those of today on or before it); of them, the settled ones
+    (:func:`facts_settled`) are read from the facts and the rules run for the others only.
+    """
+    t, kept = schema.patient_facts, schema.durability_facts
+    every = cohort.subquery("cohort_as_of")
+    # Computed once, read by both sources: the cohort's patients with kept durability, each with
+    # what the rules read, the kept row, and whether it is settled (NULL-free: an exact split).
+    responders = _materialized(
+        select(
+            every.c.patient_key,
+            every.c.index_date,
+            every.c.baseline,
+            every.c.evaluable,
+            (every.c[group] if group else literal("all")).label("grp"),
+            kept.c.response_days,
+            kept.c.response_lost,
+            kept.c.booster_gap,
+            case((facts_settled(cutoff), 1), else_=0).label("settled"),
+        )
+        .join(kept, kept.c.patient_key == every.c.patient_key)
+        .join(t, t.c.patient_key == every.c.patient_key),
+        "durability_responders",
+    )
+    r = responders
+    patients = patient_rows(
+        select(r).where(r.c.settled == 0),
+        cutoff=cutoff,
+        threshold=schema.FACTS_THRESHOLD,
+        last_onset_day=sum(schema.FACTS_TIMEPOINT),
+        group="grp",
+    )
+    medians = _median_gaps(patients)
+    per_patient = union_all(
+        select(r.c.grp, r.c.response_days, r.c.response_lost, r.c.booster_gap).where(r.c.settled == 1),
+        select(patients.c.grp, patients.c.time, patients.c.event, cast(null(), Float)),
+        select(medians.c.grp, cast(null(), Integer), cast(null(), Integer), medians.c.median_gap),
+    )
+    # Read twice (times, gaps): computed once.
+    return _counts(_materialized(per_patient, "durability_rows"))

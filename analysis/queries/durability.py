@@ -4,8 +4,9 @@ The database derives each patient's onset, loss or censoring and median booster 
 (:mod:`analysis.db.durability`) and returns one row per group and distinct time (or distinct
 median gap); :mod:`analysis.stats.survival` turns those counts into Kaplan–Meier curves,
 medians, landmark survival, log-rank p and quartiles. The overall curve is the sum of the
-groups' counts, so one database pass answers both. At the default definition and cut-off the
-per-patient rows are read from ``durability_facts``, kept at import (docs/performance.md).
+groups' counts, so one database pass answers both. At the default definition the per-patient
+rows are read from ``durability_facts``, kept at import: for every patient at the latest
+cut-off, and at an earlier one for those with nothing stored after it (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Select
 
 from analysis.db import durability as rules
 from analysis.db import schema
@@ -99,14 +100,30 @@ def _pooled(groups: Mapping[str, tuple[list[int], list[int], list[int]]]) -> tup
     return days, [events[d] for d in days], [censored[d] for d in days]
 
 
-def _facts_answer(engine: Engine, definition: OutcomeDefinition) -> bool:
-    """The kept ``durability_facts`` answer: the default threshold, time point and window, and a
-    cut-off on or after the latest stored date (then every stored row counts)."""
+#: Whether durability reads ``durability_facts`` at all; the tests switch it off to get the full
+#: rules over every cohort patient (:func:`analysis.db.durability.durability_counts`).
+READ_FACTS = True
+
+
+def _counts_query(
+    engine: Engine, definition: OutcomeDefinition, cohort: CohortFilter, rows: Select[Any], by: str | None
+) -> Any:
+    """The statement of the per-group counts: at the default threshold, time point and window
+    from ``durability_facts`` — alone at the latest cut-off (every stored row counts), with the
+    rules for the patients straddling an earlier one — and otherwise the rules for everyone."""
+    assert definition.cutoff is not None  # resolved by cohort_query
     kept = (schema.FACTS_THRESHOLD, *schema.FACTS_TIMEPOINT)
-    if (definition.threshold, definition.timepoint_days, definition.window_days) != kept:
-        return False
-    assert definition.cutoff is not None
-    return facts_apply(definition.cutoff, data_cutoff(engine))
+    if not READ_FACTS or (definition.threshold, definition.timepoint_days, definition.window_days) != kept:
+        return rules.durability_counts(
+            rows,
+            cutoff=definition.cutoff,
+            threshold=definition.threshold,
+            last_onset_day=definition.window_end,
+            group=by,
+        )
+    if facts_apply(definition.cutoff, data_cutoff(engine)):
+        return rules.facts_counts(cohort, group=by)
+    return rules.facts_as_of_counts(rows, cutoff=definition.cutoff, group=by)
 
 
 def durability(
@@ -119,19 +136,8 @@ def durability(
     if by is not None and by not in DIMENSIONS:
         raise ValueError(f"durability can be broken down by {' or '.join(DIMENSIONS)}, not {by!r}")
     definition, rows = cohort_query(engine, definition, cohort)
-    assert definition.cutoff is not None  # resolved by cohort_query
-    settings: dict[str, Any] = {
-        "cutoff": definition.cutoff,
-        "threshold": definition.threshold,
-        "last_onset_day": definition.window_end,
-        "group": by,
-    }
-    if _facts_answer(engine, definition):
-        query = rules.facts_counts(cohort, group=by)
-    else:
-        query = rules.durability_counts(rows, **settings)
     with engine.connect() as connection:
-        counted = connection.execute(query).all()
+        counted = connection.execute(_counts_query(engine, definition, cohort, rows, by)).all()
     groups = _counts_by_group([(g, v, a, b) for kind, g, v, a, b in counted if kind == "time"])
     gap_values: dict[str, tuple[list[float], list[int]]] = defaultdict(lambda: ([], []))
     for kind, grp, median_gap, patients, _ in counted:
