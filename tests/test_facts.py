@@ -150,15 +150,16 @@ def test_the_default_view_reads_the_facts_and_an_earlier_cutoff_derives_only_str
     settled = (stored.last_session_date.isna() | (stored.last_session_date <= cutoff)) & (
         stored.last_followup_date.isna() | (stored.last_followup_date <= cutoff) | window_closed
     )
-    # Mark every stored fact: the rows read from the facts keep the mark, derived rows do not.
+    # Mark every stored route: the rows read from the facts keep the mark; the straddling
+    # patients' routes are derived from their sessions up to the cut-off.
     with demo.begin() as connection:
-        connection.execute(update(schema.patient_facts).values(site="from-facts"))
-    by_site = {
-        row["site"]: row["patients"]
-        for row in response.group_counts(demo, OutcomeDefinition(cutoff=cutoff), by=("site",)).rows
+        connection.execute(update(schema.patient_facts).values(route="from-facts"))
+    by_route = {
+        row["route"]: row["patients"]
+        for row in response.group_counts(demo, OutcomeDefinition(cutoff=cutoff), by=("route",)).rows
     }
-    assert by_site.pop("from-facts") == int((first_treated & settled).sum())
-    assert sum(by_site.values()) == int((first_treated & ~settled).sum()) > 20  # from their sessions
+    assert by_route.pop("from-facts") == int((first_treated & settled).sum())
+    assert sum(by_route.values()) == int((first_treated & ~settled).sum()) > 20  # from their sessions
     assert int((first_treated & settled).sum()) > 300
     with demo.begin() as connection:
         connection.execute(delete(schema.patient_facts))

@@ -252,6 +252,71 @@ def count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.count().filter(condition)
 
 
+def _route_counts(cutoff: date, keys: Sequence[int] | Select[Any] | None) -> Any:
+    """One pass over the sessions on or before ``cutoff`` (of ``keys``' patients), per patient and
+    route: how many, the first and last date, and how many with adverse events and with
+    dissociation. The per-patient session facts and the route both come from it (a CTE: used
+    twice, computed once)."""
+    s = schema.sessions
+    where = [s.c.session_date <= literal(cutoff, Date)]
+    if keys is not None:
+        where.append(s.c.patient_key.in_(keys))
+    return (
+        select(
+            s.c.patient_key,
+            s.c.route,
+            func.count().label("n"),
+            func.min(s.c.session_date).label("first_date"),
+            func.max(s.c.session_date).label("last_date"),
+            count_where(has_any_event(s.c.adverse_events)).label("with_ae"),
+            count_where(has_event(s.c.adverse_events, "dissociation")).label("with_dissociation"),
+        )
+        .where(*where)
+        .group_by(s.c.patient_key, s.c.route)
+        .cte("route_counts")
+    )
+
+
+def _session_totals(route_counts: Any, name: str) -> Any:
+    """Per patient of :func:`_route_counts`: the index date (first session), the last session
+    and the three session counts."""
+    return (
+        select(
+            route_counts.c.patient_key,
+            func.min(route_counts.c.first_date).label("index_date"),
+            func.max(route_counts.c.last_date).label("last_session_date"),
+            *(  # PostgreSQL sums integers as numeric: back to integers
+                cast(func.sum(route_counts.c[part]), Integer).label(total)
+                for part, total in (
+                    ("n", "n_sessions"),
+                    ("with_ae", "sessions_with_ae"),
+                    ("with_dissociation", "sessions_with_dissociation"),
+                )
+            ),
+        )
+        .group_by(route_counts.c.patient_key)
+        .cte(name)  # used twice: computed once
+    )
+
+
+def _plurality_route(route_counts: Any) -> Any:
+    """docs/methods.md: the patient's route is the plurality of sessions; a tie for the most →
+    "mixed". Per patient of :func:`_route_counts`."""
+    route_ranked = select(
+        route_counts,
+        func.max(route_counts.c.n).over(partition_by=route_counts.c.patient_key).label("top"),
+    ).subquery("route_ranked")
+    return (
+        select(
+            route_ranked.c.patient_key,
+            case((func.count() > 1, MIXED_ROUTE), else_=func.max(route_ranked.c.route)).label("route"),
+        )
+        .where(route_ranked.c.n == route_ranked.c.top)
+        .group_by(route_ranked.c.patient_key)
+        .subquery("patient_route")
+    )
+
+
 # Long on purpose: one SQL statement built as named steps (CTEs), each reading the one before.
 def patient_outcomes_query(
     definition: OutcomeDefinition,
@@ -276,57 +341,11 @@ def patient_outcomes_query(
     def mine(key: ColumnElement[Any]) -> list[ColumnElement[bool]]:
         return [] if keys is None else [key.in_(keys)]
 
-    # One pass over the sessions, per patient and route: how many, the first date, and how
-    # many with adverse events; the per-patient facts and the route both come from it.
-    # Sessions after the cut-off do not count.
-    route_counts = (
-        select(
-            s.c.patient_key,
-            s.c.route,
-            func.count().label("n"),
-            func.min(s.c.session_date).label("first_date"),
-            func.max(s.c.session_date).label("last_date"),
-            count_where(has_any_event(s.c.adverse_events)).label("with_ae"),
-            count_where(has_event(s.c.adverse_events, "dissociation")).label("with_dissociation"),
-        )
-        .where(s.c.session_date <= cutoff_value, *mine(s.c.patient_key))
-        .group_by(s.c.patient_key, s.c.route)
-        .cte("route_counts")  # used twice: computed once
-    )
-    # Index date = first session.
-    first = (
-        select(
-            route_counts.c.patient_key,
-            func.min(route_counts.c.first_date).label("index_date"),
-            func.max(route_counts.c.last_date).label("last_session_date"),
-            *(  # PostgreSQL sums integers as numeric: back to integers
-                cast(func.sum(route_counts.c[part]), Integer).label(name)
-                for part, name in (
-                    ("n", "n_sessions"),
-                    ("with_ae", "sessions_with_ae"),
-                    ("with_dissociation", "sessions_with_dissociation"),
-                )
-            ),
-        )
-        .group_by(route_counts.c.patient_key)
-        .cte("first_session")  # used twice: computed once
-    )
+    route_counts = _route_counts(cutoff, keys)
+    first = _session_totals(route_counts, "first_session")  # index date = first session
     first_row = s.alias("first_row")  # the first session itself, reached through its natural key
 
-    # Patient route = plurality of sessions; a tie for the most → "mixed".
-    route_ranked = select(
-        route_counts,
-        func.max(route_counts.c.n).over(partition_by=route_counts.c.patient_key).label("top"),
-    ).subquery("route_ranked")
-    patient_route = (
-        select(
-            route_ranked.c.patient_key,
-            case((func.count() > 1, MIXED_ROUTE), else_=func.max(route_ranked.c.route)).label("route"),
-        )
-        .where(route_ranked.c.n == route_ranked.c.top)
-        .group_by(route_ranked.c.patient_key)
-        .subquery("patient_route")
-    )
+    patient_route = _plurality_route(route_counts)
     nearest = _nearest_followups(first, definition, cutoff, keys)
     f = schema.followups
     last_followup = (
@@ -405,6 +424,7 @@ def patient_outcomes_query(
 FACT_COLUMNS: tuple[str, ...] = tuple(c.name for c in schema.patient_facts.columns)
 #: The patient's attributes and session facts, in the order of the per-patient rows.
 _ATTRIBUTES: tuple[str, ...] = FACT_COLUMNS[: FACT_COLUMNS.index("route") + 1]
+_SESSION_COUNTS: tuple[str, ...] = ("n_sessions", "sessions_with_ae", "sessions_with_dissociation")
 #: Whether the cohort queries read ``patient_facts`` at all; the tests switch it off to get the
 #: straightforward query over every stored row (:func:`patient_outcomes_query`).
 READ_FACTS = True
@@ -482,6 +502,52 @@ def facts_settled(definition: OutcomeDefinition, cutoff: date) -> ColumnElement[
     return or_(t.c.index_date.is_(None), and_(*settled))
 
 
+def _straddling_query(definition: OutcomeDefinition, cutoff: date, keys: Select[Any]) -> Select[Any]:
+    """The rows of :func:`patient_outcomes_query` as of ``cutoff`` for patients first treated on or
+    before it (``keys``), with what cannot change read from ``patient_facts``.
+
+    A patient first treated by the cut-off keeps the index date, hence the first session and the
+    baseline (and whether evaluable), and the attributes. From the rows on or before the cut-off
+    come the session counts, the route (:func:`_plurality_route`) and the nearest follow-up:
+    the same steps as :func:`patient_outcomes_query`, without re-deriving the first session,
+    whose join on its natural key PostgreSQL planned as a scan of every session (20 s at 10M).
+    """
+    t = schema.patient_facts
+    route_counts = _route_counts(cutoff, keys)
+    totals = _session_totals(route_counts, "straddling_sessions")
+    patient_route = _plurality_route(route_counts)
+    mine = t.c.patient_key.in_(keys)
+    index = select(t.c.patient_key, t.c.index_date).where(mine).subquery("straddling_index")
+    nearest = _nearest_followups(index, definition, cutoff, keys)
+    evaluable = t.c.evaluable == 1
+    copied = _ATTRIBUTES[: _ATTRIBUTES.index("quarter") + 1]  # up to the session counts
+    return (
+        select(
+            *[t.c[name] for name in copied],
+            *[func.coalesce(totals.c[name], 0).label(name) for name in _SESSION_COUNTS],
+            func.coalesce(patient_route.c.route, "none").label("route"),
+            t.c.baseline,
+            nearest.c.followup_date,
+            nearest.c.day.label("followup_day"),
+            nearest.c.pain.label("followup_pain"),
+            nearest.c.pgic.label("followup_pgic"),
+            *_outcome_columns(
+                definition,
+                cutoff,
+                index_date=t.c.index_date,
+                evaluable=evaluable,
+                reduction=_reduction(evaluable, t.c.baseline, nearest.c.pain),
+            ),
+        )
+        .select_from(
+            t.outerjoin(totals, totals.c.patient_key == t.c.patient_key)
+            .outerjoin(patient_route, patient_route.c.patient_key == t.c.patient_key)
+            .outerjoin(nearest, nearest.c.patient_key == t.c.patient_key)
+        )
+        .where(mine)
+    )
+
+
 def facts_as_of_query(definition: OutcomeDefinition, cutoff: date) -> Select[Any]:
     """The rows of :func:`patient_outcomes_query` as of an earlier ``cutoff``, mostly from the facts.
 
@@ -499,7 +565,7 @@ def facts_as_of_query(definition: OutcomeDefinition, cutoff: date) -> Select[Any
     straddling = (
         select(t.c.patient_key).where(counted, ~settled).cte("straddling").prefix_with("MATERIALIZED")
     )
-    derived = patient_outcomes_query(definition, cutoff, keys=select(straddling.c.patient_key))
+    derived = _straddling_query(definition, cutoff, select(straddling.c.patient_key))
     return union_all(from_facts, derived)  # type: ignore[return-value]
 
 
