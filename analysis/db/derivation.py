@@ -561,9 +561,15 @@ def facts_as_of_query(definition: OutcomeDefinition, cutoff: date) -> Select[Any
     counted = or_(t.c.index_date.is_(None), t.c.index_date <= literal(cutoff, Date))
     settled = facts_settled(definition, cutoff)
     from_facts = facts_query(definition, cutoff, followups_until=cutoff).where(counted, settled)
-    # Computed once: the derivation reads the keys three times (sessions, follow-ups, patients).
+    # SQLite computes the keys once (the derivation reads them four times). PostgreSQL cannot
+    # estimate a materialised CTE's rows (it guesses 200) and then looks each of 290,000 keys up
+    # by index at 10M sessions; inlined, it estimates them and hash-joins.
     straddling = (
-        select(t.c.patient_key).where(counted, ~settled).cte("straddling").prefix_with("MATERIALIZED")
+        select(t.c.patient_key)
+        .where(counted, ~settled)
+        .cte("straddling")
+        .prefix_with("MATERIALIZED", dialect="sqlite")
+        .prefix_with("NOT MATERIALIZED", dialect="postgresql")
     )
     derived = _straddling_query(definition, cutoff, select(straddling.c.patient_key))
     return union_all(from_facts, derived)  # type: ignore[return-value]
