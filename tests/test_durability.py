@@ -344,6 +344,27 @@ def test_cli_table_reads_for_people(engine, capsys):
     assert "Median" in out and "<11" in out and "None" not in out and "nan" not in out
 
 
+def test_the_table_hides_a_small_group_and_the_group_that_would_give_it_back(engine, capsys):
+    """docs/methods.md, "Small cells": one small group (3 responders by IV) is hidden, and so is
+    the smallest shown group (12 by IM): the overall row minus the shown groups would otherwise
+    give the small group's counts back. Medians and booster gaps of hidden groups are hidden too."""
+    sizes = {"intranasal": 15, "intramuscular": 12, "intravenous": 3}
+    for route, size in sizes.items():
+        for i in range(size):
+            patient(
+                engine,
+                f"{route[5:8]}{i:02d}",
+                sessions=[{"day": 0, "route": route}],
+                followups=[{"day": 10, "pain": 3}, {"day": 40 + i, "pain": 9}],
+            )
+    url = engine.url.render_as_string(hide_password=False)
+    assert main(["durability", "--db", url, "--by", "route", "--format", "table"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert lines["Intravenous"].count("<11") >= 5 and lines["Intramuscular"].count("<11") >= 5
+    assert "<11" not in lines["Intranasal"] and " 15 " in lines["Intranasal"]
+    assert " 30 " in lines["All"]
+
+
 def test_cli_refuses_an_unknown_breakdown(engine, capsys):
     url = engine.url.render_as_string(hide_password=False)
     with pytest.raises(SystemExit) as exit_:

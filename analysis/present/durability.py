@@ -117,12 +117,29 @@ def _count(value: int, small: bool, suppress: bool) -> str:
     return SUPPRESSED if small and suppress else fmt.count(value)
 
 
+def hidden_groups(table: DurabilityTable) -> list[bool]:
+    """Per group, then the overall row: whether a suppressed table hides its numbers.
+
+    A group under 11 responders is hidden (docs/methods.md, "Small cells"); when it is the only
+    hidden group, the smallest other group is hidden too, or the overall row minus the shown
+    groups would give its counts back (complementary suppression, as the exports do).
+    """
+    hidden = [curve.small_n for curve in table.groups]
+    shown = [i for i, h in enumerate(hidden) if not h]
+    if sum(hidden) == 1 and shown:
+        hidden[min(shown, key=lambda i: (table.groups[i].survival.patients, i))] = True
+    return [*hidden, table.overall.small_n]
+
+
 def durability_text(table: DurabilityTable, *, suppress: bool = True) -> str:
-    """A fixed-width table for a terminal, with the definition above it."""
+    """A fixed-width table for a terminal, with the definition above it. With ``suppress`` the
+    groups of :func:`hidden_groups` show "<11" for every number: their counts, their survival
+    percentages, and the median times and gaps, which are one or two patients' times."""
     d = table.definition
     rows = []
-    for curve in [*table.groups, table.overall]:
-        s, small = curve.survival, curve.small_n
+    curves = [*table.groups, table.overall]
+    for curve, hidden in zip(curves, hidden_groups(table), strict=True):
+        s, small = curve.survival, hidden and suppress
         median = str(s.median_days) if s.median_days is not None else ("NR" if s.patients else fmt.MISSING)
         low = fmt.MISSING if s.median_ci_low is None else str(s.median_ci_low)
         high = "NR" if s.median_ci_high is None else str(s.median_ci_high)
@@ -131,16 +148,18 @@ def durability_text(table: DurabilityTable, *, suppress: bool = True) -> str:
             "Patients": _count(s.patients, small, suppress),
             "Losses": _count(s.events, small, suppress),
             "Censored": _count(s.censored, small, suppress),
-            "Median (d)": median,
-            "95% CI (d)": fmt.MISSING if s.median_ci_low is None else f"{low}–{high}",
+            "Median (d)": SUPPRESSED if small else median,
+            "95% CI (d)": SUPPRESSED
+            if small
+            else (fmt.MISSING if s.median_ci_low is None else f"{low}–{high}"),
         }
         for point in s.at:  # a small group's percentages would give its counts back
-            row[f"{fmt.weeks(point.day)} wk"] = (
-                SUPPRESSED if small and suppress else fmt.percent(point.survival)
-            )
+            row[f"{fmt.weeks(point.day)} wk"] = SUPPRESSED if small else fmt.percent(point.survival)
         b = curve.boosters
         row["Booster gap"] = (
-            fmt.MISSING if b.median is None else f"{fmt.days(b.median)} (IQR {_n(b.q1)}–{_n(b.q3)})"
+            SUPPRESSED
+            if small
+            else (fmt.MISSING if b.median is None else f"{fmt.days(b.median)} (IQR {_n(b.q1)}–{_n(b.q3)})")
         )
         rows.append(row)
     body = pd.DataFrame(rows).to_string(index=False)
