@@ -181,6 +181,16 @@ def _nearest_followups(
     )
 
 
+def _followup_columns(nearest: Any) -> list[ColumnElement[Any]]:
+    """The per-patient rows' four columns of the follow-up that counts (:func:`_nearest_followups`)."""
+    return [
+        nearest.c.followup_date,
+        nearest.c.day.label("followup_day"),
+        nearest.c.pain.label("followup_pain"),
+        nearest.c.pgic.label("followup_pgic"),
+    ]
+
+
 def _evaluable(index_date: ColumnElement[Any], baseline: ColumnElement[Any]) -> ColumnElement[bool]:
     """docs/methods.md: a first session and a baseline above 0."""
     return and_(index_date.is_not(None), baseline.is_not(None), baseline > 0)
@@ -402,10 +412,7 @@ def patient_outcomes_query(
             func.coalesce(first.c.sessions_with_dissociation, 0).label("sessions_with_dissociation"),
             func.coalesce(patient_route.c.route, "none").label("route"),
             baseline.label("baseline"),
-            nearest.c.followup_date,
-            nearest.c.day.label("followup_day"),
-            nearest.c.pain.label("followup_pain"),
-            nearest.c.pgic.label("followup_pgic"),
+            *_followup_columns(nearest),
             *_outcome_columns(
                 definition,
                 cutoff,
@@ -449,17 +456,13 @@ def facts_query(
     t = schema.patient_facts
     evaluable = t.c.evaluable == 1
     if at_default_timepoint(definition):
-        followup = [t.c.followup_date, t.c.followup_day, t.c.followup_pain, t.c.followup_pgic]
+        kept = ("followup_date", "followup_day", "followup_pain", "followup_pgic")
+        followup: list[ColumnElement[Any]] = [t.c[name] for name in kept]
         reduction: ColumnElement[Any] = t.c.reduction
         source: Any = t
     else:
         nearest = _nearest_followups(t, definition, followups_until)
-        followup = [
-            nearest.c.followup_date,
-            nearest.c.day.label("followup_day"),
-            nearest.c.pain.label("followup_pain"),
-            nearest.c.pgic.label("followup_pgic"),
-        ]
+        followup = _followup_columns(nearest)
         reduction = _reduction(evaluable, t.c.baseline, nearest.c.pain)
         source = t.outerjoin(nearest, nearest.c.patient_key == t.c.patient_key)
     return select(
@@ -527,10 +530,7 @@ def _straddling_query(definition: OutcomeDefinition, cutoff: date, keys: Select[
             *[func.coalesce(totals.c[name], 0).label(name) for name in _SESSION_COUNTS],
             func.coalesce(patient_route.c.route, "none").label("route"),
             t.c.baseline,
-            nearest.c.followup_date,
-            nearest.c.day.label("followup_day"),
-            nearest.c.pain.label("followup_pain"),
-            nearest.c.pgic.label("followup_pgic"),
+            *_followup_columns(nearest),
             *_outcome_columns(
                 definition,
                 cutoff,
