@@ -24,7 +24,6 @@ from sqlalchemy import (
     Float,
     Integer,
     Select,
-    String,
     and_,
     case,
     cast,
@@ -34,86 +33,19 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+from sqlalchemy.sql.expression import ColumnElement
 
 from analysis.db import schema
+from analysis.db.sqlfunctions import days_between, has_any_event, has_event, quarter_of
 from analysis.db.store import data_cutoff
 from analysis.domain.definition import AGE_GROUPS, CohortFilter, OutcomeDefinition
-from analysis.domain.vocabulary import ADVERSE_EVENTS, MIXED_ROUTE
+from analysis.domain.vocabulary import MIXED_ROUTE
 
 #: A cut-off later than any stored date: every session and follow-up counts (the facts' view).
 ALL_DATA = date(9999, 12, 31)
 #: Tolerance of docs/methods.md so that a reduction of exactly 30 % counts despite floating point.
 EPSILON = 1e-9
 SUBSTANTIAL = 0.50
-
-
-# --- portable date arithmetic -------------------------------------------------------------
-
-
-class days_between(FunctionElement):
-    """Whole days from the second date to the first (``later - earlier``)."""
-
-    type = Integer()
-    inherit_cache = True
-    name = "days_between"
-
-
-@compiles(days_between, "sqlite")
-def _days_between_sqlite(element: days_between, compiler: Any, **kw: Any) -> str:
-    later, earlier = list(element.clauses)
-    return (
-        f"CAST(julianday({compiler.process(later, **kw)}) - "
-        f"julianday({compiler.process(earlier, **kw)}) AS INTEGER)"
-    )
-
-
-@compiles(days_between, "postgresql")
-def _days_between_postgresql(element: days_between, compiler: Any, **kw: Any) -> str:
-    later, earlier = list(element.clauses)
-    return f"({compiler.process(later, **kw)} - {compiler.process(earlier, **kw)})"
-
-
-class quarter_of(FunctionElement):
-    """Calendar quarter of a date as text, e.g. ``2025-Q3``."""
-
-    type = String()
-    inherit_cache = True
-    name = "quarter_of"
-
-
-@compiles(quarter_of, "sqlite")
-def _quarter_sqlite(element: quarter_of, compiler: Any, **kw: Any) -> str:
-    (value,) = list(element.clauses)
-    v = compiler.process(value, **kw)
-    return f"(strftime('%Y', {v}) || '-Q' || ((CAST(strftime('%m', {v}) AS INTEGER) + 2) / 3))"
-
-
-@compiles(quarter_of, "postgresql")
-def _quarter_postgresql(element: quarter_of, compiler: Any, **kw: Any) -> str:
-    (value,) = list(element.clauses)
-    return f"to_char({compiler.process(value, **kw)}, 'YYYY-\"Q\"Q')"
-
-
-# --- adverse events, per session --------------------------------------------------------
-
-
-def has_event(column: ColumnElement[Any], code: str) -> ColumnElement[bool]:
-    """True where the ``;``-joined codes in ``column`` include ``code`` (delimiter-safe).
-
-    ``';' || column || ';'`` is searched for ``';code;'`` with LIKE wildcards escaped, so that
-    ``_`` in ``visual_disturbance`` is a plain character. NULL (no event) is never a match.
-    """
-    if code not in ADVERSE_EVENTS:
-        raise ValueError(f"unknown adverse event {code!r}; choose from {', '.join(ADVERSE_EVENTS)}")
-    wrapped = literal(";", String) + column + literal(";", String)
-    return wrapped.contains(f";{code};", autoescape=True)
-
-
-def has_any_event(column: ColumnElement[Any]) -> ColumnElement[bool]:
-    """True where at least one adverse event is recorded."""
-    return and_(column.is_not(None), column != "")
 
 
 # --- the per-patient derivation -----------------------------------------------------------

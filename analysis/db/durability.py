@@ -48,7 +48,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, CompoundSelect, FunctionElement
 
 from analysis.db import schema
-from analysis.db.derivation import ALL_DATA, EPSILON, apply_filter, days_between, is_set
+from analysis.db.derivation import ALL_DATA, EPSILON, apply_filter, is_set
+from analysis.db.sqlfunctions import days_between
 from analysis.domain.definition import CohortFilter
 
 #: Sessions after this day (days since the first session) are maintenance ("booster") sessions.

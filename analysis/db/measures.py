@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Date, Select, case, delete, func, insert, ins
 from sqlalchemy.sql.expression import ColumnElement
 
 from analysis.db import schema
-from analysis.db.derivation import days_between
+from analysis.db.sqlfunctions import days_between
 from analysis.domain.definition import OutcomeDefinition
 
 #: Follow-up columns that are measures with a "follow-up that counts" of their own.

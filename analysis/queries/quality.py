@@ -47,7 +47,7 @@ import pandas as pd
 from sqlalchemy import Date, Engine, and_, case, func, literal, or_, select
 
 from analysis.db import derivation, schema
-from analysis.db.derivation import days_between
+from analysis.db.sqlfunctions import days_between
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 
 #: Standard follow-up time points (days since the index date): about 1, 3 and 6 months.

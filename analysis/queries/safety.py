@@ -38,7 +38,8 @@ from sqlalchemy import Date, Engine, Select, String, and_, case, func, literal, 
 
 from analysis import stats
 from analysis.db import schema
-from analysis.db.derivation import cohort_query, count_where, days_between, has_any_event, has_event
+from analysis.db.derivation import cohort_query, count_where
+from analysis.db.sqlfunctions import days_between, has_any_event, has_event
 from analysis.domain.definition import SMALL_CELL, CohortFilter, OutcomeDefinition
 from analysis.domain.vocabulary import ADVERSE_EVENTS
 

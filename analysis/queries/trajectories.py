@@ -39,7 +39,8 @@ from scipy.special import stdtrit
 from sqlalchemy import Date, Engine, and_, case, func, literal, null, select
 
 from analysis.db import schema
-from analysis.db.derivation import cohort_query, days_between
+from analysis.db.derivation import cohort_query
+from analysis.db.sqlfunctions import days_between
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 
 __all__ = [

@@ -1,0 +1,81 @@
+"""Portable SQL pieces of the outcome rules: date arithmetic and adverse-event codes.
+
+Each compiles to SQLite and PostgreSQL (``sqlalchemy.ext.compiler``); the derivations of
+:mod:`analysis.db.derivation`, :mod:`analysis.db.durability` and the queries use them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Integer, String, and_, literal
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+
+from analysis.domain.vocabulary import ADVERSE_EVENTS
+
+# --- portable date arithmetic -------------------------------------------------------------
+
+
+class days_between(FunctionElement):
+    """Whole days from the second date to the first (``later - earlier``)."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "days_between"
+
+
+@compiles(days_between, "sqlite")
+def _days_between_sqlite(element: days_between, compiler: Any, **kw: Any) -> str:
+    later, earlier = list(element.clauses)
+    return (
+        f"CAST(julianday({compiler.process(later, **kw)}) - "
+        f"julianday({compiler.process(earlier, **kw)}) AS INTEGER)"
+    )
+
+
+@compiles(days_between, "postgresql")
+def _days_between_postgresql(element: days_between, compiler: Any, **kw: Any) -> str:
+    later, earlier = list(element.clauses)
+    return f"({compiler.process(later, **kw)} - {compiler.process(earlier, **kw)})"
+
+
+class quarter_of(FunctionElement):
+    """Calendar quarter of a date as text, e.g. ``2025-Q3``."""
+
+    type = String()
+    inherit_cache = True
+    name = "quarter_of"
+
+
+@compiles(quarter_of, "sqlite")
+def _quarter_sqlite(element: quarter_of, compiler: Any, **kw: Any) -> str:
+    (value,) = list(element.clauses)
+    v = compiler.process(value, **kw)
+    return f"(strftime('%Y', {v}) || '-Q' || ((CAST(strftime('%m', {v}) AS INTEGER) + 2) / 3))"
+
+
+@compiles(quarter_of, "postgresql")
+def _quarter_postgresql(element: quarter_of, compiler: Any, **kw: Any) -> str:
+    (value,) = list(element.clauses)
+    return f"to_char({compiler.process(value, **kw)}, 'YYYY-\"Q\"Q')"
+
+
+# --- adverse events, per session --------------------------------------------------------
+
+
+def has_event(column: ColumnElement[Any], code: str) -> ColumnElement[bool]:
+    """True where the ``;``-joined codes in ``column`` include ``code`` (delimiter-safe).
+
+    ``';' || column || ';'`` is searched for ``';code;'`` with LIKE wildcards escaped, so that
+    ``_`` in ``visual_disturbance`` is a plain character. NULL (no event) is never a match.
+    """
+    if code not in ADVERSE_EVENTS:
+        raise ValueError(f"unknown adverse event {code!r}; choose from {', '.join(ADVERSE_EVENTS)}")
+    wrapped = literal(";", String) + column + literal(";", String)
+    return wrapped.contains(f";{code};", autoescape=True)
+
+
+def has_any_event(column: ColumnElement[Any]) -> ColumnElement[bool]:
+    """True where at least one adverse event is recorded."""
+    return and_(column.is_not(None), column != "")
