@@ -277,6 +277,7 @@ class Bench:
 def _order(rows: list[Row], engines: list[str], sizes: list[str]) -> list[Row]:
     measures = ["import", "reimport", "import_into", "bulk", "summary_cold", "summary_disk", "summary_warm"]
     measures += ["overview_cold", "filter_new", "filter_cached", "app_peak"]
+    measures += [m for key in COMMANDS for m in (key, f"{key}_peak")]  # the commands' rows
     size_rank = {s: i for i, s in enumerate(sizes)}
     return sorted(
         rows,
