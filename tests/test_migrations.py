@@ -99,46 +99,42 @@ def test_the_schema_head_constant_is_alembics_head():
     assert ScriptDirectory.from_config(config).get_heads() == [store.SCHEMA_HEAD]
 
 
-def test_0010_fills_the_last_dates_as_the_facts_derive_them(db_url):
-    """A clinic stored under 0009 gets each patient's last session and follow-up date from the
-    upgrade, equal to what a full refresh of the facts derives (docs/performance.md)."""
+def upgraded_and_refreshed(db_url: str, before: str, seed: int, columns) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A demo clinic stored under revision ``before``, upgraded: ``columns`` (of one table, the
+    first one its key) as the upgrade left them, and as a full refresh of the facts derives them."""
     from analysis.db import facts
 
     engine = store.make_engine(db_url)
-    store.downgrade(engine, "0009")
-    report = import_frames(engine, generate(300, seed=9, today=TODAY), today=TODAY, source="demo")
+    store.downgrade(engine, before)
+    report = import_frames(engine, generate(300, seed=seed, today=TODAY), today=TODAY, source="demo")
     assert report.ok, report.problems
     store.migrate(engine)
-    t = schema.patient_facts
-    columns = [t.c.patient_key, t.c.last_session_date, t.c.last_followup_date]
+    query = select(*columns).order_by(columns[0])
     with engine.connect() as connection:
-        upgraded = pd.DataFrame(connection.execute(select(*columns).order_by(t.c.patient_key)).all())
+        upgraded = pd.DataFrame(connection.execute(query).all())
     with engine.begin() as connection:
         facts.refresh(connection)
     with engine.connect() as connection:
-        derived = pd.DataFrame(connection.execute(select(*columns).order_by(t.c.patient_key)).all())
+        derived = pd.DataFrame(connection.execute(query).all())
+    engine.dispose()
+    return upgraded, derived
+
+
+def test_0010_fills_the_last_dates_as_the_facts_derive_them(db_url):
+    """A clinic stored under 0009 gets each patient's last session and follow-up date from the
+    upgrade, equal to what a full refresh of the facts derives (docs/performance.md)."""
+    t = schema.patient_facts
+    upgraded, derived = upgraded_and_refreshed(
+        db_url, "0009", 9, [t.c.patient_key, t.c.last_session_date, t.c.last_followup_date]
+    )
     assert upgraded.last_followup_date.notna().sum() > 100
     pd.testing.assert_frame_equal(upgraded, derived)
-    engine.dispose()
 
 
 def test_0011_copies_the_cohort_columns_into_the_durability_facts(db_url):
     """A clinic stored under 0010 gets the breakdown and filter columns of its durability facts
     from the upgrade, equal to what a full refresh of the facts derives."""
-    from analysis.db import facts
-
-    engine = store.make_engine(db_url)
-    store.downgrade(engine, "0010")
-    report = import_frames(engine, generate(300, seed=10, today=TODAY), today=TODAY, source="demo")
-    assert report.ok, report.problems
-    store.migrate(engine)
     t = schema.durability_facts
-    with engine.connect() as connection:
-        upgraded = pd.DataFrame(connection.execute(select(t).order_by(t.c.patient_key)).all())
-    with engine.begin() as connection:
-        facts.refresh(connection)
-    with engine.connect() as connection:
-        derived = pd.DataFrame(connection.execute(select(t).order_by(t.c.patient_key)).all())
+    upgraded, derived = upgraded_and_refreshed(db_url, "0010", 10, list(t.columns))
     assert len(upgraded) > 50 and upgraded.route.notna().all() and upgraded.site.notna().all()
     pd.testing.assert_frame_equal(upgraded, derived)
-    engine.dispose()
