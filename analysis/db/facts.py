@@ -36,6 +36,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from analysis.db import durability, measures, schema
 from analysis.db.derivation import ALL_DATA, patient_outcomes_query
+from analysis.db.secondary_cells import Recount
 from analysis.domain.definition import OutcomeDefinition
 
 #: Above this share of all patients, one rebuild of the whole table beats per-patient refreshes.
@@ -112,6 +113,8 @@ def refresh(
     total = connection.execute(select(func.count()).select_from(schema.patients)).scalar_one()
     columns = _stored_columns(connection)
     if patient_ids is None or len(patient_ids) > REBUILD_SHARE * total:
+        recount = Recount(connection, None)  # the outcomes beyond pain, counted afresh
+        recount.before()
         connection.execute(delete(facts))
         connection.execute(_derive(columns, None))
         measures.refresh_facts(connection)  # the outcomes beyond pain (docs/methods.md)
@@ -119,6 +122,7 @@ def refresh(
             connection.execute(delete(schema.durability_facts))
             targets = _stored_columns(connection, schema.durability_facts)
             connection.execute(_derive_durability(columns, targets, None))
+        recount.after()
         return int(total)
     p = schema.patients
     _STAGED.drop(connection, checkfirst=True)  # SQLite keeps temporary tables until disconnect
@@ -136,6 +140,9 @@ def refresh(
     if postgres:
         connection.exec_driver_sql(f"ANALYZE {_STAGED.name}")  # a plan for its real size
     staged = select(_STAGED.c.patient_key)
+    # The default view of the outcomes beyond pain changes by what these patients change.
+    recount = Recount(connection, staged)
+    recount.before()
     connection.execute(delete(facts).where(facts.c.patient_key.in_(staged)))
     connection.execute(_derive(columns, staged))
     measures.refresh_facts(connection, staged)  # the outcomes beyond pain (docs/methods.md)
@@ -144,6 +151,7 @@ def refresh(
         connection.execute(delete(lasting).where(lasting.c.patient_key.in_(staged)))
         targets = _stored_columns(connection, schema.durability_facts)
         connection.execute(_derive_durability(columns, targets, staged))
+    recount.after()
     count = connection.execute(select(func.count()).select_from(_STAGED)).scalar_one()
     if not postgres:  # PostgreSQL drops it at commit
         _STAGED.drop(connection)

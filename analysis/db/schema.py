@@ -220,6 +220,71 @@ DURABILITY_COHORT_COLUMNS: tuple[str, ...] = ("site", "condition", "route", "sex
 #: The threshold ``durability_facts`` is kept for.
 FACTS_THRESHOLD = 0.30
 
+#: The counts per group of the outcomes beyond pain (besides ``patients``, the eligible), in the
+#: order ``analysis.db.beyond_pain`` computes them (docs/methods.md, "Outcomes beyond pain").
+BEYOND_PAIN_COUNTS: tuple[str, ...] = (
+    "with_followup",
+    "substantial",
+    "pgic_has",
+    "pgic_improved",
+    "mme_q",
+    "mme_has",
+    "mme_reduced_50",
+    "mme_stopped",
+    "phq9_q",
+    "phq9_has",
+    "phq9_response",
+    "phq9_remission",
+    "bpi_q",
+    "bpi_has",
+    "bpi_improved",
+    "headache_q",
+    "headache_has",
+    "headache_response",
+    "agree_n",
+    "agree_both",
+    "agree_pgic_only",
+    "agree_nrs_only",
+    "mme_pair",
+    "mme_base_low",
+    "mme_fu_low",
+    "mme_base_high",
+    "mme_fu_high",
+)
+#: The default view of the outcomes beyond pain, already counted: per breakdown (``grouping``:
+#: '' for the whole clinic, else one dimension) and group, the counts. Kept at import by
+#: ``analysis.db.secondary_cells`` (docs/performance.md, "Beyond pain, counted at import").
+secondary_cells = Table(
+    "secondary_cells",
+    metadata,
+    Column("grouping", String(16), nullable=False),
+    Column("group_key", String(64), nullable=False),  # '' for the whole clinic
+    Column("patients", Integer, nullable=False),  # eligible
+    *[Column(name, Integer, nullable=False) for name in BEYOND_PAIN_COUNTS],
+    Index(None, "grouping", "group_key"),
+)
+#: The change histograms of the same view: per breakdown, group and change measure, each
+#: distinct change with its number of patients.
+secondary_changes = Table(
+    "secondary_changes",
+    metadata,
+    Column("grouping", String(16), nullable=False),
+    Column("group_key", String(64), nullable=False),
+    Column("kind", String(24), nullable=False),  # the change measure
+    Column("value", Float, nullable=False),
+    Column("patients", Integer, nullable=False),
+    Index(None, "grouping", "group_key"),
+)
+#: What ``secondary_cells`` and ``secondary_changes`` count: at which data cut-off, under which
+#: rules (one row).
+secondary_cells_state = Table(
+    "secondary_cells_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1
+    Column("as_of", Date),  # the data cut-off; NULL when nothing was stored
+    Column("fingerprint", String(64), nullable=False),
+)
+
 #: Where an import came from, and how it ended (the import log's vocabularies).
 IMPORT_SOURCES: tuple[str, ...] = ("cli", "app", "demo")
 IMPORT_STATUSES: tuple[str, ...] = ("applied", "refused")

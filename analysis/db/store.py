@@ -53,11 +53,17 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 #: covariate patterns: with 4 MB the sort spills to disk (3.8 s), with 64 MB it does not (1.4 s)
 #: (docs/performance.md, "The planner and the flags"). Set for these sessions only.
 POSTGRESQL_WORK_MEM = "64MB"
+#: No just-in-time compilation of the app's queries. PostgreSQL compiles any query it costs
+#: above ``jit_above_cost`` — every aggregate over a 10M-session clinic — and the compiling
+#: took 1.15 s of the 5.5 s of ``secondary --by condition`` there, more than it saved
+#: (docs/performance.md, "Just-in-time compilation"). Set for these sessions only.
+POSTGRESQL_JIT = "off"
 
 
 def _postgresql_settings(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute(f"SET work_mem = '{POSTGRESQL_WORK_MEM}'")
+    cursor.execute(f"SET jit = {POSTGRESQL_JIT}")
     cursor.close()
     dbapi_connection.commit()  # psycopg opened a transaction for the SET; keep it, end that
 
@@ -195,7 +201,7 @@ def _migration_lock(engine: Engine) -> Iterator[Connection]:
 #: The newest migration; ``tests/test_migrations.py`` holds it to Alembic's head. A database at
 #: this revision is opened without Alembic, whose import and scan of the migrations cost every
 #: command and page start ≈ 0.25 s of CPU (docs/performance.md, "Start-up").
-SCHEMA_HEAD = "0011"
+SCHEMA_HEAD = "0012"
 
 
 def _at_head(engine: Engine) -> bool:

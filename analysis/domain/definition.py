@@ -76,6 +76,10 @@ class CohortFilter:
         return self == CohortFilter()
 
 
+#: What a result can be broken down by: the per-patient columns every view groups on.
+DIMENSIONS: tuple[str, ...] = ("condition", "route", "site", "sex", "age_group", "quarter")
+
+
 #: Age bands (label, lowest age, highest age inclusive); ages are stored capped at 90.
 AGE_GROUPS: tuple[tuple[str, int, int], ...] = (
     ("18-34", 18, 34),

@@ -25,7 +25,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from analysis import stats
 from analysis.db import schema
 from analysis.db.derivation import cohort_query, count_where
-from analysis.domain.definition import SMALL_CELL, CohortFilter, OutcomeDefinition
+from analysis.domain.definition import DIMENSIONS, SMALL_CELL, CohortFilter, OutcomeDefinition
 from analysis.domain.vocabulary import MIXED_ROUTE
 from analysis.stats import planner
 
@@ -204,10 +204,6 @@ def _options(
 
 
 # --- groups and the response table --------------------------------------------------------
-
-#: Dimensions a response table can be broken down by (``--by``).
-DIMENSIONS: tuple[str, ...] = ("condition", "route", "site", "sex", "age_group", "quarter")
-
 
 @dataclass(frozen=True)
 class GroupResult:

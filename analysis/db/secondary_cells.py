@@ -1,0 +1,301 @@
+"""The default view of the outcomes beyond pain, counted at import (``secondary_cells``).
+
+``secondary`` at the default view counted 28 rules over every eligible patient and four change
+histograms: 4.6 s at 10M sessions on PostgreSQL, where the target is 2 s. Its answer is made of
+sums, so it is kept here already summed — per breakdown by one dimension (and for the whole
+clinic) a ``counts`` row and the change histograms of each group — and an import changes it by
+what its patients changed (docs/performance.md, "Beyond pain, counted at import"):
+
+1. before the facts of the import's patients are re-derived, their part of the counts as they
+   were, at the data cut-off the cells were counted at, is taken away;
+2. after, their new part, at the new data cut-off, is added;
+3. patients whose eligibility the moved data cut-off changed — evaluable, no follow-up in the
+   window, and the window closing between the two cut-offs — are taken away and added the same
+   way: the only patients an import changes without writing a row of theirs.
+
+The parts come from the very statement the view would run (:func:`analysis.db.beyond_pain.secondary_query`
+over ``patient_facts``), grouped by all six dimensions and then added up per breakdown, so the
+kept answer and the computed one cannot drift apart (``tests/test_secondary_cells.py`` holds
+them equal after imports, refreshes and a moved cut-off on both databases).
+
+The cells answer only the view they were counted for: the default time point, window and
+threshold, the latest data cut-off, the default measure settings, no cohort filter, at most one
+dimension. ``secondary_cells_state`` records the cut-off and a fingerprint of those rules; when
+either differs (new code, rows written without a refresh), the view is computed from the facts
+as before, and the next refresh rebuilds the cells.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Date,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    inspect,
+    literal,
+    null,
+    select,
+    tuple_,
+    union_all,
+)
+
+from analysis.db import schema
+from analysis.db.beyond_pain import COUNT_NAMES, FROM_FACTS, secondary_query
+from analysis.db.derivation import facts_query
+from analysis.domain.definition import DIMENSIONS, OutcomeDefinition
+from analysis.domain.measures import MeasureSettings
+
+#: The view the cells count: the facts' time point and window, the default threshold.
+DEFAULT_VIEW = OutcomeDefinition(
+    timepoint_days=schema.FACTS_TIMEPOINT[0], window_days=schema.FACTS_TIMEPOINT[1]
+)
+#: Breakdowns kept: the whole clinic ('') and each dimension alone.
+GROUPINGS: tuple[str, ...] = ("", *DIMENSIONS)
+_STATE_ID = 1
+_VALUES = ("patients", *COUNT_NAMES[1:])
+
+
+def fingerprint() -> str:
+    """The rules the cells are counted under; another value means they must be recounted."""
+    rules = repr((schema.FACTS_TIMEPOINT, DEFAULT_VIEW, MeasureSettings(), GROUPINGS, COUNT_NAMES))
+    return hashlib.sha256(rules.encode()).hexdigest()[:32]
+
+
+def latest_date(connection: Connection) -> date | None:
+    """The data cut-off (:func:`analysis.db.store.data_cutoff`) seen by ``connection``."""
+    s, f = schema.sessions, schema.followups
+    both = union_all(
+        select(func.max(s.c.session_date).label("d")), select(func.max(f.c.followup_date).label("d"))
+    ).subquery()
+    value = connection.execute(select(func.max(both.c.d))).scalar()
+    return value if value is None or isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _temporary(name: str, columns: list[Column[Any]]) -> Table:
+    return Table(name, MetaData(), *columns, prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
+
+
+def _like(table: Table, suffix: str) -> Table:
+    """A temporary table with ``table``'s columns."""
+    columns = [Column(c.name, c.type, nullable=c.nullable) for c in table.columns]
+    return _temporary(f"{table.name}_{suffix}", columns)
+
+
+#: Each touched patient's part of the counts, per cell of all six dimensions (signed), as
+#: :func:`analysis.db.beyond_pain.secondary_query` returns it: ``counts`` rows and change rows.
+_PARTS = _temporary(
+    "secondary_cells_parts",
+    [
+        Column("kind", String(24), nullable=False),
+        *[Column(name, String(64), nullable=False) for name in DIMENSIONS],
+        Column("value", Float),
+        *[Column(name, Integer, nullable=False) for name in _VALUES],
+    ],
+)
+#: The kept tables: each with the rows of the parts it keeps, its key columns besides the group,
+#: and the columns it adds up.
+_KEPT: tuple[tuple[Table, Any, tuple[str, ...], tuple[str, ...]], ...] = (
+    (schema.secondary_cells, _PARTS.c.kind == "counts", (), _VALUES),
+    (schema.secondary_changes, _PARTS.c.kind != "counts", ("kind", "value"), ("patients",)),
+)
+#: Per kept table: the parts added up per breakdown and group; the touched groups' rows plus those
+#: sums (read before the rows they replace are deleted).
+_ROLLED = {table.name: _like(table, "rolled") for table, *_ in _KEPT}
+_MERGED = {table.name: _like(table, "merged") for table, *_ in _KEPT}
+#: The patients whose part changes: the refreshed ones and those whose eligibility moved.
+_TOUCHED = _temporary("secondary_cells_touched", [Column("patient_key", Integer, primary_key=True)])
+_WORK = (_PARTS, *_ROLLED.values(), *_MERGED.values(), _TOUCHED)
+
+
+class Recount:
+    """One refresh of the cells around a refresh of the facts (see the module docstring).
+
+    ``before`` runs while the facts are as they were, ``after`` once they are re-derived, both in
+    the refresh's transaction. ``keys`` is a query of the refreshed patients' keys (one column,
+    ``patient_key``; patients new to the clinic have no facts yet), or None
+    when every patient's facts are re-derived (the cells are then counted afresh).
+    """
+
+    def __init__(self, connection: Connection, keys: Any) -> None:
+        self.connection = connection
+        self.keys = keys
+        self.kept = inspect(connection).has_table(schema.secondary_cells.name)
+        self.rebuild = keys is None
+        self.old_cutoff: date | None = None
+        if not self.kept:
+            return
+        state = connection.execute(
+            select(schema.secondary_cells_state.c.as_of, schema.secondary_cells_state.c.fingerprint)
+        ).first()
+        if state is None or state.fingerprint != fingerprint():
+            self.rebuild = True
+        else:
+            self.old_cutoff = _as_date(state.as_of)
+
+    def before(self) -> None:
+        """Take away the touched patients' parts, counted as they were."""
+        if not self.kept:
+            return
+        for table in _WORK:
+            table.drop(self.connection, checkfirst=True)  # SQLite keeps them until disconnect
+            table.create(self.connection)
+        if self.rebuild:
+            return
+        new_cutoff = latest_date(self.connection)
+        self.connection.execute(insert(_TOUCHED).from_select(["patient_key"], self._touched(new_cutoff)))
+        self._analyze(_TOUCHED)
+        if self.old_cutoff is not None:
+            self._add_parts(self.old_cutoff, sign=-1)
+
+    def after(self) -> None:
+        """Add the touched patients' new parts and fold everything into ``secondary_cells``."""
+        if not self.kept:
+            return
+        connection = self.connection
+        cutoff = latest_date(connection)
+        if self.rebuild:
+            for table, *_ in _KEPT:
+                connection.execute(delete(table))
+        if cutoff is not None:
+            self._add_parts(cutoff, sign=1)
+        self._analyze(_PARTS)
+        self._fold()
+        state = schema.secondary_cells_state
+        connection.execute(delete(state))
+        connection.execute(insert(state).values(id=_STATE_ID, as_of=cutoff, fingerprint=fingerprint()))
+        if connection.dialect.name != "postgresql":  # PostgreSQL drops them at commit
+            for table in _WORK:
+                table.drop(connection)
+
+    def _analyze(self, table: Table) -> None:
+        if self.connection.dialect.name == "postgresql":  # a plan for its real size
+            self.connection.exec_driver_sql(f"ANALYZE {table.name}")
+
+    # --- steps --------------------------------------------------------------------------------
+
+    def _touched(self, new_cutoff: date | None) -> Any:
+        """The refreshed patients, and those whose window closed between the two cut-offs
+        without a follow-up (eligible at the later cut-off, pending at the earlier)."""
+        t = schema.patient_facts
+        parts = [self.keys]
+        if self.old_cutoff is not None and new_cutoff is not None and new_cutoff != self.old_cutoff:
+            end = timedelta(days=DEFAULT_VIEW.window_end)
+            low, high = sorted((self.old_cutoff, new_cutoff))
+            parts.append(
+                select(t.c.patient_key).where(
+                    t.c.evaluable == 1,
+                    t.c.reduction.is_(None),
+                    t.c.index_date > literal(low - end, Date),
+                    t.c.index_date <= literal(high - end, Date),
+                )
+            )
+        # UNION (not ALL): a refreshed patient may also be one whose eligibility moved.
+        return parts[0] if len(parts) == 1 else parts[0].union(parts[1])
+
+    def _add_parts(self, cutoff: date, *, sign: int) -> None:
+        """The touched patients' (all patients' on a rebuild) counts at ``cutoff``, per cell."""
+        definition = replace(DEFAULT_VIEW, cutoff=cutoff)
+        rows = facts_query(definition, cutoff)
+        if not self.rebuild:
+            rows = rows.where(schema.patient_facts.c.patient_key.in_(select(_TOUCHED.c.patient_key)))
+        settings = MeasureSettings()
+        counted = secondary_query(rows, definition, settings, DIMENSIONS, source=FROM_FACTS).subquery()
+        self.connection.execute(
+            insert(_PARTS).from_select(
+                ["kind", *DIMENSIONS, "value", *_VALUES],
+                select(
+                    counted.c.kind,
+                    *[counted.c[name] for name in DIMENSIONS],
+                    counted.c.value,
+                    *[counted.c[name] * sign for name in _VALUES],
+                ),
+            )
+        )
+
+    def _fold(self) -> None:
+        """Add the parts up per breakdown and group, and replace the touched groups' rows by
+        their old rows plus those sums (groups left with no patient disappear)."""
+        connection = self.connection
+        for table, kept, extra, summed in _KEPT:
+            rolled, merged = _ROLLED[table.name], _MERGED[table.name]
+            names = ["grouping", "group_key", *extra]
+            per_grouping = []
+            for grouping in GROUPINGS:
+                key = _PARTS.c[grouping] if grouping else literal("", String)
+                per_grouping.append(
+                    select(
+                        literal(grouping, String),
+                        key,
+                        *[_PARTS.c[n] for n in extra],
+                        *[func.sum(_PARTS.c[n]) for n in summed],
+                    )
+                    .where(kept)
+                    .group_by(key, *[_PARTS.c[n] for n in extra])
+                )
+            connection.execute(insert(rolled).from_select([*names, *summed], union_all(*per_grouping)))
+            groups = tuple_(table.c.grouping, table.c.group_key)
+            touched = select(rolled.c.grouping, rolled.c.group_key).distinct()
+            both = union_all(
+                select(*[table.c[n] for n in (*names, *summed)]).where(groups.in_(touched)),
+                select(*[rolled.c[n] for n in (*names, *summed)]),
+            ).subquery()
+            sums = (
+                select(*[both.c[n] for n in names], *[func.sum(both.c[n]).label(n) for n in summed])
+                .group_by(*[both.c[n] for n in names])
+                .having(func.sum(both.c.patients) != 0)
+            )
+            connection.execute(insert(merged).from_select([*names, *summed], sums))
+            connection.execute(delete(table).where(groups.in_(touched)))
+            columns = [*names, *summed]
+            connection.execute(insert(table).from_select(columns, select(*[merged.c[n] for n in columns])))
+
+
+def kept_counts(connection: Connection, cutoff: date, grouping: str) -> list[Any] | None:
+    """The kept rows of ``grouping`` ('' or a dimension) counted at ``cutoff``, or None when the
+    cells do not answer (not kept, counted at another cut-off or under other rules).
+
+    Rows as :func:`analysis.db.beyond_pain.secondary_query` returns them grouped by
+    ``grouping``: ``kind``, the group's value under the dimension's name, ``value``, the counts.
+    """
+    if grouping not in GROUPINGS or not inspect(connection).has_table(schema.secondary_cells.name):
+        return None
+    state = schema.secondary_cells_state
+    row = connection.execute(select(state.c.as_of, state.c.fingerprint)).first()
+    if row is None or row.fingerprint != fingerprint() or _as_date(row.as_of) != cutoff:
+        return None
+    cells, changes = schema.secondary_cells, schema.secondary_changes
+    key = [grouping] if grouping else []
+    counts = select(
+        literal("counts", String).label("kind"),
+        *[cells.c.group_key.label(n) for n in key],
+        null().label("value"),
+        *[cells.c[n] for n in _VALUES],
+    ).where(cells.c.grouping == grouping)
+    histograms = select(
+        changes.c.kind,
+        *[changes.c.group_key.label(n) for n in key],
+        changes.c.value,
+        changes.c.patients,
+    ).where(changes.c.grouping == grouping)
+    rows = list(connection.execute(counts).mappings().all())
+    return rows + list(connection.execute(histograms).mappings().all())
+
+
+def _as_date(value: Any) -> date | None:
+    return value if value is None or isinstance(value, date) else date.fromisoformat(str(value))
+
+
+__all__ = ["GROUPINGS", "Recount", "fingerprint", "kept_counts"]
