@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -134,12 +135,14 @@ def secondary_counts(
     if at_default_timepoint(definition) and derivation.READ_FACTS:
         source = FROM_FACTS if facts_apply(definition.cutoff, data_cutoff(engine)) else AS_OF
     with engine.connect() as connection:
-        result = None
+        kept = None
         if source == FROM_FACTS and _kept_view(definition, cohort, by, settings):
-            result = secondary_cells.kept_counts(connection, definition.cutoff, by[0] if by else "")
-        if result is None:
+            kept = secondary_cells.kept_counts(connection, definition.cutoff, by[0] if by else "")
+        if kept is None:
             query = secondary_query(cohort_rows, definition, settings, by, source=source)
-            result = connection.execute(query).mappings().all()
+            result: Sequence[Any] = connection.execute(query).mappings().all()
+        else:
+            result = kept
     counts: dict[tuple[str, ...], dict[str, int]] = {}
     histograms: dict[tuple[str, ...], dict[str, list[tuple[float, int]]]] = {}
     for row in result:
