@@ -13,9 +13,10 @@ what its patients changed (docs/performance.md, "Beyond pain, counted at import"
    window, and the window closing between the two cut-offs — are taken away and added the same
    way: the only patients an import changes without writing a row of theirs.
 
-The parts come from the very statement the view would run (:func:`analysis.db.beyond_pain.secondary_query`
-over ``patient_facts``), grouped by all six dimensions and then added up per breakdown, so the
-kept answer and the computed one cannot drift apart (``tests/test_secondary_cells.py`` holds
+The parts come from the very statement the view would run
+(:func:`analysis.db.beyond_pain.secondary_query` over ``patient_facts``), grouped by all six
+dimensions and then added up per breakdown, so the kept answer and the computed one cannot drift
+apart (``tests/test_secondary_cells.py`` holds
 them equal after imports, refreshes and a moved cut-off on both databases).
 
 The cells answer only the view they were counted for: the default time point, window and
@@ -55,6 +56,7 @@ from sqlalchemy import (
 from analysis.db import schema
 from analysis.db.beyond_pain import COUNT_NAMES, FROM_FACTS, secondary_query
 from analysis.db.derivation import facts_query
+from analysis.db.store import latest_date
 from analysis.domain.definition import DIMENSIONS, OutcomeDefinition
 from analysis.domain.measures import MeasureSettings
 
@@ -72,16 +74,6 @@ def fingerprint() -> str:
     """The rules the cells are counted under; another value means they must be recounted."""
     rules = repr((schema.FACTS_TIMEPOINT, DEFAULT_VIEW, MeasureSettings(), GROUPINGS, COUNT_NAMES))
     return hashlib.sha256(rules.encode()).hexdigest()[:32]
-
-
-def latest_date(connection: Connection) -> date | None:
-    """The data cut-off (:func:`analysis.db.store.data_cutoff`) seen by ``connection``."""
-    s, f = schema.sessions, schema.followups
-    both = union_all(
-        select(func.max(s.c.session_date).label("d")), select(func.max(f.c.followup_date).label("d"))
-    ).subquery()
-    value = connection.execute(select(func.max(both.c.d))).scalar()
-    return value if value is None or isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def _temporary(name: str, columns: list[Column[Any]]) -> Table:

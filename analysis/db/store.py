@@ -246,6 +246,15 @@ def data_cutoff(engine: Engine, sites: tuple[str, ...] | None = None) -> date | 
     their own data cut-off, never a date that only another site's data gives away
     (docs/security.md).
     """
+    try:
+        with engine.connect() as connection:
+            return latest_date(connection, sites)
+    except SQLAlchemyError as exc:
+        raise DatabaseError(_unreachable_message(engine, exc)) from exc
+
+
+def latest_date(connection: Connection, sites: tuple[str, ...] | None = None) -> date | None:
+    """:func:`data_cutoff` as ``connection`` sees it (inside an import's transaction, say)."""
     s, f = schema.sessions, schema.followups
     if sites is None:
         parts = (
@@ -259,11 +268,7 @@ def data_cutoff(engine: Engine, sites: tuple[str, ...] | None = None) -> date | 
             select(func.max(f.c.followup_date).label("d")).where(f.c.patient_key.in_(mine)),
         )
     latest = union_all(*parts).subquery()
-    try:
-        with engine.connect() as connection:
-            value = connection.execute(select(func.max(latest.c.d))).scalar()
-    except SQLAlchemyError as exc:
-        raise DatabaseError(_unreachable_message(engine, exc)) from exc
+    value = connection.execute(select(func.max(latest.c.d))).scalar()
     if value is None or isinstance(value, date):
         return value
     return date.fromisoformat(str(value))
