@@ -53,7 +53,14 @@ DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 _CHUNK_ROWS = 250_000
 _TABLES = ("patients", "sessions", "followups")
 #: The derived tables the importer keeps (docs/performance.md): per patient, and the counted view.
-_FACTS = ("patient_facts", "measure_facts", "durability_facts", "secondary_cells", "secondary_changes")
+_FACTS = (
+    "patient_facts",
+    "followup_days",
+    "measure_facts",
+    "durability_facts",
+    "secondary_cells",
+    "secondary_changes",
+)
 
 
 @dataclass(frozen=True)
@@ -237,6 +244,7 @@ def _stored_tables(url: str) -> dict[str, pd.DataFrame]:
         "patient_facts": "patient_key",
         "measure_facts": "patient_key",
         "durability_facts": "patient_key",
+        "followup_days": "patient_key, day",
         "secondary_cells": "grouping, group_key",
         "secondary_changes": "grouping, group_key, kind, value",
     }

@@ -138,3 +138,12 @@ def test_0011_copies_the_cohort_columns_into_the_durability_facts(db_url):
     upgraded, derived = upgraded_and_refreshed(db_url, "0010", 10, list(t.columns))
     assert len(upgraded) > 50 and upgraded.route.notna().all() and upgraded.site.notna().all()
     pd.testing.assert_frame_equal(upgraded, derived)
+
+
+def test_0013_fills_the_follow_up_days_as_the_facts_derive_them(db_url):
+    """A clinic stored under 0012 gets every follow-up's day since the index date from the
+    upgrade, equal to what a full refresh of the facts derives (docs/performance.md)."""
+    t = schema.followup_days
+    upgraded, derived = upgraded_and_refreshed(db_url, "0012", 13, list(t.columns))
+    assert len(upgraded) > 100 and (upgraded.day >= 0).all()
+    pd.testing.assert_frame_equal(upgraded, derived)

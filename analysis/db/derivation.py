@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import ColumnElement
 
-from analysis.db import schema
+from analysis.db import followup_days, schema
 from analysis.db.sqlfunctions import days_between, has_any_event, has_event, quarter_of
 from analysis.db.store import data_cutoff
 from analysis.domain.definition import AGE_GROUPS, CohortFilter, OutcomeDefinition
@@ -375,7 +375,11 @@ def at_default_timepoint(definition: OutcomeDefinition) -> bool:
 
 
 def facts_query(
-    definition: OutcomeDefinition, cutoff: date, *, followups_until: date | None = None
+    definition: OutcomeDefinition,
+    cutoff: date,
+    *,
+    followups_until: date | None = None,
+    distinct_on: bool = False,
 ) -> Select[Any]:
     """The rows of :func:`patient_outcomes_query` read from ``patient_facts``.
 
@@ -383,7 +387,8 @@ def facts_query(
     (every patient when ``cutoff`` is on or after the latest stored date; see
     :func:`facts_as_of_query`). At the default time point and window no other table is read —
     the reduction is stored — and at another one the nearest follow-up on or before
-    ``followups_until`` (every follow-up when None) is found in ``followups``.
+    ``followups_until`` (every follow-up when None) is found in ``followup_days``
+    (:func:`analysis.db.followup_days.nearest`; ``distinct_on`` on PostgreSQL).
     """
     t = schema.patient_facts
     evaluable = t.c.evaluable == 1
@@ -393,7 +398,7 @@ def facts_query(
         reduction: ColumnElement[Any] = t.c.reduction
         source: Any = t
     else:
-        nearest = _nearest_followups(t, definition, followups_until)
+        nearest = followup_days.nearest(definition, followups_until, distinct_on=distinct_on)
         followup = _followup_columns(nearest)
         reduction = _reduction(evaluable, t.c.baseline, nearest.c.pain)
         source = t.outerjoin(nearest, nearest.c.patient_key == t.c.patient_key)
@@ -437,7 +442,9 @@ def facts_settled(definition: OutcomeDefinition, cutoff: date) -> ColumnElement[
     return or_(t.c.index_date.is_(None), and_(*settled))
 
 
-def _straddling_query(definition: OutcomeDefinition, cutoff: date, keys: Select[Any]) -> Select[Any]:
+def _straddling_query(
+    definition: OutcomeDefinition, cutoff: date, keys: Select[Any], *, distinct_on: bool = False
+) -> Select[Any]:
     """The rows of :func:`patient_outcomes_query` as of ``cutoff`` for patients first treated on or
     before it (``keys``), with what cannot change read from ``patient_facts``.
 
@@ -452,8 +459,8 @@ def _straddling_query(definition: OutcomeDefinition, cutoff: date, keys: Select[
     totals = _session_totals(route_counts, "straddling_sessions")
     patient_route = _plurality_route(route_counts)
     mine = t.c.patient_key.in_(keys)
-    index = select(t.c.patient_key, t.c.index_date).where(mine).subquery("straddling_index")
-    nearest = _nearest_followups(index, definition, cutoff, keys)
+    # Their index date is the stored one, so are their follow-ups' days.
+    nearest = followup_days.nearest(definition, cutoff, keys, distinct_on=distinct_on)
     evaluable = t.c.evaluable == 1
     copied = _ATTRIBUTES[: _ATTRIBUTES.index("quarter") + 1]  # up to the session counts
     return (
@@ -480,7 +487,9 @@ def _straddling_query(definition: OutcomeDefinition, cutoff: date, keys: Select[
     )
 
 
-def facts_as_of_query(definition: OutcomeDefinition, cutoff: date) -> Select[Any]:
+def facts_as_of_query(
+    definition: OutcomeDefinition, cutoff: date, *, distinct_on: bool = False
+) -> Select[Any]:
     """The rows of :func:`patient_outcomes_query` as of an earlier ``cutoff``, mostly from the facts.
 
     Patients first treated after the cut-off were not patients yet; of the others, those whose
@@ -492,7 +501,9 @@ def facts_as_of_query(definition: OutcomeDefinition, cutoff: date) -> Select[Any
     t = schema.patient_facts
     counted = or_(t.c.index_date.is_(None), t.c.index_date <= literal(cutoff, Date))
     settled = facts_settled(definition, cutoff)
-    from_facts = facts_query(definition, cutoff, followups_until=cutoff).where(counted, settled)
+    from_facts = facts_query(definition, cutoff, followups_until=cutoff, distinct_on=distinct_on).where(
+        counted, settled
+    )
     # SQLite computes the keys once (the derivation reads them four times). PostgreSQL cannot
     # estimate a materialised CTE's rows (it guesses 200) and then looks each of 290,000 keys up
     # by index at 10M sessions; inlined, it estimates them and hash-joins.
@@ -503,7 +514,7 @@ def facts_as_of_query(definition: OutcomeDefinition, cutoff: date) -> Select[Any
         .prefix_with("MATERIALIZED", dialect="sqlite")
         .prefix_with("NOT MATERIALIZED", dialect="postgresql")
     )
-    derived = _straddling_query(definition, cutoff, select(straddling.c.patient_key))
+    derived = _straddling_query(definition, cutoff, select(straddling.c.patient_key), distinct_on=distinct_on)
     return union_all(from_facts, derived)  # type: ignore[return-value]
 
 
@@ -525,12 +536,13 @@ def cohort_query(
     latest = data_cutoff(engine)
     cutoff = definition.cutoff or latest or date.today()
     definition = replace(definition, cutoff=cutoff)
+    postgresql = engine.dialect.name == "postgresql"  # DISTINCT ON for the nearest follow-up
     if not READ_FACTS:
         rows = patient_outcomes_query(definition, cutoff)
     elif facts_apply(cutoff, latest):
-        rows = facts_query(definition, cutoff)
+        rows = facts_query(definition, cutoff, distinct_on=postgresql)
     else:
-        rows = facts_as_of_query(definition, cutoff)
+        rows = facts_as_of_query(definition, cutoff, distinct_on=postgresql)
     return definition, apply_filter(rows, cohort)
 
 

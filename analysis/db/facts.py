@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from analysis.db import durability, measures, schema
+from analysis.db import durability, followup_days, measures, schema
 from analysis.db.derivation import ALL_DATA, patient_outcomes_query
 from analysis.db.secondary_cells import Recount
 from analysis.domain.definition import OutcomeDefinition
@@ -117,6 +117,7 @@ def refresh(
         recount.before()
         connection.execute(delete(facts))
         connection.execute(_derive(columns, None))
+        followup_days.refresh(connection)  # any other time point's nearest follow-up
         measures.refresh_facts(connection)  # the outcomes beyond pain (docs/methods.md)
         if durability_facts:  # migrations before 0009 have no such table
             connection.execute(delete(schema.durability_facts))
@@ -145,6 +146,7 @@ def refresh(
     recount.before()
     connection.execute(delete(facts).where(facts.c.patient_key.in_(staged)))
     connection.execute(_derive(columns, staged))
+    followup_days.refresh(connection, staged)
     measures.refresh_facts(connection, staged)  # the outcomes beyond pain (docs/methods.md)
     if durability_facts:
         lasting = schema.durability_facts

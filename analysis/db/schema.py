@@ -187,6 +187,21 @@ measure_facts = Table(
     Column("headache_days", Integer),
 )
 
+#: Each follow-up of a patient with a first session, keyed by its day since the patient's index
+#: date: the follow-up nearest any time point is then a range of this table, with no join to
+#: the index dates. Kept at import with ``patient_facts`` by ``analysis.db.followup_days``
+#: (docs/performance.md, "Follow-up days"); no foreign key, as ``patient_facts``.
+followup_days = Table(
+    "followup_days",
+    metadata,
+    Column("patient_key", Integer, primary_key=True, autoincrement=False),
+    Column("day", Integer, primary_key=True, autoincrement=False),
+    Column("followup_date", Date, nullable=False),
+    Column("pain", Float, nullable=False),
+    Column("pgic", Integer),
+    sqlite_with_rowid=False,
+)
+
 #: (time point, window) in days for which ``patient_facts`` keeps the nearest follow-up.
 FACTS_TIMEPOINT: tuple[int, int] = (90, 30)
 
