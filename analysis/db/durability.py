@@ -44,36 +44,15 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import ColumnElement, CompoundSelect, FunctionElement
+from sqlalchemy.sql.expression import ColumnElement, CompoundSelect
 
 from analysis.db import schema
 from analysis.db.derivation import ALL_DATA, EPSILON, apply_filter, is_set
-from analysis.db.sqlfunctions import days_between
+from analysis.db.sqlfunctions import add_days, days_between
 from analysis.domain.definition import CohortFilter
 
 #: Sessions after this day (days since the first session) are maintenance ("booster") sessions.
 MAINTENANCE_AFTER_DAY = 28
-
-
-class add_days(FunctionElement):
-    """A date plus a whole number of days (a constant)."""
-
-    type = Date()
-    inherit_cache = True
-    name = "add_days"
-
-
-@compiles(add_days, "sqlite")
-def _add_days_sqlite(element: add_days, compiler: Any, **kw: Any) -> str:
-    value, days = list(element.clauses)
-    return f"date({compiler.process(value, **kw)}, '+' || {compiler.process(days, **kw)} || ' days')"
-
-
-@compiles(add_days, "postgresql")
-def _add_days_postgresql(element: add_days, compiler: Any, **kw: Any) -> str:
-    value, days = list(element.clauses)
-    return f"({compiler.process(value, **kw)} + CAST({compiler.process(days, **kw)} AS INTEGER))"
 
 
 def _earlier(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, literal
+from sqlalchemy import Date, Integer, String, and_, literal
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
@@ -38,6 +38,26 @@ def _days_between_sqlite(element: days_between, compiler: Any, **kw: Any) -> str
 def _days_between_postgresql(element: days_between, compiler: Any, **kw: Any) -> str:
     later, earlier = list(element.clauses)
     return f"({compiler.process(later, **kw)} - {compiler.process(earlier, **kw)})"
+
+
+class add_days(FunctionElement):
+    """A date plus a whole number of days (a constant)."""
+
+    type = Date()
+    inherit_cache = True
+    name = "add_days"
+
+
+@compiles(add_days, "sqlite")
+def _add_days_sqlite(element: add_days, compiler: Any, **kw: Any) -> str:
+    value, days = list(element.clauses)
+    return f"date({compiler.process(value, **kw)}, '+' || {compiler.process(days, **kw)} || ' days')"
+
+
+@compiles(add_days, "postgresql")
+def _add_days_postgresql(element: add_days, compiler: Any, **kw: Any) -> str:
+    value, days = list(element.clauses)
+    return f"({compiler.process(value, **kw)} + CAST({compiler.process(days, **kw)} AS INTEGER))"
 
 
 class quarter_of(FunctionElement):
