@@ -37,16 +37,12 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from analysis.db import durability, followup_days, measures, schema
 from analysis.db.derivation import ALL_DATA, patient_outcomes_query
 from analysis.db.secondary_cells import Recount
-from analysis.domain.definition import OutcomeDefinition
 
 #: Above this share of all patients, one rebuild of the whole table beats per-patient refreshes.
 REBUILD_SHARE = 0.2
 #: Pseudonyms per statement while staging on SQLite (bound parameters stay under its limit).
 CHUNK = 2_000
 
-_DEFAULT_TIMEPOINT = OutcomeDefinition(
-    timepoint_days=schema.FACTS_TIMEPOINT[0], window_days=schema.FACTS_TIMEPOINT[1]
-)
 #: The patients a refresh re-derives, staged for one join instead of thousands of IN lists.
 _STAGED = Table(
     "facts_refresh_keys",
@@ -63,9 +59,8 @@ def _derive(columns: Sequence[str], keys: Any = None) -> Any:
     ``columns``: those the stored table has. A migration before the one that added a column
     refreshes the facts with today's code (0004, 0009), so it writes only the columns of its day.
     """
-    rows = patient_outcomes_query(_DEFAULT_TIMEPOINT, ALL_DATA, keys=keys, with_last_dates=True).subquery(
-        "derived"
-    )
+    definition = schema.FACTS_DEFINITION
+    rows = patient_outcomes_query(definition, ALL_DATA, keys=keys, with_last_dates=True).subquery("derived")
     return insert(schema.patient_facts).from_select(
         list(columns), select(*[rows.c[name] for name in columns])
     )

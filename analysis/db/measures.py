@@ -87,9 +87,6 @@ def measures_at_followup(
 
 # --- the measure facts, kept at import ------------------------------------------------------
 
-_FACTS_DEFINITION = OutcomeDefinition(
-    timepoint_days=schema.FACTS_TIMEPOINT[0], window_days=schema.FACTS_TIMEPOINT[1]
-)
 #: Baselines that ``measure_facts`` copies from ``patients``.
 BASELINES: tuple[str, ...] = (
     "baseline_mme",
@@ -109,7 +106,7 @@ def measure_facts_query(keys: Any = None) -> Select[Any]:
         .where(t.c.index_date.is_not(None), *mine)
         .subquery("facts_index")
     )
-    at = measures_at_followup(index, _FACTS_DEFINITION, None)
+    at = measures_at_followup(index, schema.FACTS_DEFINITION, None)
     return (
         select(
             p.c.id.label("patient_key"),

@@ -34,6 +34,7 @@ from sqlalchemy import (
 )
 
 from analysis.domain import contract
+from analysis.domain.definition import OutcomeDefinition
 
 # Stable constraint names so that Alembic migrations are the same on SQLite and PostgreSQL.
 metadata = MetaData(
@@ -204,6 +205,8 @@ followup_days = Table(
 
 #: (time point, window) in days for which ``patient_facts`` keeps the nearest follow-up.
 FACTS_TIMEPOINT: tuple[int, int] = (90, 30)
+#: The definition the kept facts are derived at: that time point and window, the defaults otherwise.
+FACTS_DEFINITION = OutcomeDefinition(timepoint_days=FACTS_TIMEPOINT[0], window_days=FACTS_TIMEPOINT[1])
 
 #: Per-patient durability at the default definition (threshold 0.30, ``FACTS_TIMEPOINT``) over all
 #: stored data: one row per patient with an onset (docs/methods.md, "Durability"), kept at import

@@ -57,13 +57,11 @@ from analysis.db import schema
 from analysis.db.beyond_pain import COUNT_NAMES, FROM_FACTS, secondary_query
 from analysis.db.derivation import facts_query
 from analysis.db.store import latest_date
-from analysis.domain.definition import DIMENSIONS, OutcomeDefinition
+from analysis.domain.definition import DIMENSIONS
 from analysis.domain.measures import MeasureSettings
 
 #: The view the cells count: the facts' time point and window, the default threshold.
-DEFAULT_VIEW = OutcomeDefinition(
-    timepoint_days=schema.FACTS_TIMEPOINT[0], window_days=schema.FACTS_TIMEPOINT[1]
-)
+DEFAULT_VIEW = schema.FACTS_DEFINITION
 #: Breakdowns kept: the whole clinic ('') and each dimension alone.
 GROUPINGS: tuple[str, ...] = ("", *DIMENSIONS)
 _STATE_ID = 1
@@ -129,13 +127,8 @@ class Recount:
         self.old_cutoff: date | None = None
         if not self.kept:
             return
-        state = connection.execute(
-            select(schema.secondary_cells_state.c.as_of, schema.secondary_cells_state.c.fingerprint)
-        ).first()
-        if state is None or state.fingerprint != fingerprint():
-            self.rebuild = True
-        else:
-            self.old_cutoff = _as_date(state.as_of)
+        current, self.old_cutoff = _state(connection)
+        self.rebuild = self.rebuild or not current
 
     def before(self) -> None:
         """Take away the touched patients' parts, counted as they were."""
@@ -264,9 +257,8 @@ def kept_counts(connection: Connection, cutoff: date, grouping: str) -> list[Any
     """
     if grouping not in GROUPINGS or not inspect(connection).has_table(schema.secondary_cells.name):
         return None
-    state = schema.secondary_cells_state
-    row = connection.execute(select(state.c.as_of, state.c.fingerprint)).first()
-    if row is None or row.fingerprint != fingerprint() or _as_date(row.as_of) != cutoff:
+    current, as_of = _state(connection)
+    if not current or as_of != cutoff:
         return None
     cells, changes = schema.secondary_cells, schema.secondary_changes
     key = [grouping] if grouping else []
@@ -286,8 +278,14 @@ def kept_counts(connection: Connection, cutoff: date, grouping: str) -> list[Any
     return rows + list(connection.execute(histograms).mappings().all())
 
 
-def _as_date(value: Any) -> date | None:
-    return value if value is None or isinstance(value, date) else date.fromisoformat(str(value))
+def _state(connection: Connection) -> tuple[bool, date | None]:
+    """Whether the kept cells were counted under today's rules, and at which data cut-off."""
+    state = schema.secondary_cells_state
+    row = connection.execute(select(state.c.as_of, state.c.fingerprint)).first()
+    if row is None or row.fingerprint != fingerprint():
+        return False, None
+    as_of = row.as_of
+    return True, as_of if as_of is None or isinstance(as_of, date) else date.fromisoformat(str(as_of))
 
 
 __all__ = ["GROUPINGS", "Recount", "fingerprint", "kept_counts"]
