@@ -65,7 +65,7 @@ DEFAULT_VIEW = schema.FACTS_DEFINITION
 #: Breakdowns kept: the whole clinic ('') and each dimension alone.
 GROUPINGS: tuple[str, ...] = ("", *DIMENSIONS)
 _STATE_ID = 1
-_VALUES = ("patients", *COUNT_NAMES[1:])
+_VALUES = COUNT_NAMES  # "patients" (eligible), then the counts
 
 
 def fingerprint() -> str:
