@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analysis.db import derivation
+from analysis.db import cohorts
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 from analysis.present import comparisons_text
 from analysis.present import format as fmt
@@ -26,7 +26,7 @@ STATUS_BADGES = {
 
 @st.cache_data(ttl=60, max_entries=64, show_spinner=False)
 def _resolved(url: str, definition: OutcomeDefinition) -> OutcomeDefinition:
-    return derivation.resolve(common.engine_for(url), definition)
+    return cohorts.resolve(common.engine_for(url), definition)
 
 
 @st.cache_data(**common.CACHE)

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import insert, select
 
 from analysis.db import facts, schema
-from analysis.db.derivation import patient_outcomes
-from analysis.domain.definition import OutcomeDefinition
+from analysis.db.cohorts import cohort_query, patient_outcomes
+from analysis.domain.definition import CohortFilter, OutcomeDefinition
 from analysis.queries.response import summarize
 from tests.reference import reference_outcomes
 
@@ -127,3 +127,43 @@ def test_grouped_counts_equal_the_sum_of_patient_rows(engine):
         ) == tuple(int(row[f]) for f in FLAGS)
     assert table.overall.patients == len(expected)
     assert sum(g.patients for g in table.groups) == len(expected)
+
+
+@pytest.mark.parametrize(
+    ("columns", "cohort"),
+    [
+        # The response table by condition: no session is read at an earlier cut-off.
+        (
+            ("patient_key", "condition", "eligible", "with_followup", "responder", "index_date"),
+            CohortFilter(),
+        ),
+        # The secondary measures' and durability's columns, with a route filter (which adds the route).
+        (
+            ("patient_key", "index_date", "baseline", "evaluable", "reduction"),
+            CohortFilter(routes=("intranasal",)),
+        ),
+        # The session facts themselves.
+        (
+            ("patient_key", "route", "n_sessions", "sessions_with_ae"),
+            CohortFilter(conditions=("crps", "migraine")),
+        ),
+    ],
+)
+def test_rows_of_only_some_columns_equal_those_of_every_column(engine, columns, cohort):
+    """cohort_query(columns=…) gives, patient by patient, the same values as the full rows."""
+    frames = random_clinic(11)
+    store_clinic(engine, frames)
+    latest = max(frames["sessions"].session_date.max(), frames["followups"].followup_date.max())
+    for cutoff in (date(2024, 9, 1), date(2025, 3, 1), latest):
+        definition = OutcomeDefinition(cutoff=cutoff)
+        _, narrow = cohort_query(engine, definition, cohort, columns=columns)
+        _, full = cohort_query(engine, definition, cohort)
+        with engine.connect() as connection:
+            got = pd.DataFrame(connection.execute(narrow).mappings().all())
+            every = pd.DataFrame(connection.execute(full).mappings().all())
+        assert set(columns) <= set(got.columns) < set(every.columns)
+        assert len(got) == len(every) > 0
+        pd.testing.assert_frame_equal(
+            got[list(columns)].sort_values("patient_key", ignore_index=True),
+            every[list(columns)].sort_values("patient_key", ignore_index=True),
+        )

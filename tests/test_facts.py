@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, delete, select, update
 
-from analysis.db import derivation, facts, schema, store
+from analysis.db import cohorts, facts, schema, store
 from analysis.demo import generate
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 from analysis.ingest import import_frames
@@ -53,8 +53,8 @@ def demo(engine: Engine) -> Engine:
 def straightforward(monkeypatch: pytest.MonkeyPatch, call):
     """``call()`` with the per-patient facts switched off (the raw query over every row)."""
     with monkeypatch.context() as patch:
-        patch.setattr(derivation, "READ_FACTS", False)
-        patch.setattr(derivation, "facts_apply", lambda cutoff, latest: False)
+        patch.setattr(cohorts, "READ_FACTS", False)
+        patch.setattr(cohorts, "facts_apply", lambda cutoff, latest: False)
         return call()
 
 
@@ -87,8 +87,8 @@ def test_patient_rows_from_facts_equal_the_straightforward_ones_on_edge_cases(en
             engine, {k: v.assign(patient_id=v.patient_id + "x") for k, v in random_clinic(seed).items()}
         )
     for definition in DEFINITIONS:
-        fast = derivation.patient_outcomes(engine, definition)
-        slow = straightforward(monkeypatch, lambda d=definition: derivation.patient_outcomes(engine, d))
+        fast = cohorts.patient_outcomes(engine, definition)
+        slow = straightforward(monkeypatch, lambda d=definition: cohorts.patient_outcomes(engine, d))
         assert len(fast) == 360
         pd.testing.assert_frame_equal(fast, slow)
 
@@ -105,8 +105,8 @@ def test_rows_as_of_earlier_cutoffs_equal_the_straightforward_ones_on_edge_cases
     for definition in DEFINITIONS:
         for cutoff in (date(2024, 3, 15), date(2024, 12, 31), date(2025, 6, 30), date(2025, 11, 2)):
             d = replace(definition, cutoff=cutoff)
-            fast = derivation.patient_outcomes(engine, d)
-            slow = straightforward(monkeypatch, lambda d=d: derivation.patient_outcomes(engine, d))
+            fast = cohorts.patient_outcomes(engine, d)
+            slow = straightforward(monkeypatch, lambda d=d: cohorts.patient_outcomes(engine, d))
             pd.testing.assert_frame_equal(fast, slow, obj=str((definition, cutoff)))
             compared += len(fast)
     assert compared > 2000
@@ -115,7 +115,7 @@ def test_rows_as_of_earlier_cutoffs_equal_the_straightforward_ones_on_edge_cases
 def test_every_analysis_reading_the_facts_matches_the_straightforward_one(demo, monkeypatch):
     crps = CohortFilter(conditions=("crps",))
     d = OutcomeDefinition()
-    some_patient = derivation.patient_outcomes(demo, d, limit=1).patient_id.iloc[0]
+    some_patient = cohorts.patient_outcomes(demo, d, limit=1).patient_id.iloc[0]
     calls = {
         "session summary": lambda: safety.session_summary(demo, d, crps),
         "session summary, all": lambda: safety.session_summary(demo, d),
@@ -146,21 +146,26 @@ def test_the_default_view_reads_the_facts_and_an_earlier_cutoff_derives_only_str
     cutoff = store.data_cutoff(demo) - timedelta(days=60)
     stored = stored_facts(demo)
     first_treated = stored.index_date.isna() | (stored.index_date <= cutoff)
-    window_closed = stored.index_date <= cutoff - timedelta(days=120)
-    settled = (stored.last_session_date.isna() | (stored.last_session_date <= cutoff)) & (
-        stored.last_followup_date.isna() | (stored.last_followup_date <= cutoff) | window_closed
-    )
-    # Mark every stored route: the rows read from the facts keep the mark; the straddling
-    # patients' routes are derived from their sessions up to the cut-off.
+    # Only a patient with a session after the cut-off can have had other session facts then.
+    sessions_after = first_treated & (stored.last_session_date > cutoff)
+    # Mark every stored route: the rows read from the facts keep the mark; the routes of the
+    # patients with sessions after the cut-off are derived from their sessions up to it.
     with demo.begin() as connection:
         connection.execute(update(schema.patient_facts).values(route="from-facts"))
-    by_route = {
-        row["route"]: row["patients"]
-        for row in response.group_counts(demo, OutcomeDefinition(cutoff=cutoff), by=("route",)).rows
-    }
-    assert by_route.pop("from-facts") == int((first_treated & settled).sum())
-    assert sum(by_route.values()) == int((first_treated & ~settled).sum()) > 20  # from their sessions
-    assert int((first_treated & settled).sum()) > 300
+
+    def by_route(**options) -> dict[str, int]:
+        counts = response.group_counts(demo, OutcomeDefinition(cutoff=cutoff), by=("route",), **options)
+        return {row["route"]: row["patients"] for row in counts.rows}
+
+    # With the session counts asked for (the funnel), every such patient is derived.
+    with_counts = by_route(funnel=True)
+    assert with_counts.pop("from-facts") == int((first_treated & ~sessions_after).sum()) > 300
+    assert sum(with_counts.values()) == int(sessions_after.sum()) > 20
+    # The route alone: only those whose sessions used two or more routes; one route stays one.
+    route_only = by_route()
+    derived = sessions_after & (stored.n_routes > 1)
+    assert route_only.pop("from-facts") == int((first_treated & ~derived).sum())
+    assert sum(route_only.values()) == int(derived.sum()) > 0
     with demo.begin() as connection:
         connection.execute(delete(schema.patient_facts))
     # No facts, no patients: the default view read the facts table, not the sessions.
@@ -168,7 +173,7 @@ def test_the_default_view_reads_the_facts_and_an_earlier_cutoff_derives_only_str
 
 
 def test_imports_keep_the_facts_equal_to_a_rebuild(demo):
-    first = derivation.patient_outcomes(demo).set_index("patient_id")
+    first = cohorts.patient_outcomes(demo).set_index("patient_id")
     a, b, c = first.index[:3]
     changed = {
         # a new baseline for A; B gets two sessions by another route (a tie → mixed, or a new
@@ -255,9 +260,9 @@ def test_the_migration_derives_facts_for_data_stored_before_it(db_url):
 def test_an_explicit_cutoff_on_the_latest_date_uses_the_facts_too(demo, monkeypatch):
     latest = store.data_cutoff(demo)
     seen: list[bool] = []
-    real = derivation.facts_apply
+    real = cohorts.facts_apply
     monkeypatch.setattr(
-        derivation, "facts_apply", lambda cutoff, last: seen.append(real(cutoff, last)) or seen[-1]
+        cohorts, "facts_apply", lambda cutoff, last: seen.append(real(cutoff, last)) or seen[-1]
     )
     d = replace(OutcomeDefinition(), cutoff=latest)
     response.group_counts(demo, d)

@@ -147,3 +147,13 @@ def test_0013_fills_the_follow_up_days_as_the_facts_derive_them(db_url):
     upgraded, derived = upgraded_and_refreshed(db_url, "0012", 13, list(t.columns))
     assert len(upgraded) > 100 and (upgraded.day >= 0).all()
     pd.testing.assert_frame_equal(upgraded, derived)
+
+
+def test_0014_fills_the_route_counts_as_the_facts_derive_them(db_url):
+    """A clinic stored under 0013 gets how many routes each patient's sessions used from the
+    upgrade, equal to what a full refresh of the facts derives (docs/performance.md)."""
+    t = schema.patient_facts
+    upgraded, derived = upgraded_and_refreshed(db_url, "0013", 14, [t.c.patient_key, t.c.n_routes])
+    # The demo clinic has patients without a session (0), with one route and with two.
+    assert {0, 1, 2} <= set(upgraded.n_routes)
+    pd.testing.assert_frame_equal(upgraded, derived)

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from analysis.db.derivation import patient_outcomes
+from analysis.db.cohorts import patient_outcomes
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 from analysis.queries.response import summarize
 from tests.clinic import add_patient, day

@@ -291,7 +291,7 @@ def test_every_source_of_the_measures_gives_the_straightforward_answer(engine, m
     every follow-up (another time point) all equal the straightforward query over every row."""
     from datetime import date
 
-    from analysis.db import derivation
+    from analysis.db import cohorts
     from analysis.demo import generate
     from analysis.ingest import import_frames
 
@@ -305,8 +305,8 @@ def test_every_source_of_the_measures_gives_the_straightforward_answer(engine, m
             d = replace(definition, cutoff=cutoff)
             fast = secondary_table(engine, d, by=("condition",), settings=settings)
             with monkeypatch.context() as patch:
-                patch.setattr(derivation, "READ_FACTS", False)
-                patch.setattr(derivation, "facts_apply", lambda cutoff, latest: False)
+                patch.setattr(cohorts, "READ_FACTS", False)
+                patch.setattr(cohorts, "facts_apply", lambda cutoff, latest: False)
                 slow = secondary_table(engine, d, by=("condition",), settings=settings)
             assert fast.overall.to_dict() == slow.overall.to_dict(), (definition, cutoff)
             assert [g.to_dict() for g in fast.groups] == [g.to_dict() for g in slow.groups]

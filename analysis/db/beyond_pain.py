@@ -18,7 +18,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Float, Integer, Select, String, and_, cast, func, literal, null, select, union_all
+from sqlalchemy import (
+    Float,
+    Integer,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.sql.expression import ColumnElement
 
 from analysis.db import schema
@@ -98,6 +111,16 @@ def _count_columns(rows: Any, settings: MeasureSettings) -> list[ColumnElement[i
     return [cast(count_where(condition), Integer).label(name) for name, condition in counts.items()]
 
 
+#: The cohort's per-patient columns that :func:`secondary_query` reads (besides the groups').
+ROW_COLUMNS: tuple[str, ...] = (
+    "patient_key",
+    "index_date",
+    "eligible",
+    "with_followup",
+    "responder",
+    "reduction",
+)
+
 #: Where :func:`_patient_rows` finds each eligible patient's measures (see :func:`secondary_counts`).
 FROM_FACTS, AS_OF, FROM_ROWS = "facts", "as of", "rows"
 
@@ -125,29 +148,38 @@ def _patient_rows(
     )
     kept = schema.measure_facts
     if source == FROM_FACTS:
-        at: Any = kept
+        measures: list[ColumnElement[Any]] = [kept.c[m] for m in FOLLOWUP_MEASURES]
         baselines: Any = kept
         joined = eligible.outerjoin(kept, kept.c.patient_key == eligible.c.patient_key)
     elif source == AS_OF:
         assert definition.cutoff is not None
         t = schema.patient_facts
-        settled = followups_settled(definition, definition.cutoff)
-        # Computed once: read by the search below and by the join of the kept measures.
-        unsettled = select(t.c.patient_key).where(~settled).cte("unsettled").prefix_with("MATERIALIZED")
-        searched = select(eligible).where(eligible.c.patient_key.in_(select(unsettled.c.patient_key)))
-        at = union_all(
-            select(kept.c.patient_key, *[kept.c[m] for m in FOLLOWUP_MEASURES]).where(
-                kept.c.patient_key.not_in(select(unsettled.c.patient_key))
-            ),
-            select(measures_at_followup(searched.subquery("searched"), definition, definition.cutoff)),
-        ).subquery("measures_as_of")
+        # The eligible patients whose follow-ups are not settled by the cut-off, each with the
+        # measures searched from its own follow-ups up to it (NULL where none counts); the
+        # others keep theirs. A keyed join and a CASE, not a union of the kept rows with the
+        # searched ones: at 10M sessions PostgreSQL sorted and merged 1.4M rows for the union.
+        unsettled = (
+            select(eligible.c.patient_key, eligible.c.index_date)
+            .join(t, t.c.patient_key == eligible.c.patient_key)
+            .where(~followups_settled(definition, definition.cutoff))
+            .cte("unsettled")
+        )
+        found = measures_at_followup(unsettled, definition, definition.cutoff)
+        searched = (
+            select(unsettled.c.patient_key, *[found.c[m] for m in FOLLOWUP_MEASURES])
+            .outerjoin(found, found.c.patient_key == unsettled.c.patient_key)
+            .subquery("searched")
+        )
+        is_searched = searched.c.patient_key.is_not(None)
+        measures = [case((is_searched, searched.c[m]), else_=kept.c[m]) for m in FOLLOWUP_MEASURES]
         baselines = kept
         joined = eligible.join(kept, kept.c.patient_key == eligible.c.patient_key).outerjoin(
-            at, at.c.patient_key == eligible.c.patient_key
+            searched, searched.c.patient_key == eligible.c.patient_key
         )
     else:
         p = schema.patients
         at = measures_at_followup(eligible, definition, definition.cutoff)
+        measures = [at.c[m] for m in FOLLOWUP_MEASURES]
         baselines = p
         joined = eligible.join(p, p.c.id == eligible.c.patient_key).outerjoin(
             at, at.c.patient_key == eligible.c.patient_key
@@ -160,7 +192,7 @@ def _patient_rows(
             eligible.c.responder,
             eligible.c.reduction,
             *[baselines.c[name] for name in BASELINES],
-            *[at.c[m] for m in FOLLOWUP_MEASURES],
+            *[measure.label(m) for measure, m in zip(measures, FOLLOWUP_MEASURES, strict=True)],
         )
         .select_from(joined)
         .cte("beyond_pain")

@@ -13,14 +13,11 @@ and patients whose first session is after it are not counted at all.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import (
     Date,
-    Engine,
     Float,
     Integer,
     Select,
@@ -29,6 +26,7 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    null,
     or_,
     select,
     union_all,
@@ -37,8 +35,7 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from analysis.db import followup_days, schema
 from analysis.db.sqlfunctions import days_between, has_any_event, has_event, quarter_of
-from analysis.db.store import data_cutoff
-from analysis.domain.definition import AGE_GROUPS, CohortFilter, OutcomeDefinition
+from analysis.domain.definition import AGE_GROUPS, OutcomeDefinition
 from analysis.domain.vocabulary import MIXED_ROUTE
 
 #: A cut-off later than any stored date: every session and follow-up counts (the facts' view).
@@ -227,6 +224,7 @@ def _session_totals(route_counts: Any, name: str) -> Any:
             route_counts.c.patient_key,
             func.min(route_counts.c.first_date).label("index_date"),
             func.max(route_counts.c.last_date).label("last_session_date"),
+            cast(func.count(), Integer).label("n_routes"),  # one row per route
             *(  # PostgreSQL sums integers as numeric: back to integers
                 cast(func.sum(route_counts.c[part]), Integer).label(total)
                 for part, total in (
@@ -274,7 +272,7 @@ def patient_outcomes_query(
     ``patient_facts`` table when the cut-off is the latest stored date; :func:`cohort_query`
     chooses. ``keys`` (patient keys, a list or a query of them) restricts the rows to those
     patients (the facts refresh uses it). ``with_last_dates`` adds each patient's last session and
-    follow-up date (the facts keep them). The cohort is not filtered here (see
+    follow-up date and number of routes (the facts keep them). The cohort is not filtered here (see
     :func:`apply_filter`).
     """
     p, s = schema.patients, schema.sessions
@@ -298,7 +296,15 @@ def patient_outcomes_query(
     )
     # Only the facts keep them (what an earlier cut-off needs to know, facts_settled): the
     # outcome rows of an earlier cut-off could not give them from the facts.
-    last_dates = [first.c.last_session_date, last_followup.c.last_followup_date] if with_last_dates else []
+    last_dates = (
+        [
+            first.c.last_session_date,
+            last_followup.c.last_followup_date,
+            func.coalesce(first.c.n_routes, 0).label("n_routes"),
+        ]
+        if with_last_dates
+        else []
+    )
 
     # Patients first treated after the cut-off were not yet patients then (they have
     # sessions, none before the cut-off); patients with no session at all stay, counted as
@@ -364,9 +370,21 @@ FACT_COLUMNS: tuple[str, ...] = tuple(c.name for c in schema.patient_facts.colum
 #: The patient's attributes and session facts, in the order of the per-patient rows.
 _ATTRIBUTES: tuple[str, ...] = FACT_COLUMNS[: FACT_COLUMNS.index("route") + 1]
 _SESSION_COUNTS: tuple[str, ...] = ("n_sessions", "sessions_with_ae", "sessions_with_dissociation")
-#: Whether the cohort queries read ``patient_facts`` at all; the tests switch it off to get the
-#: straightforward query over every stored row (:func:`patient_outcomes_query`).
-READ_FACTS = True
+#: What an earlier cut-off can only learn from the sessions (:func:`_straddling_query`).
+_SESSION_FACTS: tuple[str, ...] = (*_SESSION_COUNTS, "route")
+#: What it can only learn from the follow-ups: the nearest one, and the flags that follow from it.
+_FOLLOWUP_FACTS: tuple[str, ...] = (
+    "followup_date",
+    "followup_day",
+    "followup_pain",
+    "followup_pgic",
+    "reduction",
+    "pending",
+    "eligible",
+    "with_followup",
+    "responder",
+    "substantial",
+)
 
 
 def at_default_timepoint(definition: OutcomeDefinition) -> bool:
@@ -443,52 +461,95 @@ def facts_settled(definition: OutcomeDefinition, cutoff: date) -> ColumnElement[
 
 
 def _straddling_query(
-    definition: OutcomeDefinition, cutoff: date, keys: Select[Any], *, distinct_on: bool = False
+    definition: OutcomeDefinition,
+    cutoff: date,
+    straddles: ColumnElement[bool],
+    keys: Select[Any],
+    *,
+    names: Sequence[str] | None = None,
+    distinct_on: bool = False,
 ) -> Select[Any]:
     """The rows of :func:`patient_outcomes_query` as of ``cutoff`` for patients first treated on or
-    before it (``keys``), with what cannot change read from ``patient_facts``.
+    before it whose care straddles it (``straddles``, a condition on ``patient_facts``; ``keys``,
+    the same patients' keys), with what cannot change read from ``patient_facts``.
 
     A patient first treated by the cut-off keeps the index date, hence the first session and the
     baseline (and whether evaluable), and the attributes. From the rows on or before the cut-off
     come the session counts, the route (:func:`_plurality_route`) and the nearest follow-up:
     the same steps as :func:`patient_outcomes_query`, without re-deriving the first session,
     whose join on its natural key PostgreSQL planned as a scan of every session (20 s at 10M).
+    The sessions are read only when ``names`` (the columns the question reads; all when None)
+    include the session counts or the route, and only of the patients whose session facts can
+    differ; the follow-ups only when they include the nearest follow-up or a flag that follows
+    from it (docs/performance.md, "Only the columns asked for").
     """
     t = schema.patient_facts
-    route_counts = _route_counts(cutoff, keys)
-    totals = _session_totals(route_counts, "straddling_sessions")
-    patient_route = _plurality_route(route_counts)
-    mine = t.c.patient_key.in_(keys)
-    # Their index date is the stored one, so are their follow-ups' days.
-    nearest = followup_days.nearest(definition, cutoff, keys, distinct_on=distinct_on)
+    source: Any = t
+    counts_asked = names is None or not set(_SESSION_COUNTS).isdisjoint(names)
+    route_asked = names is None or "route" in names
+    # NULL placeholders for what is not asked for (narrow removes them; never today's values).
+    session_facts: list[ColumnElement[Any]] = [null().label(name) for name in _SESSION_FACTS]
+    if counts_asked or route_asked:
+        # Only a patient with a session after the cut-off had other session facts then than now;
+        # for the route alone, only such a patient whose sessions used two or more routes.
+        changed = [t.c.last_session_date > literal(cutoff, Date)]
+        if not counts_asked:
+            changed.append(t.c.n_routes > 1)
+        route_counts = _route_counts(cutoff, select(t.c.patient_key).where(straddles, *changed))
+        if counts_asked:
+            totals = _session_totals(route_counts, "straddling_sessions")
+            source = source.outerjoin(totals, totals.c.patient_key == t.c.patient_key)
+            session_facts[:3] = [
+                func.coalesce(totals.c[name], t.c[name]).label(name) for name in _SESSION_COUNTS
+            ]
+        if route_asked:
+            patient_route = _plurality_route(route_counts)
+            source = source.outerjoin(patient_route, patient_route.c.patient_key == t.c.patient_key)
+            # Of the stored type (VARCHAR(16)) as in the facts' rows: PostgreSQL flattens a UNION
+            # ALL only when its parts' types match, and then filters and groups inside it (at
+            # 10M, `compare --cutoff` 5.3 s → 4.0 s).
+            route = func.coalesce(patient_route.c.route, t.c.route)
+            session_facts[3] = cast(route, t.c.route.type).label("route")
     evaluable = t.c.evaluable == 1
     copied = _ATTRIBUTES[: _ATTRIBUTES.index("quarter") + 1]  # up to the session counts
-    return (
-        select(
-            *[t.c[name] for name in copied],
-            *[func.coalesce(totals.c[name], 0).label(name) for name in _SESSION_COUNTS],
-            func.coalesce(patient_route.c.route, "none").label("route"),
-            t.c.baseline,
-            *_followup_columns(nearest),
-            *_outcome_columns(
-                definition,
-                cutoff,
-                index_date=t.c.index_date,
-                evaluable=evaluable,
-                reduction=_reduction(evaluable, t.c.baseline, nearest.c.pain),
-            ),
-        )
-        .select_from(
-            t.outerjoin(totals, totals.c.patient_key == t.c.patient_key)
-            .outerjoin(patient_route, patient_route.c.patient_key == t.c.patient_key)
-            .outerjoin(nearest, nearest.c.patient_key == t.c.patient_key)
-        )
-        .where(mine)
+    if names is None or not set(_FOLLOWUP_FACTS).isdisjoint(names):
+        # Their index date is the stored one, so are their follow-ups' days.
+        nearest = followup_days.nearest(definition, cutoff, keys, distinct_on=distinct_on)
+        source = source.outerjoin(nearest, nearest.c.patient_key == t.c.patient_key)
+        pain: ColumnElement[Any] = nearest.c.pain
+        followup = _followup_columns(nearest)
+    else:  # placeholders again: nothing asked for depends on the follow-ups
+        pain = null()
+        followup = [null().label(name) for name in _FOLLOWUP_FACTS[:4]]
+    outcome = _outcome_columns(
+        definition,
+        cutoff,
+        index_date=t.c.index_date,
+        evaluable=evaluable,
+        reduction=_reduction(evaluable, t.c.baseline, pain),
     )
+    rows = (
+        select(*[t.c[name] for name in copied], *session_facts, t.c.baseline, *followup, *outcome)
+        .select_from(source)
+        .where(straddles)  # not a join to the keys: PostgreSQL looked each facts row up in them
+    )
+    return narrow(rows, names)
+
+
+def narrow(rows: Select[Any], names: Sequence[str] | None) -> Select[Any]:
+    """``rows`` with only the columns in ``names``, in the rows' own order (all when None)."""
+    if names is None:
+        return rows
+    wanted = set(names)
+    return rows.with_only_columns(*[c for c in rows.selected_columns if c.name in wanted])
 
 
 def facts_as_of_query(
-    definition: OutcomeDefinition, cutoff: date, *, distinct_on: bool = False
+    definition: OutcomeDefinition,
+    cutoff: date,
+    *,
+    names: Sequence[str] | None = None,
+    distinct_on: bool = False,
 ) -> Select[Any]:
     """The rows of :func:`patient_outcomes_query` as of an earlier ``cutoff``, mostly from the facts.
 
@@ -497,95 +558,29 @@ def facts_as_of_query(
     point, with the nearest follow-up on or before the cut-off), and only the patients whose
     care straddles the cut-off are derived by :func:`patient_outcomes_query` from their own
     sessions and follow-ups — a small share of a clinic for the usual "end of last quarter".
+    ``names``: the columns to compute (all when None; see :func:`cohort_query`).
     """
     t = schema.patient_facts
     counted = or_(t.c.index_date.is_(None), t.c.index_date <= literal(cutoff, Date))
     settled = facts_settled(definition, cutoff)
-    from_facts = facts_query(definition, cutoff, followups_until=cutoff, distinct_on=distinct_on).where(
-        counted, settled
+    from_facts = narrow(
+        facts_query(definition, cutoff, followups_until=cutoff, distinct_on=distinct_on).where(
+            counted, settled
+        ),
+        names,
     )
     # SQLite computes the keys once (the derivation reads them four times). PostgreSQL cannot
     # estimate a materialised CTE's rows (it guesses 200) and then looks each of 290,000 keys up
     # by index at 10M sessions; inlined, it estimates them and hash-joins.
+    straddles = and_(counted, ~settled)
     straddling = (
         select(t.c.patient_key)
-        .where(counted, ~settled)
+        .where(straddles)
         .cte("straddling")
         .prefix_with("MATERIALIZED", dialect="sqlite")
         .prefix_with("NOT MATERIALIZED", dialect="postgresql")
     )
-    derived = _straddling_query(definition, cutoff, select(straddling.c.patient_key), distinct_on=distinct_on)
+    derived = _straddling_query(
+        definition, cutoff, straddles, select(straddling.c.patient_key), names=names, distinct_on=distinct_on
+    )
     return union_all(from_facts, derived)  # type: ignore[return-value]
-
-
-def facts_apply(cutoff: date, latest: date | None) -> bool:
-    """True when the facts table answers for ``cutoff`` alone: nothing stored is later than it."""
-    return latest is None or cutoff >= latest
-
-
-def cohort_query(
-    engine: Engine, definition: OutcomeDefinition, cohort: CohortFilter = CohortFilter()
-) -> tuple[OutcomeDefinition, Select[Any]]:
-    """The definition with its cut-off resolved, and the cohort's per-patient rows.
-
-    The rows come from ``patient_facts`` (:func:`facts_query`) when the cut-off is the latest
-    stored date or later — the default — and otherwise from the facts of the patients settled by
-    then plus the stored sessions and follow-ups of those whose care straddles the cut-off
-    (:func:`facts_as_of_query`).
-    """
-    latest = data_cutoff(engine)
-    cutoff = definition.cutoff or latest or date.today()
-    definition = replace(definition, cutoff=cutoff)
-    postgresql = engine.dialect.name == "postgresql"  # DISTINCT ON for the nearest follow-up
-    if not READ_FACTS:
-        rows = patient_outcomes_query(definition, cutoff)
-    elif facts_apply(cutoff, latest):
-        rows = facts_query(definition, cutoff, distinct_on=postgresql)
-    else:
-        rows = facts_as_of_query(definition, cutoff, distinct_on=postgresql)
-    return definition, apply_filter(rows, cohort)
-
-
-def apply_filter(query: Select[Any], cohort: CohortFilter) -> Select[Any]:
-    """Restrict the per-patient query to a cohort; the filter is applied in SQL."""
-    rows = query.subquery("patient_outcomes")
-    conditions: list[ColumnElement[bool]] = []
-    if cohort.sites:
-        conditions.append(rows.c.site.in_(cohort.sites))
-    if cohort.conditions:
-        conditions.append(rows.c.condition.in_(cohort.conditions))
-    if cohort.routes:
-        conditions.append(rows.c.route.in_(cohort.routes))
-    if cohort.sexes:
-        conditions.append(rows.c.sex.in_(cohort.sexes))
-    if cohort.age_groups:
-        conditions.append(rows.c.age_group.in_(cohort.age_groups))
-    if cohort.first_treated_from:
-        conditions.append(rows.c.index_date >= literal(cohort.first_treated_from, Date))
-    if cohort.first_treated_to:
-        conditions.append(rows.c.index_date <= literal(cohort.first_treated_to, Date))
-    return select(rows).where(*conditions)
-
-
-def resolve(engine: Engine, definition: OutcomeDefinition) -> OutcomeDefinition:
-    """The definition with its cut-off filled in from the database when the user set none."""
-    if definition.cutoff is not None:
-        return definition
-    return replace(definition, cutoff=data_cutoff(engine) or date.today())
-
-
-def patient_outcomes(
-    engine: Engine,
-    definition: OutcomeDefinition = OutcomeDefinition(),
-    cohort: CohortFilter = CohortFilter(),
-    *,
-    limit: int | None = None,
-) -> pd.DataFrame:
-    """Per-patient outcome rows (one per patient) for a cohort, as a DataFrame."""
-    _, query = cohort_query(engine, definition, cohort)
-    rows = query.subquery("cohort")
-    query = select(rows).order_by(rows.c.patient_id)
-    if limit is not None:
-        query = query.limit(limit)
-    with engine.connect() as connection:
-        return pd.DataFrame(connection.execute(query).mappings().all())

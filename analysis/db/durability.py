@@ -1,6 +1,6 @@
 """The per-patient rules of durability (docs/methods.md, "Durability"), written once as SQL.
 
-From the cohort's per-patient rows (:func:`analysis.db.derivation.cohort_query`: index date,
+From the cohort's per-patient rows (:func:`analysis.db.cohorts.cohort_query`: index date,
 baseline, route, condition) the database derives, per evaluable patient:
 
 - the **measurements**: follow-up ``pain`` and session ``pre_pain`` on day ≥ 1, on or before the
@@ -47,7 +47,8 @@ from sqlalchemy import (
 from sqlalchemy.sql.expression import ColumnElement, CompoundSelect
 
 from analysis.db import schema
-from analysis.db.derivation import ALL_DATA, EPSILON, apply_filter, is_set
+from analysis.db.cohorts import apply_filter
+from analysis.db.derivation import ALL_DATA, EPSILON, is_set
 from analysis.db.sqlfunctions import add_days, days_between
 from analysis.domain.definition import CohortFilter
 
@@ -142,7 +143,7 @@ def patient_rows(
     """One row per durability-cohort patient (a CTE): ``patient_key``, ``grp``, ``last_date``,
     ``maintenance_from``, ``time``, ``event``.
 
-    ``cohort`` is the per-patient query of :func:`analysis.db.derivation.cohort_query`;
+    ``cohort`` is the per-patient query of :func:`analysis.db.cohorts.cohort_query`;
     ``group`` the column to break down by (``route`` or ``condition``), or ``None``.
     """
     f, s = schema.followups, schema.sessions
@@ -319,7 +320,7 @@ def _counts(rows: Any) -> Select[Any]:
 def facts_counts(cohort: CohortFilter, *, group: str | None) -> Select[Any]:
     """:func:`durability_counts` read from ``durability_facts`` alone (the cohort filter applies to
     its copied columns): valid at the default definition when the cut-off is the latest stored
-    date (``analysis.db.derivation.facts_apply``)."""
+    date (``analysis.db.cohorts.facts_apply``)."""
     rows = apply_filter(select(schema.durability_facts), cohort).subquery("cohort_rows")
     key = (rows.c[group] if group else literal("all")).label("grp")
     joined = select(key, rows.c.response_days, rows.c.response_lost, rows.c.booster_gap).subquery(

@@ -148,6 +148,9 @@ patient_facts = Table(
     # has, as of that cut-off, the same facts as today (docs/performance.md, "Earlier cut-offs").
     Column("last_session_date", Date),
     Column("last_followup_date", Date),
+    # How many routes the patient's sessions used: as of an earlier cut-off, a patient with one
+    # has the same route as now (docs/performance.md, "Only the columns asked for").
+    Column("n_routes", Integer),
     Index(None, "patient_id"),  # one patient's row (the Patients page) without a scan
     # Covers the summary by condition × route (and by condition): SQLite reads it in group
     # order instead of sorting every patient (1M sessions: 0.44 s → 0.18 s). PostgreSQL hashes
@@ -233,7 +236,7 @@ durability_facts = Table(
     Column("index_date", Date),
 )
 #: The columns ``durability_facts`` copies from ``patient_facts``: what a cohort filter or a
-#: breakdown reads (``analysis.db.derivation.apply_filter``).
+#: breakdown reads (``analysis.db.cohorts.apply_filter``).
 DURABILITY_COHORT_COLUMNS: tuple[str, ...] = ("site", "condition", "route", "sex", "age_group", "index_date")
 #: The threshold ``durability_facts`` is kept for.
 FACTS_THRESHOLD = 0.30

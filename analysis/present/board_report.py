@@ -47,8 +47,8 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from sqlalchemy import Engine
 
+from analysis.db import cohorts
 from analysis.db import comparators as comparator_store
-from analysis.db import derivation
 from analysis.domain.comparators import Comparator
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 from analysis.domain.vocabulary import display_name
@@ -280,8 +280,7 @@ def _headline(
         f"of eligible patients responded (ITT), 95% CI {_e(interval)}"
         f" — {_e(_count(overall.responders, hide))} of {_e(_count(overall.n, hide))} patients"
         f"{' (small n)' if overall.small_n else ''}.</p>",
-        f'<p class="verdict {_e("no_data" if hide else overall.verdict)}">'
-        f"<strong>{_e(verdict)}</strong></p>",
+        f'<p class="verdict {_e("no_data" if hide else overall.verdict)}"><strong>{_e(verdict)}</strong></p>',
         f'<p class="caption">{definition_in_words(d)}</p>',
         '<table class="keyfigures"><tbody>',
     ]
@@ -448,7 +447,7 @@ def overview_html(
     Each section is a function returning HTML parts; a new section is one more function and
     one more line below.
     """
-    d = derivation.resolve(engine, definition)
+    d = cohorts.resolve(engine, definition)
     itt = response.summarize(engine, replace(d, missing="itt"), cohort)
     completers = response.summarize(engine, replace(d, missing="completers"), cohort)
     by_quarter = response.summarize(engine, replace(d, missing="itt"), cohort, ("quarter",))

@@ -16,7 +16,8 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from analysis import stats
-from analysis.db.derivation import cohort_query, is_set
+from analysis.db.cohorts import cohort_query
+from analysis.db.derivation import is_set
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 
 __all__ = ["CohortFilter", "RouteComparison", "compare_cohort_routes", "compare_routes", "route_patterns"]
@@ -40,7 +41,8 @@ def route_patterns(
     engine: Engine, definition: OutcomeDefinition, cohort: CohortFilter, a: str, b: str
 ) -> tuple[OutcomeDefinition, pd.DataFrame]:
     """Patients and responders per covariate pattern of the two routes' denominators (SQL)."""
-    definition, rows = cohort_query(engine, definition, cohort)
+    read = ("route", *_COVARIATES, "eligible", "with_followup", "responder")
+    definition, rows = cohort_query(engine, definition, cohort, columns=read)
     r = rows.subquery("cohort")
     counted = r.c.eligible if definition.missing == "itt" else r.c.with_followup
     keys = [r.c.route, *(r.c[name] for name in _COVARIATES)]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Date, Engine, and_, case, func, literal, select
 
 from analysis.db import schema
-from analysis.db.derivation import cohort_query
+from analysis.db.cohorts import cohort_query
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 from analysis.domain.vocabulary import COMPETING_END_REASONS, END_REASON_LABELS
 

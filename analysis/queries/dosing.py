@@ -13,7 +13,7 @@ from sqlalchemy import Date, Engine, case, func, literal, select
 
 from analysis import stats
 from analysis.db import schema
-from analysis.db.derivation import cohort_query
+from analysis.db.cohorts import cohort_query
 from analysis.domain.definition import SMALL_CELL, CohortFilter, OutcomeDefinition
 
 #: Upper bounds (mg/kg, exclusive) of the dose bands; the last band is open-ended.

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, Select
 
 from analysis.db import durability as rules
 from analysis.db import schema
-from analysis.db.derivation import cohort_query, facts_apply
+from analysis.db.cohorts import cohort_query, facts_apply
 from analysis.db.store import data_cutoff
 from analysis.domain.definition import SMALL_CELL, CohortFilter, OutcomeDefinition
 from analysis.stats.survival import Quartiles, SurvivalCurve, kaplan_meier, logrank_p, quartiles
@@ -135,7 +135,8 @@ def durability(
     """The durability table of a cohort (one statement: times and booster gaps per group)."""
     if by is not None and by not in DIMENSIONS:
         raise ValueError(f"durability can be broken down by {' or '.join(DIMENSIONS)}, not {by!r}")
-    definition, rows = cohort_query(engine, definition, cohort)
+    read = ("patient_key", "index_date", "baseline", "evaluable", *([by] if by else []))
+    definition, rows = cohort_query(engine, definition, cohort, columns=read)
     with engine.connect() as connection:
         counted = connection.execute(_counts_query(engine, definition, cohort, rows, by)).all()
     groups = _counts_by_group([(g, v, a, b) for kind, g, v, a, b in counted if kind == "time"])

@@ -17,7 +17,8 @@ import pandas as pd
 from sqlalchemy import Engine, case, func, select
 
 from analysis.db import schema
-from analysis.db.derivation import cohort_query, is_set
+from analysis.db.cohorts import cohort_query
+from analysis.db.derivation import is_set
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 from analysis.domain.vocabulary import display_name
 from analysis.queries.comparisons import pool_small_levels

@@ -2,7 +2,7 @@
 
 Everything is counted in the database on top of the docs/methods.md per-patient query
 (:func:`analysis.db.derivation.patient_outcomes_query` restricted by
-:func:`analysis.db.derivation.apply_filter`), so the index date, the baseline and "evaluable" are
+:func:`analysis.db.cohorts.apply_filter`), so the index date, the baseline and "evaluable" are
 the outcome engine's own; Python receives counts and at most :data:`EXAMPLES` example rows
 per reason.
 
@@ -46,7 +46,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Date, Engine, and_, case, func, literal, or_, select
 
-from analysis.db import derivation, schema
+from analysis.db import cohorts, derivation, schema
 from analysis.db.sqlfunctions import days_between
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 
@@ -222,7 +222,7 @@ def data_quality(
     examples: int = EXAMPLES,
 ) -> QualityReport:
     """Count what keeps patients and follow-ups out of the rates (see the module's rules)."""
-    definition, cohort_rows = derivation.cohort_query(engine, definition, cohort)
+    definition, cohort_rows = cohorts.cohort_query(engine, definition, cohort)
     assert definition.cutoff is not None
     cutoff = literal(definition.cutoff, Date)
     windows = follow_up_windows(definition)

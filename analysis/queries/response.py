@@ -24,7 +24,8 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from analysis import stats
 from analysis.db import schema
-from analysis.db.derivation import cohort_query, count_where
+from analysis.db.cohorts import cohort_query
+from analysis.db.derivation import count_where
 from analysis.domain.definition import DIMENSIONS, SMALL_CELL, CohortFilter, OutcomeDefinition
 from analysis.domain.vocabulary import MIXED_ROUTE
 from analysis.stats import planner
@@ -204,6 +205,7 @@ def _options(
 
 
 # --- groups and the response table --------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class GroupResult:
@@ -395,7 +397,8 @@ def group_counts(
     unknown = [name for name in by if name not in DIMENSIONS]
     if unknown:
         raise ValueError(f"cannot break down by {', '.join(unknown)}; choose from {', '.join(DIMENSIONS)}")
-    definition, cohort_rows = cohort_query(engine, definition, cohort)
+    read = (*by, *_COUNT_COLUMNS, "index_date", *(["n_sessions"] if funnel else []))
+    definition, cohort_rows = cohort_query(engine, definition, cohort, columns=read)
     assert definition.cutoff is not None
     with engine.connect() as connection:
         query = group_counts_query(cohort_rows, by, funnel=funnel, since=recent_since(definition.cutoff))

@@ -7,7 +7,7 @@ docs/methods.md ("Other views") names two claims the product checks against the 
 
 All row work happens in the database (SQLAlchemy Core aggregates): Python receives one row per
 group or histogram bin, never the sessions themselves. The cohort is the one of
-:func:`analysis.db.derivation.apply_filter` (so the patient's route, index date and the rest are
+:func:`analysis.db.cohorts.apply_filter` (so the patient's route, index date and the rest are
 defined once, in :mod:`analysis.queries.response`); only sessions and follow-ups on or before the data
 cut-off count.
 
@@ -38,7 +38,8 @@ from sqlalchemy import Date, Engine, Select, String, and_, case, func, literal, 
 
 from analysis import stats
 from analysis.db import schema
-from analysis.db.derivation import cohort_query, count_where
+from analysis.db.cohorts import cohort_query
+from analysis.db.derivation import count_where
 from analysis.db.sqlfunctions import days_between, has_any_event, has_event
 from analysis.domain.definition import SMALL_CELL, CohortFilter, OutcomeDefinition
 from analysis.domain.vocabulary import ADVERSE_EVENTS

@@ -16,9 +16,10 @@ from typing import Any
 from sqlalchemy import Engine
 
 from analysis import stats
-from analysis.db import derivation, secondary_cells
-from analysis.db.beyond_pain import AS_OF, COUNT_NAMES, FROM_FACTS, FROM_ROWS, secondary_query
-from analysis.db.derivation import at_default_timepoint, cohort_query, facts_apply
+from analysis.db import cohorts, secondary_cells
+from analysis.db.beyond_pain import AS_OF, COUNT_NAMES, FROM_FACTS, FROM_ROWS, ROW_COLUMNS, secondary_query
+from analysis.db.cohorts import cohort_query, facts_apply
+from analysis.db.derivation import at_default_timepoint
 from analysis.db.store import data_cutoff
 from analysis.domain.definition import SMALL_CELL, CohortFilter, OutcomeDefinition
 from analysis.domain.measures import CHANGE_MEASURES, RATE_MEASURES, MeasureSettings
@@ -128,11 +129,11 @@ def secondary_counts(
     if unknown:
         raise ValueError(f"cannot break down by {', '.join(unknown)}; choose from {', '.join(DIMENSIONS)}")
     by = tuple(by)
-    definition, cohort_rows = cohort_query(engine, definition, cohort)
+    definition, cohort_rows = cohort_query(engine, definition, cohort, columns=(*ROW_COLUMNS, *by))
     assert definition.cutoff is not None
     # The measure facts hold the default time point and window over all stored data.
     source = FROM_ROWS
-    if at_default_timepoint(definition) and derivation.READ_FACTS:
+    if at_default_timepoint(definition) and cohorts.READ_FACTS:
         source = FROM_FACTS if facts_apply(definition.cutoff, data_cutoff(engine)) else AS_OF
     with engine.connect() as connection:
         kept = None

@@ -3,7 +3,7 @@
 Everything builds on the per-patient query of :mod:`analysis.queries.response` (docs/methods.md is written
 there once): the index date (day 0), the baseline, the follow-up that counts and the
 responder / eligible / pending flags come from :func:`analysis.db.derivation.patient_outcomes_query`
-filtered with :func:`analysis.db.derivation.apply_filter`. Row work stays in the database; Python receives
+filtered with :func:`analysis.db.cohorts.apply_filter`. Row work stays in the database; Python receives
 one patient's rows, one row per trajectory point, or one page of the cohort list.
 
 Rules written down here (the outcome rules are silent on them):
@@ -39,7 +39,7 @@ from scipy.special import stdtrit
 from sqlalchemy import Date, Engine, and_, case, func, literal, null, select
 
 from analysis.db import schema
-from analysis.db.derivation import cohort_query
+from analysis.db.cohorts import cohort_query
 from analysis.db.sqlfunctions import days_between
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 
