@@ -157,3 +157,12 @@ def test_0014_fills_the_route_counts_as_the_facts_derive_them(db_url):
     # The demo clinic has patients without a session (0), with one route and with two.
     assert {0, 1, 2} <= set(upgraded.n_routes)
     pd.testing.assert_frame_equal(upgraded, derived)
+
+
+def test_0014_fills_the_follow_up_days_measures_as_the_facts_derive_them(db_url):
+    """A clinic stored under 0013 gets each follow-up day's other measures (MME, PHQ-9, BPI,
+    headache days) from the upgrade, equal to what a full refresh of the facts derives."""
+    t = schema.followup_days
+    upgraded, derived = upgraded_and_refreshed(db_url, "0013", 15, list(t.columns))
+    assert upgraded.phq9.notna().sum() > 50 and upgraded.mme.notna().sum() > 50
+    pd.testing.assert_frame_equal(upgraded, derived)

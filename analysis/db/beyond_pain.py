@@ -36,7 +36,7 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from analysis.db import schema
 from analysis.db.derivation import EPSILON, count_where, followups_settled, is_set
-from analysis.db.measures import BASELINES, FOLLOWUP_MEASURES, measures_at_followup
+from analysis.db.measures import BASELINES, FOLLOWUP_MEASURES, measures_at_days, measures_at_followup
 from analysis.domain.definition import OutcomeDefinition
 from analysis.domain.measures import MeasureSettings
 
@@ -122,7 +122,7 @@ ROW_COLUMNS: tuple[str, ...] = (
 )
 
 #: Where :func:`_patient_rows` finds each eligible patient's measures (see :func:`secondary_counts`).
-FROM_FACTS, AS_OF, FROM_ROWS = "facts", "as of", "rows"
+FROM_FACTS, AS_OF, FROM_DAYS, FROM_ROWS = "facts", "as of", "days", "rows"
 
 
 def _patient_rows(
@@ -133,9 +133,11 @@ def _patient_rows(
 
     ``source``: :data:`FROM_FACTS` reads ``measure_facts`` (one keyed join); :data:`AS_OF` (an
     earlier cut-off at the default time point and window) reads it for the patients whose
-    follow-ups are settled by the cut-off and searches the follow-ups of the others only
-    (docs/performance.md, "Earlier cut-offs"); :data:`FROM_ROWS` joins ``patients`` and makes
-    a pass over every eligible patient's follow-ups in the window.
+    follow-ups are settled by the cut-off and searches the kept follow-up days of the others only
+    (docs/performance.md, "Earlier cut-offs"); :data:`FROM_DAYS` (another time point or window)
+    ranks every eligible patient's kept follow-up days, with the baselines kept beside the
+    measure facts; :data:`FROM_ROWS` joins ``patients`` and makes a pass over every eligible
+    patient's follow-ups in the window (the straightforward query).
     """
     c = cohort_rows.subquery("cohort")
     eligible_rows = select(c).where(is_set(c.c.eligible))
@@ -143,7 +145,7 @@ def _patient_rows(
     # computed once.
     eligible = (
         eligible_rows.cte("eligible").prefix_with("MATERIALIZED")
-        if source == AS_OF
+        if source in (AS_OF, FROM_DAYS)
         else eligible_rows.subquery("eligible")
     )
     kept = schema.measure_facts
@@ -164,7 +166,7 @@ def _patient_rows(
             .where(~followups_settled(definition, definition.cutoff))
             .cte("unsettled")
         )
-        found = measures_at_followup(unsettled, definition, definition.cutoff)
+        found = measures_at_days(select(unsettled.c.patient_key), definition, definition.cutoff)
         searched = (
             select(unsettled.c.patient_key, *[found.c[m] for m in FOLLOWUP_MEASURES])
             .outerjoin(found, found.c.patient_key == unsettled.c.patient_key)
@@ -175,6 +177,15 @@ def _patient_rows(
         baselines = kept
         joined = eligible.join(kept, kept.c.patient_key == eligible.c.patient_key).outerjoin(
             searched, searched.c.patient_key == eligible.c.patient_key
+        )
+    elif source == FROM_DAYS:
+        # Ranked for every patient, then joined: restricted to the eligible keys, PostgreSQL
+        # guessed 200 of them and looked 1.3M up one by one (16 s at 10M sessions).
+        at = measures_at_days(None, definition, definition.cutoff)
+        measures = [at.c[m] for m in FOLLOWUP_MEASURES]
+        baselines = kept
+        joined = eligible.join(kept, kept.c.patient_key == eligible.c.patient_key).outerjoin(
+            at, at.c.patient_key == eligible.c.patient_key
         )
     else:
         p = schema.patients

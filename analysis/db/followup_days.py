@@ -24,30 +24,31 @@ from analysis.db import schema
 from analysis.db.sqlfunctions import days_between
 from analysis.domain.definition import OutcomeDefinition
 
-_COLUMNS = ("patient_key", "day", "followup_date", "pain", "pgic")
+#: Copied from ``followups`` as they are: the follow-up's values.
+_COPIED = ("followup_date", "pain", "pgic", "mme", "phq9", "bpi_interference", "headache_days")
 
 
 def refresh(connection: Connection, keys: Any = None) -> None:
     """Re-derive the follow-up days of ``keys`` (a query of patient keys; all when None) from
     ``followups`` and the already refreshed ``patient_facts``. Before migration 0013 made the
-    table (earlier migrations refresh the facts with today's code) there is nothing to do."""
-    if not inspect(connection).has_table(schema.followup_days.name):
+    table (earlier migrations refresh the facts with today's code) there is nothing to do, and
+    before 0014 added the other measures only the columns of its day are written."""
+    inspector = inspect(connection)
+    if not inspector.has_table(schema.followup_days.name):
         return
+    stored = {column["name"] for column in inspector.get_columns(schema.followup_days.name)}
+    copied = [name for name in _COPIED if name in stored]
     days, f, t = schema.followup_days, schema.followups, schema.patient_facts
     mine = [] if keys is None else [t.c.patient_key.in_(keys)]
     connection.execute(delete(days) if keys is None else delete(days).where(days.c.patient_key.in_(keys)))
     derived = (
         select(
-            f.c.patient_key,
-            days_between(f.c.followup_date, t.c.index_date),
-            f.c.followup_date,
-            f.c.pain,
-            f.c.pgic,
+            f.c.patient_key, days_between(f.c.followup_date, t.c.index_date), *[f.c[name] for name in copied]
         )
         .join_from(f, t, t.c.patient_key == f.c.patient_key)
         .where(t.c.index_date.is_not(None), *mine)
     )
-    connection.execute(insert(days).from_select(list(_COLUMNS), derived))
+    connection.execute(insert(days).from_select(["patient_key", "day", *copied], derived))
 
 
 def nearest(

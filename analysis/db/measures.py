@@ -45,28 +45,51 @@ def measures_at_followup(
     records it). Follow-ups after ``cutoff`` do not count. One row per patient who has any
     follow-up in the window; columns ``patient_key`` and one per measure.
     """
+    f = schema.followups
+    day = days_between(f.c.followup_date, index.c.index_date)
+    joined = select(f.c.patient_key).join(index, index.c.patient_key == f.c.patient_key)
+    return _at_best_rank(joined, f, day, definition, cutoff, measures)
+
+
+def measures_at_days(
+    keys: Any, definition: OutcomeDefinition, cutoff: date | None, measures: Sequence[str] = FOLLOWUP_MEASURES
+) -> Any:
+    """:func:`measures_at_followup` for the patients of ``keys`` (a query of patient keys; every
+    patient with an index date when None) read from ``followup_days``, which keeps each
+    follow-up's day and measures: no join to the index dates (docs/performance.md, "Only the
+    columns asked for")."""
+    d = schema.followup_days
+    rows = select(d.c.patient_key).where(*([] if keys is None else [d.c.patient_key.in_(keys)]))
+    return _at_best_rank(rows, d, d.c.day, definition, cutoff, measures)
+
+
+def _at_best_rank(
+    rows: Select[Any],
+    table: Any,
+    day: ColumnElement[Any],
+    definition: OutcomeDefinition,
+    cutoff: date | None,
+    measures: Sequence[str],
+) -> Any:
+    """The ranking of :func:`measures_at_followup` over ``rows`` (a select of ``table``'s
+    ``patient_key``, already joined or filtered as the caller needs) with each follow-up's ``day``."""
     unknown = [m for m in measures if m not in FOLLOWUP_MEASURES]
     if unknown:
         raise ValueError(f"not a follow-up measure: {', '.join(unknown)}")
-    f = schema.followups
-    day = days_between(f.c.followup_date, index.c.index_date)
+    t = table.c
     where = [day >= definition.window_start, day <= definition.window_end]
     if cutoff is not None:
-        where.append(f.c.followup_date <= literal(cutoff, Date))
+        where.append(t.followup_date <= literal(cutoff, Date))
     rank = nearness_rank(day, definition.timepoint_days)
     ranked = (
-        select(
-            f.c.patient_key,
+        rows.add_columns(
             rank.label("rank"),
-            *[f.c[m] for m in measures],
+            *[t[m] for m in measures],
             *[
-                func.min(case((f.c[m].is_not(None), rank)))
-                .over(partition_by=f.c.patient_key)
-                .label(f"best_{m}")
+                func.min(case((t[m].is_not(None), rank))).over(partition_by=t.patient_key).label(f"best_{m}")
                 for m in measures
             ],
         )
-        .join(index, index.c.patient_key == f.c.patient_key)
         .where(*where)
         .subquery("measure_ranked")
     )

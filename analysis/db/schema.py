@@ -203,6 +203,12 @@ followup_days = Table(
     Column("followup_date", Date, nullable=False),
     Column("pain", Float, nullable=False),
     Column("pgic", Integer),
+    # The other measures (migration 0014): the outcomes beyond pain at any time point rank them
+    # here too (docs/performance.md, "Only the columns asked for").
+    Column("mme", Float),
+    Column("phq9", Integer),
+    Column("bpi_interference", Float),
+    Column("headache_days", Integer),
     sqlite_with_rowid=False,
 )
 

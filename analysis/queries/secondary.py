@@ -17,7 +17,15 @@ from sqlalchemy import Engine
 
 from analysis import stats
 from analysis.db import cohorts, secondary_cells
-from analysis.db.beyond_pain import AS_OF, COUNT_NAMES, FROM_FACTS, FROM_ROWS, ROW_COLUMNS, secondary_query
+from analysis.db.beyond_pain import (
+    AS_OF,
+    COUNT_NAMES,
+    FROM_DAYS,
+    FROM_FACTS,
+    FROM_ROWS,
+    ROW_COLUMNS,
+    secondary_query,
+)
 from analysis.db.cohorts import cohort_query, facts_apply
 from analysis.db.derivation import at_default_timepoint
 from analysis.db.store import data_cutoff
@@ -131,9 +139,12 @@ def secondary_counts(
     by = tuple(by)
     definition, cohort_rows = cohort_query(engine, definition, cohort, columns=(*ROW_COLUMNS, *by))
     assert definition.cutoff is not None
-    # The measure facts hold the default time point and window over all stored data.
+    # The measure facts hold the default time point and window over all stored data; any other
+    # is ranked among the kept follow-up days (docs/performance.md, "Only the columns asked for").
     source = FROM_ROWS
-    if at_default_timepoint(definition) and cohorts.READ_FACTS:
+    if cohorts.READ_FACTS and not at_default_timepoint(definition):
+        source = FROM_DAYS
+    elif cohorts.READ_FACTS:
         source = FROM_FACTS if facts_apply(definition.cutoff, data_cutoff(engine)) else AS_OF
     with engine.connect() as connection:
         kept = None
