@@ -51,4 +51,14 @@ COMMANDS: dict[str, tuple[str, list[str]]] = {
         "`compare --a intravenous --b intranasal --cutoff 2026-06-30`, cold",
         ["compare", "--a", "intravenous", "--b", "intranasal", "--cutoff", "2026-06-30", "--format", "json"],
     ),
+    # Other settings than the kept facts' own (issue #16: "any definition"): the outcomes beyond
+    # pain at another time point, durability at another response threshold.
+    "cmd_secondary_t180": (
+        "`secondary --by condition --timepoint 180`, cold",
+        ["secondary", "--by", "condition", "--timepoint", "180", "--format", "json"],
+    ),
+    "cmd_durability_t50": (
+        "`durability --by route --threshold 0.5`, cold",
+        ["durability", "--by", "route", "--threshold", "0.5", "--format", "json"],
+    ),
 }

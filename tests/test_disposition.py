@@ -128,3 +128,24 @@ def test_the_outcomes_table_reads_for_people(engine):
     frame = outcomes_frame(disposition(engine))
     assert list(frame["Condition"]) == ["Cancer pain", "CRPS"]
     assert "None" not in frame.to_string() and "nan" not in frame.to_string()
+
+
+def test_at_earlier_cutoffs_the_table_is_the_straightforward_one(engine, monkeypatch):
+    """The rows of an earlier cut-off compute only the columns the table reads
+    (docs/performance.md, "Only the columns asked for"): same table as the rules over every row."""
+    from datetime import date
+
+    from analysis.db import cohorts
+    from analysis.demo import generate
+    from analysis.ingest import import_frames
+
+    today = date(2026, 10, 31)
+    report = import_frames(engine, generate(400, seed=21, today=today), today=today, source="demo")
+    assert report.ok, report.problems
+    for cutoff in (date(2026, 8, 15), date(2025, 12, 31)):
+        fast = disposition(engine, OutcomeDefinition(cutoff=cutoff))
+        with monkeypatch.context() as patch:
+            patch.setattr(cohorts, "READ_FACTS", False)
+            slow = disposition(engine, OutcomeDefinition(cutoff=cutoff))
+        assert fast == slow, cutoff
+        assert sum(fast.counts.values()) > 200

@@ -105,7 +105,8 @@ def disposition(
     engine: Engine, definition: OutcomeDefinition = OutcomeDefinition(), cohort: CohortFilter = CohortFilter()
 ) -> Disposition:
     """Patients per condition, last funnel step reached, outcome and end reason, counted in SQL."""
-    definition, rows_query = cohort_query(engine, definition, cohort)
+    read = ("patient_key", "condition", "n_sessions", "evaluable", "eligible", "with_followup", "responder")
+    definition, rows_query = cohort_query(engine, definition, cohort, columns=read)
     rows = rows_query.subquery("cohort_rows")
     p = schema.patients
     # The steps of the Overview's funnel (queries.response.Funnel), whose last three are the
