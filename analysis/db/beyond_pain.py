@@ -125,6 +125,32 @@ ROW_COLUMNS: tuple[str, ...] = (
 FROM_FACTS, AS_OF, FROM_DAYS, FROM_ROWS = "facts", "as of", "days", "rows"
 
 
+def _measures_as_of(eligible: Any, definition: OutcomeDefinition) -> tuple[list[ColumnElement[Any]], Any]:
+    """The measures of ``eligible`` as of an earlier cut-off, and the searched patients to join.
+
+    The eligible patients whose follow-ups are not settled by the cut-off get the measures searched
+    from their own kept follow-up days up to it (NULL where none counts); the others keep theirs
+    (``measure_facts``, to be joined by the caller). A keyed join and a CASE, not a union of the
+    kept rows with the searched ones: at 10M sessions PostgreSQL sorted and merged 1.4M rows for it.
+    """
+    assert definition.cutoff is not None
+    t, kept = schema.patient_facts, schema.measure_facts
+    unsettled = (
+        select(eligible.c.patient_key)
+        .join(t, t.c.patient_key == eligible.c.patient_key)
+        .where(~followups_settled(definition, definition.cutoff))
+        .cte("unsettled")
+    )
+    found = measures_at_days(select(unsettled.c.patient_key), definition, definition.cutoff)
+    searched = (
+        select(unsettled.c.patient_key, *[found.c[m] for m in FOLLOWUP_MEASURES])
+        .outerjoin(found, found.c.patient_key == unsettled.c.patient_key)
+        .subquery("searched")
+    )
+    is_searched = searched.c.patient_key.is_not(None)
+    return [case((is_searched, searched.c[m]), else_=kept.c[m]) for m in FOLLOWUP_MEASURES], searched
+
+
 def _patient_rows(
     cohort_rows: Select[Any], definition: OutcomeDefinition, by: Sequence[str], *, source: str
 ) -> Any:
@@ -145,7 +171,7 @@ def _patient_rows(
     # computed once.
     eligible = (
         eligible_rows.cte("eligible").prefix_with("MATERIALIZED")
-        if source in (AS_OF, FROM_DAYS)
+        if source == AS_OF
         else eligible_rows.subquery("eligible")
     )
     kept = schema.measure_facts
@@ -154,26 +180,7 @@ def _patient_rows(
         baselines: Any = kept
         joined = eligible.outerjoin(kept, kept.c.patient_key == eligible.c.patient_key)
     elif source == AS_OF:
-        assert definition.cutoff is not None
-        t = schema.patient_facts
-        # The eligible patients whose follow-ups are not settled by the cut-off, each with the
-        # measures searched from its own follow-ups up to it (NULL where none counts); the
-        # others keep theirs. A keyed join and a CASE, not a union of the kept rows with the
-        # searched ones: at 10M sessions PostgreSQL sorted and merged 1.4M rows for the union.
-        unsettled = (
-            select(eligible.c.patient_key, eligible.c.index_date)
-            .join(t, t.c.patient_key == eligible.c.patient_key)
-            .where(~followups_settled(definition, definition.cutoff))
-            .cte("unsettled")
-        )
-        found = measures_at_days(select(unsettled.c.patient_key), definition, definition.cutoff)
-        searched = (
-            select(unsettled.c.patient_key, *[found.c[m] for m in FOLLOWUP_MEASURES])
-            .outerjoin(found, found.c.patient_key == unsettled.c.patient_key)
-            .subquery("searched")
-        )
-        is_searched = searched.c.patient_key.is_not(None)
-        measures = [case((is_searched, searched.c[m]), else_=kept.c[m]) for m in FOLLOWUP_MEASURES]
+        measures, searched = _measures_as_of(eligible, definition)
         baselines = kept
         joined = eligible.join(kept, kept.c.patient_key == eligible.c.patient_key).outerjoin(
             searched, searched.c.patient_key == eligible.c.patient_key
