@@ -2,8 +2,9 @@
 
 Per patient the database derives the index date, the baseline pain, the patient's route, the
 follow-up nearest the time point, and from them whether the patient is evaluable, eligible,
-pending, a responder. Python only ever receives one row per patient (:func:`patient_outcomes`);
-the group counts and their statistics live in :mod:`analysis.queries.response`.
+pending, a responder. Python only ever receives one row per patient
+(:func:`analysis.db.cohorts.patient_outcomes`); the group counts and their statistics live in
+:mod:`analysis.queries.response`.
 
 Decisions the rules leave open are in ``docs/methods.md``; the main one: a cut-off set by
 the user makes the analysis "as of" that date — sessions and follow-ups after it are ignored,
@@ -269,11 +270,12 @@ def patient_outcomes_query(
 
     The straightforward computation: it scans the sessions and follow-ups as of ``cutoff``
     (the resolved data cut-off). :func:`facts_query` gives the same rows from the
-    ``patient_facts`` table when the cut-off is the latest stored date; :func:`cohort_query`
-    chooses. ``keys`` (patient keys, a list or a query of them) restricts the rows to those
-    patients (the facts refresh uses it). ``with_last_dates`` adds each patient's last session and
-    follow-up date and number of routes (the facts keep them). The cohort is not filtered here (see
-    :func:`apply_filter`).
+    ``patient_facts`` table when the cut-off is the latest stored date;
+    :func:`analysis.db.cohorts.cohort_query` chooses. ``keys`` (patient keys, a list or a query
+    of them) restricts the rows to those patients (the facts refresh uses it).
+    ``with_last_dates`` adds each patient's last session and follow-up date and number of routes
+    (the facts keep them). The cohort is not filtered here (see
+    :func:`analysis.db.cohorts.apply_filter`).
     """
     p, s = schema.patients, schema.sessions
     cutoff_value = literal(cutoff, Date)
@@ -558,7 +560,7 @@ def facts_as_of_query(
     point, with the nearest follow-up on or before the cut-off), and only the patients whose
     care straddles the cut-off are derived by :func:`patient_outcomes_query` from their own
     sessions and follow-ups — a small share of a clinic for the usual "end of last quarter".
-    ``names``: the columns to compute (all when None; see :func:`cohort_query`).
+    ``names``: the columns to compute (all when None; see :func:`analysis.db.cohorts.cohort_query`).
     """
     t = schema.patient_facts
     counted = or_(t.c.index_date.is_(None), t.c.index_date <= literal(cutoff, Date))
