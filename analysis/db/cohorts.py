@@ -62,33 +62,31 @@ def cohort_query(
     return definition, apply_filter(rows, cohort)
 
 
+#: Each list filter of a cohort: its ``CohortFilter`` field and the per-patient column it reads.
+_LIST_FILTERS: tuple[tuple[str, str], ...] = (
+    ("sites", "site"),
+    ("conditions", "condition"),
+    ("routes", "route"),
+    ("sexes", "sex"),
+    ("age_groups", "age_group"),
+)
+
+
 def filter_columns(cohort: CohortFilter) -> tuple[str, ...]:
     """The per-patient columns that :func:`apply_filter` reads for ``cohort``."""
-    chosen = {
-        "site": cohort.sites,
-        "condition": cohort.conditions,
-        "route": cohort.routes,
-        "sex": cohort.sexes,
-        "age_group": cohort.age_groups,
-        "index_date": cohort.first_treated_from or cohort.first_treated_to,
-    }
-    return tuple(name for name, value in chosen.items() if value)
+    listed = [column for field, column in _LIST_FILTERS if getattr(cohort, field)]
+    dated = ["index_date"] if cohort.first_treated_from or cohort.first_treated_to else []
+    return (*listed, *dated)
 
 
 def apply_filter(query: Select[Any], cohort: CohortFilter) -> Select[Any]:
     """Restrict the per-patient query to a cohort; the filter is applied in SQL."""
     rows = query.subquery("patient_outcomes")
-    conditions: list[ColumnElement[bool]] = []
-    if cohort.sites:
-        conditions.append(rows.c.site.in_(cohort.sites))
-    if cohort.conditions:
-        conditions.append(rows.c.condition.in_(cohort.conditions))
-    if cohort.routes:
-        conditions.append(rows.c.route.in_(cohort.routes))
-    if cohort.sexes:
-        conditions.append(rows.c.sex.in_(cohort.sexes))
-    if cohort.age_groups:
-        conditions.append(rows.c.age_group.in_(cohort.age_groups))
+    conditions: list[ColumnElement[bool]] = [
+        rows.c[column].in_(getattr(cohort, field))
+        for field, column in _LIST_FILTERS
+        if getattr(cohort, field)
+    ]
     if cohort.first_treated_from:
         conditions.append(rows.c.index_date >= literal(cohort.first_treated_from, Date))
     if cohort.first_treated_to:
