@@ -29,7 +29,6 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    inspect,
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -37,6 +36,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from analysis.db import durability, followup_days, measures, schema
 from analysis.db.derivation import ALL_DATA, patient_outcomes_query
 from analysis.db.secondary_cells import Recount
+from analysis.db.store import stored_columns
 
 #: Above this share of all patients, one rebuild of the whole table beats per-patient refreshes.
 REBUILD_SHARE = 0.2
@@ -64,11 +64,6 @@ def _derive(columns: Sequence[str], keys: Any = None) -> Any:
     return insert(schema.patient_facts).from_select(
         list(columns), select(*[rows.c[name] for name in columns])
     )
-
-
-def _stored_columns(connection: Connection, table: Table = schema.patient_facts) -> list[str]:
-    stored = {c["name"] for c in inspect(connection).get_columns(table.name)}
-    return [c.name for c in table.columns if c.name in stored]
 
 
 def _derive_durability(columns: Sequence[str], targets: Sequence[str], keys: Any = None) -> Any:
@@ -106,7 +101,7 @@ def refresh(
     if patient_ids is not None and not patient_ids:
         return 0
     total = connection.execute(select(func.count()).select_from(schema.patients)).scalar_one()
-    columns = _stored_columns(connection)
+    columns = stored_columns(connection, facts)
     if patient_ids is None or len(patient_ids) > REBUILD_SHARE * total:
         recount = Recount(connection, None)  # the outcomes beyond pain, counted afresh
         recount.before()
@@ -116,7 +111,7 @@ def refresh(
         measures.refresh_facts(connection)  # the outcomes beyond pain (docs/methods.md)
         if durability_facts:  # migrations before 0009 have no such table
             connection.execute(delete(schema.durability_facts))
-            targets = _stored_columns(connection, schema.durability_facts)
+            targets = stored_columns(connection, schema.durability_facts)
             connection.execute(_derive_durability(columns, targets, None))
         recount.after()
         return int(total)
@@ -146,7 +141,7 @@ def refresh(
     if durability_facts:
         lasting = schema.durability_facts
         connection.execute(delete(lasting).where(lasting.c.patient_key.in_(staged)))
-        targets = _stored_columns(connection, schema.durability_facts)
+        targets = stored_columns(connection, schema.durability_facts)
         connection.execute(_derive_durability(columns, targets, staged))
     recount.after()
     count = connection.execute(select(func.count()).select_from(_STAGED)).scalar_one()

@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql
 
 from analysis.db import schema
 from analysis.db.sqlfunctions import days_between
+from analysis.db.store import stored_columns
 from analysis.domain.definition import OutcomeDefinition
 
 #: Copied from ``followups`` as they are: the follow-up's values.
@@ -33,12 +34,10 @@ def refresh(connection: Connection, keys: Any = None) -> None:
     ``followups`` and the already refreshed ``patient_facts``. Before migration 0013 made the
     table (earlier migrations refresh the facts with today's code) there is nothing to do, and
     before 0014 added the other measures only the columns of its day are written."""
-    inspector = inspect(connection)
-    if not inspector.has_table(schema.followup_days.name):
-        return
-    stored = {column["name"] for column in inspector.get_columns(schema.followup_days.name)}
-    copied = [name for name in _COPIED if name in stored]
     days, f, t = schema.followup_days, schema.followups, schema.patient_facts
+    if not inspect(connection).has_table(days.name):
+        return
+    copied = [name for name in stored_columns(connection, days) if name in _COPIED]
     mine = [] if keys is None else [t.c.patient_key.in_(keys)]
     connection.execute(delete(days) if keys is None else delete(days).where(days.c.patient_key.in_(keys)))
     derived = (
