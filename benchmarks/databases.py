@@ -56,6 +56,8 @@ _TABLES = ("patients", "sessions", "followups")
 _FACTS = (
     "patient_facts",
     "followup_days",
+    "pain_days",
+    "durability_inputs",
     "measure_facts",
     "durability_facts",
     "secondary_cells",
@@ -245,6 +247,8 @@ def _stored_tables(url: str) -> dict[str, pd.DataFrame]:
         "measure_facts": "patient_key",
         "durability_facts": "patient_key",
         "followup_days": "patient_key, day",
+        "pain_days": "patient_key, day",
+        "durability_inputs": "patient_key",
         "secondary_cells": "grouping, group_key",
         "secondary_changes": "grouping, group_key, kind, value",
     }

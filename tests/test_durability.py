@@ -46,6 +46,77 @@ def times(curve: dict) -> list[tuple[int, int, int]]:
 # --- measurements -------------------------------------------------------------------------
 
 
+def plain_pain_days(engine: Engine) -> pd.DataFrame:
+    """The measurements read plainly from the stored rows (docs/methods.md, "Durability"): each
+    follow-up's pain and each session's pre_pain after the index date, by day since it, the
+    follow-up winning on a shared day."""
+    with engine.connect() as connection:
+        s = pd.DataFrame(connection.execute(select(schema.sessions)).mappings().all())
+        f = pd.DataFrame(connection.execute(select(schema.followups)).mappings().all())
+    index = s.groupby("patient_key").session_date.min()
+    f = f.assign(day=(f.followup_date - f.patient_key.map(index)).map(lambda d: d.days), pain=f.pain)
+    s = s.assign(day=(s.session_date - s.patient_key.map(index)).map(lambda d: d.days), pain=s.pre_pain)
+    s = s[s.pre_pain.notna()]
+    s = s[~s.set_index(["patient_key", "day"]).index.isin(f.set_index(["patient_key", "day"]).index)]
+    both = pd.concat([f[["patient_key", "day", "pain"]], s[["patient_key", "day", "pain"]]])
+    both = both[both.day >= 1].astype({"patient_key": int, "day": int, "pain": float})
+    return both.sort_values(["patient_key", "day"]).reset_index(drop=True)
+
+
+def kept_pain_days(engine: Engine) -> pd.DataFrame:
+    t = schema.pain_days
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(t.c.patient_key, t.c.day, t.c.pain).order_by(t.c.patient_key, t.c.day)
+        )
+        kept = pd.DataFrame(rows.all(), columns=["patient_key", "day", "pain"])
+    return kept.astype({"patient_key": int, "day": int, "pain": float})
+
+
+def test_the_kept_pain_days_are_the_measurements_through_every_kind_of_import(engine):
+    """``pain_days`` (docs/performance.md, "Pain days") is what the rules search: after imports
+    that move an index date earlier, put a follow-up on a session's day and add a session
+    without pre_pain, it still holds exactly the plain reading of the stored rows."""
+    report = import_frames(engine, generate(200, seed=5, today=TODAY), today=TODAY, source="demo")
+    assert report.ok, report.problems
+    pd.testing.assert_frame_equal(kept_pain_days(engine), plain_pain_days(engine))
+    p, s = schema.patients, schema.sessions
+    with engine.connect() as connection:
+        stored = pd.DataFrame(
+            connection.execute(
+                select(p.c.patient_id, s.c.session_date)
+                .join(s, s.c.patient_key == p.c.id)
+                .order_by(p.c.patient_id, s.c.session_date)
+            ).all()
+        )
+    second = stored.groupby("patient_id").nth(1).set_index("patient_id").session_date
+    a, b, c = second.index[:3]
+    first_of_a = stored[stored.patient_id == a].session_date.min()
+    changed = {
+        "sessions": pd.DataFrame(
+            [
+                # A: a session a month before the first moves the index date and so every day.
+                {
+                    "patient_id": a,
+                    "session_date": first_of_a - timedelta(days=30),
+                    "route": "oral",
+                    "dose_mg": 40,
+                    "pre_pain": 9,
+                },
+                # C: a session without pre_pain is no measurement.
+                {"patient_id": c, "session_date": TODAY, "route": "oral", "dose_mg": 40},
+            ]
+        ),
+        # B: a follow-up on the day of its second session wins over that session's pre_pain.
+        "followups": pd.DataFrame([{"patient_id": b, "followup_date": second[b], "pain": 1}]),
+    }
+    report = import_frames(engine, changed, today=TODAY)
+    assert report.ok, report.problems
+    kept = kept_pain_days(engine)
+    pd.testing.assert_frame_equal(kept, plain_pain_days(engine))
+    assert len(kept) > 1000 and (kept.day >= 1).all()
+
+
 def test_same_day_follow_up_wins_over_the_sessions_pre_pain(engine):
     # Day 50: the session's pre_pain (9) would be a loss; the follow-up (3) that day wins.
     patient(
@@ -549,3 +620,31 @@ def test_an_earlier_cutoff_reads_the_settled_patients_from_the_facts(engine, mon
     marked = sum(step["events"] + step["censored"] for step in curve if step["day"] >= 10_000)
     assert marked == len(settled) > 20
     assert len(treated) - len(settled) > 20  # some straddle the cut-off: those run the rules
+
+
+def test_the_kept_inputs_give_what_the_stored_rows_give(engine, monkeypatch):
+    """The rules read ``pain_days`` and ``durability_inputs`` (docs/performance.md, "Pain days"):
+    the pain days, the search of only the patients whose lowest pain is a response, and the
+    kept booster gaps of the patients with no session after the cut-off. At every cut-off,
+    threshold and window they give what the rules give with the pain days derived from the
+    stored rows, every patient searched and every gap ranked from the sessions."""
+    import functools
+
+    from analysis.db import durability as rules
+
+    store_clinic(engine, lasting_clinic(24, n_patients=200))
+    derived = functools.partial(rules.patient_rows, kept=False)
+    compared = 0
+    for cutoff in (date(2025, 6, 30), date(2026, 3, 31), None):
+        for threshold, timepoint in ((0.3, 90), (0.5, 90), (0.7, 30), (0.3, 180)):
+            definition = OutcomeDefinition(cutoff=cutoff, threshold=threshold, timepoint_days=timepoint)
+            kept = full_rules(monkeypatch, engine, definition, by="route")
+            with monkeypatch.context() as patch:
+                patch.setattr(rules, "patient_rows", derived)
+                patch.setattr(rules, "_booster_gaps", lambda patients, cutoff: rules._median_gaps(patients))
+                from_rows = full_rules(monkeypatch, engine, definition, by="route")
+            assert kept == from_rows, (cutoff, threshold, timepoint)
+            compared += kept["overall"]["patients"]
+            if threshold == 0.3:
+                assert kept["overall"]["booster_gap_median"] is not None
+    assert compared > 300

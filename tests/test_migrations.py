@@ -166,3 +166,22 @@ def test_0014_fills_the_follow_up_days_measures_as_the_facts_derive_them(db_url)
     upgraded, derived = upgraded_and_refreshed(db_url, "0013", 15, list(t.columns))
     assert upgraded.phq9.notna().sum() > 50 and upgraded.mme.notna().sum() > 50
     pd.testing.assert_frame_equal(upgraded, derived)
+
+
+def test_0015_fills_the_pain_days_as_the_facts_derive_them(db_url):
+    """A clinic stored under 0014 gets each patient's pain measurements by day from the upgrade,
+    equal to what a full refresh of the facts derives (docs/performance.md, "Pain days")."""
+    t = schema.pain_days
+    upgraded, derived = upgraded_and_refreshed(db_url, "0014", 16, list(t.columns))
+    assert len(upgraded) > 100 and (upgraded.day >= 1).all()
+    pd.testing.assert_frame_equal(upgraded, derived)
+
+
+def test_0015_fills_the_durability_inputs_as_the_facts_derive_them(db_url):
+    """A clinic stored under 0014 gets each patient's end of care, last session, lowest pain and
+    median gap between maintenance sessions from the upgrade, equal to what a full refresh of
+    the facts derives."""
+    t = schema.durability_inputs
+    upgraded, derived = upgraded_and_refreshed(db_url, "0014", 17, list(t.columns))
+    assert upgraded.booster_gap.notna().sum() > 50 and upgraded.lowest_pain.notna().sum() > 100
+    pd.testing.assert_frame_equal(upgraded, derived)

@@ -29,6 +29,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
     Date,
     Float,
     Integer,
@@ -36,8 +37,10 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    exists,
+    delete,
     func,
+    insert,
+    inspect,
     literal,
     null,
     or_,
@@ -46,7 +49,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import ColumnElement, CompoundSelect
 
-from analysis.db import schema
+from analysis.db import pain_days, schema
 from analysis.db.cohorts import apply_filter
 from analysis.db.derivation import ALL_DATA, EPSILON, is_set
 from analysis.db.sqlfunctions import add_days, days_between
@@ -68,66 +71,60 @@ def _responding(
     return (baseline - pain) / cast(baseline, Float) >= threshold - EPSILON
 
 
-def _base(cohort: Select[Any], group: str | None, cutoff: date, last_onset_day: int) -> Any:
-    """The evaluable patients with their date bounds (a CTE: computed once, read by each step)."""
+def _base(
+    cohort: Select[Any], group: str | None, cutoff: date, last_onset_day: int, threshold: float, kept: bool
+) -> Any:
+    """The evaluable patients who can have an onset, with their bounds (a CTE: computed once,
+    read by each step): the last date and the day it is (since the index date), the last day of
+    the onset window, and the date after which sessions are maintenance.
+
+    A patient whose lowest pain (``durability_inputs.lowest_pain``, over every pain day) is no
+    response has no measurement that is one — reduction falls as pain rises — so no onset at
+    any window or cut-off: their pain days are not searched. Without the kept inputs
+    (``kept`` False) the end of care is read from ``patients`` and every patient searched.
+    """
     rows = cohort.subquery("cohort_rows")
-    p = schema.patients
+    i = schema.durability_inputs if kept else schema.patients
+    on = (i.c.patient_key if kept else i.c.id) == rows.c.patient_key
+    can_respond = [_responding(i.c.lowest_pain, rows.c.baseline, threshold)] if kept else []
     key = rows.c[group] if group else literal("all")
-    last_day = _earlier(literal(cutoff, Date), p.c.end_date)
+    last_date = _earlier(literal(cutoff, Date), i.c.end_date)
+    last_day = days_between(last_date, rows.c.index_date)
     return _materialized(
         select(
             rows.c.patient_key,
-            rows.c.index_date,
             rows.c.baseline,
             key.label("grp"),
-            last_day.label("last_date"),
-            _earlier(last_day, add_days(rows.c.index_date, last_onset_day)).label("onset_by"),
+            last_date.label("last_date"),
+            last_day.label("last_day"),
+            case((last_day < last_onset_day, last_day), else_=literal(last_onset_day)).label("onset_by"),
             add_days(rows.c.index_date, MAINTENANCE_AFTER_DAY).label("maintenance_from"),
         )
-        .join(p, p.c.id == rows.c.patient_key)
-        .where(is_set(rows.c.evaluable)),
+        .join(i, on)
+        .where(is_set(rows.c.evaluable), *can_respond),
         "durability_base",
     )
 
 
-def _first_followup(
-    base: Any, after: ColumnElement[Any], until: ColumnElement[Any], wanted: bool, threshold: float
+def _first(
+    measured: Any, base: Any, after: Any, until: Any, wanted: bool, threshold: float
 ) -> ColumnElement[Any]:
-    """Per patient of ``base``: the first follow-up in (``after``, ``until``] whose response is
-    ``wanted``."""
-    f = schema.followups
-    hit = _responding(f.c.pain, base.c.baseline, threshold)
+    """Per patient of ``base``: the first day of ``measured`` in (``after``, ``until``] whose
+    response is ``wanted``."""
+    hit = _responding(measured.c.pain, base.c.baseline, threshold)
     return (
-        select(func.min(f.c.followup_date))
-        .where(f.c.patient_key == base.c.patient_key, f.c.followup_date > after, f.c.followup_date <= until)
+        select(func.min(measured.c.day))
+        .where(measured.c.patient_key == base.c.patient_key, measured.c.day > after, measured.c.day <= until)
         .where(hit if wanted else ~hit)
         .scalar_subquery()
     )
 
 
-def _first_session(
-    base: Any, after: ColumnElement[Any], until: ColumnElement[Any], wanted: bool, threshold: float
-) -> ColumnElement[Any]:
-    """The same among sessions' ``pre_pain``; a session on the day of a follow-up is not a
-    measurement (the follow-up wins)."""
-    f, s = schema.followups, schema.sessions
-    hit = _responding(s.c.pre_pain, base.c.baseline, threshold)
-    same_day_followup = exists().where(
-        f.c.patient_key == s.c.patient_key, f.c.followup_date == s.c.session_date
-    )
+def _last(measured: Any, base: Any, after: Any, until: Any) -> ColumnElement[Any]:
+    """Per patient of ``base``: the last day of ``measured`` in (``after``, ``until``]."""
     return (
-        select(func.min(s.c.session_date))
-        .where(s.c.patient_key == base.c.patient_key, s.c.session_date > after, s.c.session_date <= until)
-        .where(s.c.pre_pain.is_not(None), hit if wanted else ~hit, ~same_day_followup)
-        .scalar_subquery()
-    )
-
-
-def _last(table: Any, when: Any, measured: Any, base: Any, after: Any, until: Any) -> ColumnElement[Any]:
-    """Per patient: the date of the last measurement of ``table`` in (``after``, ``until``]."""
-    return (
-        select(func.max(when))
-        .where(table.c.patient_key == base.c.patient_key, when > after, when <= until, measured)
+        select(func.max(measured.c.day))
+        .where(measured.c.patient_key == base.c.patient_key, measured.c.day > after, measured.c.day <= until)
         .scalar_subquery()
     )
 
@@ -138,29 +135,27 @@ def _materialized(query: Select[Any] | CompoundSelect, name: str) -> Any:
 
 
 def patient_rows(
-    cohort: Select[Any], *, cutoff: date, threshold: float, last_onset_day: int, group: str | None
+    cohort: Select[Any],
+    *,
+    cutoff: date,
+    threshold: float,
+    last_onset_day: int,
+    group: str | None,
+    kept: bool = True,
 ) -> Any:
     """One row per durability-cohort patient (a CTE): ``patient_key``, ``grp``, ``last_date``,
     ``maintenance_from``, ``time``, ``event``.
 
     ``cohort`` is the per-patient query of :func:`analysis.db.cohorts.cohort_query`;
-    ``group`` the column to break down by (``route`` or ``condition``), or ``None``.
+    ``group`` the column to break down by (``route`` or ``condition``), or ``None``;
+    ``kept`` False (a migration before 0015, see :func:`facts_rows`): the pain days derived on
+    the spot and the end of care read from ``patients``.
     """
-    f, s = schema.followups, schema.sessions
-    base = _base(cohort, group, cutoff, last_onset_day)
-    candidates = _materialized(
-        select(
-            base,
-            _first_followup(base, base.c.index_date, base.c.onset_by, True, threshold).label("onset_f"),
-            _first_session(base, base.c.index_date, base.c.onset_by, True, threshold).label("onset_s"),
-        ),
-        "onset_candidates",
-    )
+    measured = schema.pain_days if kept else pain_days.derived()
+    base = _base(cohort, group, cutoff, last_onset_day, threshold, kept)
     responders = _materialized(
-        select(candidates, _earlier(candidates.c.onset_f, candidates.c.onset_s).label("onset_date")).where(
-            or_(candidates.c.onset_f.is_not(None), candidates.c.onset_s.is_not(None))
-        ),
-        "responders",
+        select(base, _first(measured, base, 0, base.c.onset_by, True, threshold).label("onset")),
+        "onset_candidates",
     )
     r = responders
     ends = _materialized(
@@ -169,22 +164,11 @@ def patient_rows(
             r.c.grp,
             r.c.last_date,
             r.c.maintenance_from,
-            r.c.onset_date,
-            _first_followup(r, r.c.onset_date, r.c.last_date, False, threshold).label("loss_f"),
-            _first_session(r, r.c.onset_date, r.c.last_date, False, threshold).label("loss_s"),
-            _last(f, f.c.followup_date, f.c.pain.is_not(None), r, r.c.onset_date, r.c.last_date).label(
-                "last_f"
-            ),
-            _last(s, s.c.session_date, s.c.pre_pain.is_not(None), r, r.c.onset_date, r.c.last_date).label(
-                "last_s"
-            ),
-        ),
+            r.c.onset,
+            _first(measured, r, r.c.onset, r.c.last_day, False, threshold).label("loss"),
+            _last(measured, r, r.c.onset, r.c.last_day).label("last"),
+        ).where(r.c.onset.is_not(None)),
         "ends",
-    )
-    loss = _earlier(ends.c.loss_f, ends.c.loss_s)
-    last = case(
-        (and_(ends.c.last_s.is_not(None), ends.c.last_s > ends.c.last_f), ends.c.last_s),
-        else_=func.coalesce(ends.c.last_f, ends.c.last_s, ends.c.onset_date),
     )
     return _materialized(
         select(
@@ -192,8 +176,8 @@ def patient_rows(
             ends.c.grp,
             ends.c.last_date,
             ends.c.maintenance_from,
-            days_between(func.coalesce(loss, last), ends.c.onset_date).label("time"),
-            case((func.coalesce(ends.c.loss_f, ends.c.loss_s).is_not(None), 1), else_=0).label("event"),
+            (func.coalesce(ends.c.loss, ends.c.last, ends.c.onset) - ends.c.onset).label("time"),
+            case((ends.c.loss.is_not(None), 1), else_=0).label("event"),
         ),
         "durability_cohort",
     )
@@ -236,6 +220,69 @@ def _median_gaps(patients: Any) -> Any:  # one row per patient: grp, patient_key
     )
 
 
+def _booster_gaps(patients: Any, cutoff: date) -> Any:
+    """Per cohort patient with two or more maintenance sessions: the median gap (``grp``,
+    ``patient_key``, ``median_gap``). Kept in ``durability_inputs`` for a patient with no
+    session after ``cutoff`` (bounding the maintenance sessions by the cut-off removes none);
+    ranked from the sessions for the others only."""
+    i = schema.durability_inputs
+    settled = or_(i.c.last_session_date.is_(None), i.c.last_session_date <= literal(cutoff, Date))
+    read = (
+        select(patients.c.grp, patients.c.patient_key, i.c.booster_gap.label("median_gap"))
+        .join(i, i.c.patient_key == patients.c.patient_key)
+        .where(settled, i.c.booster_gap.is_not(None))
+    )
+    unsettled = (
+        select(patients.c.patient_key, patients.c.grp, patients.c.maintenance_from, patients.c.last_date)
+        .join(i, i.c.patient_key == patients.c.patient_key)
+        .where(~settled)
+        .cte("unsettled_gaps")
+    )
+    ranked = _median_gaps(unsettled)
+    both = union_all(read, select(ranked.c.grp, ranked.c.patient_key, ranked.c.median_gap))
+    return both.subquery("median_gaps")
+
+
+def refresh_inputs(connection: Connection, keys: Any = None) -> None:
+    """Re-derive the ``durability_inputs`` of ``keys`` (a query of patient keys; all when None)
+    from ``patients``, ``sessions`` and the already refreshed ``patient_facts`` and
+    ``pain_days``; nothing to do before migration 0015 made the table."""
+    inputs, t, p, d = schema.durability_inputs, schema.patient_facts, schema.patients, schema.pain_days
+    if not inspect(connection).has_table(inputs.name):
+        return
+    connection.execute(
+        delete(inputs) if keys is None else delete(inputs).where(inputs.c.patient_key.in_(keys))
+    )
+    mine = [] if keys is None else [t.c.patient_key.in_(keys)]
+    bounds = (
+        select(
+            t.c.patient_key,
+            literal("all").label("grp"),
+            _earlier(literal(ALL_DATA, Date), p.c.end_date).label("last_date"),
+            add_days(t.c.index_date, MAINTENANCE_AFTER_DAY).label("maintenance_from"),
+        )
+        .join(p, p.c.id == t.c.patient_key)
+        .where(t.c.index_date.is_not(None), *mine)
+        .cte("gap_bounds")
+    )
+    gaps = _median_gaps(bounds)
+    lowest = (
+        select(d.c.patient_key, func.min(d.c.pain).label("lowest_pain"))
+        .where(*([] if keys is None else [d.c.patient_key.in_(keys)]))
+        .group_by(d.c.patient_key)
+        .subquery("lowest_pain")
+    )
+    rows = (
+        select(t.c.patient_key, p.c.end_date, t.c.last_session_date, lowest.c.lowest_pain, gaps.c.median_gap)
+        .join(p, p.c.id == t.c.patient_key)
+        .outerjoin(lowest, lowest.c.patient_key == t.c.patient_key)
+        .outerjoin(gaps, gaps.c.patient_key == t.c.patient_key)
+        .where(t.c.index_date.is_not(None), *mine)
+    )
+    names = ["patient_key", "end_date", "last_session_date", "lowest_pain", "booster_gap"]
+    connection.execute(insert(inputs).from_select(names, rows))
+
+
 def durability_counts(
     cohort: Select[Any], *, cutoff: date, threshold: float, last_onset_day: int, group: str | None
 ) -> Select[Any]:
@@ -252,7 +299,7 @@ def durability_counts(
         cast(func.sum(patients.c.event), Integer).label("first"),
         cast(func.sum(1 - patients.c.event), Integer).label("second"),
     ).group_by(patients.c.grp, patients.c.time)
-    medians = _median_gaps(patients)
+    medians = _booster_gaps(patients, cutoff)
     gaps = select(
         literal("gap").label("kind"),
         medians.c.grp,
@@ -263,17 +310,23 @@ def durability_counts(
     return union_all(times, gaps)  # type: ignore[return-value]  # a UNION is selectable like a SELECT
 
 
-def facts_rows(cohort: Select[Any]) -> Select[Any]:
+def facts_rows(cohort: Select[Any], *, kept: bool) -> Select[Any]:
     """The ``durability_facts`` rows of the patients of ``cohort`` (per-patient rows of
-    ``patient_facts``): durability at the default definition over all stored data."""
+    ``patient_facts``): durability at the default definition over all stored data.
+
+    ``kept``: read the already refreshed ``pain_days`` and ``durability_inputs``; a migration
+    before the one that made them (0015), which derives these facts with today's code, derives
+    the pain days on the spot and ranks the booster gaps instead.
+    """
     patients = patient_rows(
         cohort,
         cutoff=ALL_DATA,
         threshold=schema.FACTS_THRESHOLD,
         last_onset_day=sum(schema.FACTS_TIMEPOINT),
         group=None,
+        kept=kept,
     )
-    medians = _median_gaps(patients)
+    medians = _booster_gaps(patients, ALL_DATA) if kept else _median_gaps(patients)
     # One GROUP BY over both instead of a join: SQLite's LEFT JOIN of the two took 78 s of CPU at
     # 1M sessions (the medians re-run for every patient), this takes the time of its parts.
     both = union_all(
@@ -384,7 +437,7 @@ def facts_as_of_counts(cohort: Select[Any], *, cutoff: date, group: str | None) 
         last_onset_day=sum(schema.FACTS_TIMEPOINT),
         group="grp",
     )
-    medians = _median_gaps(patients)
+    medians = _booster_gaps(patients, cutoff)
     per_patient = union_all(
         select(r.c.grp, r.c.response_days, r.c.response_lost, r.c.booster_gap).where(r.c.settled == 1),
         select(patients.c.grp, patients.c.time, patients.c.event, cast(null(), Float)),

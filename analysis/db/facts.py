@@ -29,11 +29,12 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    inspect,
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from analysis.db import durability, followup_days, measures, schema
+from analysis.db import durability, followup_days, measures, pain_days, schema
 from analysis.db.derivation import ALL_DATA, patient_outcomes_query
 from analysis.db.secondary_cells import Recount
 from analysis.db.store import stored_columns
@@ -66,14 +67,16 @@ def _derive(columns: Sequence[str], keys: Any = None) -> Any:
     )
 
 
-def _derive_durability(columns: Sequence[str], targets: Sequence[str], keys: Any = None) -> Any:
+def _derive_durability(connection: Connection, columns: Sequence[str], keys: Any = None) -> Any:
     """INSERT … SELECT of the durability facts of ``keys`` (every patient when None), from their
-    freshly derived ``patient_facts`` rows (its stored ``columns``), into the stored ``targets``
-    columns of ``durability_facts``."""
+    freshly derived ``patient_facts`` rows (its stored ``columns``) and pain days, into the
+    columns ``durability_facts`` has."""
     t = schema.patient_facts
+    targets = stored_columns(connection, schema.durability_facts)
     stored = select(*[t.c[name] for name in columns])
     cohort = stored if keys is None else stored.where(t.c.patient_key.in_(keys))
-    rows = durability.facts_rows(cohort).subquery("durability_derived")
+    kept = inspect(connection).has_table(schema.pain_days.name)  # migration 0015 made both inputs
+    rows = durability.facts_rows(cohort, kept=kept).subquery("durability_derived")
     copied = [name for name in targets if name in schema.DURABILITY_COHORT_COLUMNS]
     derived = [name for name in targets if name not in copied]
     return insert(schema.durability_facts).from_select(
@@ -108,11 +111,12 @@ def refresh(
         connection.execute(delete(facts))
         connection.execute(_derive(columns, None))
         followup_days.refresh(connection)  # any other time point's nearest follow-up
+        pain_days.refresh(connection)  # durability at any definition
+        durability.refresh_inputs(connection)
         measures.refresh_facts(connection)  # the outcomes beyond pain (docs/methods.md)
         if durability_facts:  # migrations before 0009 have no such table
             connection.execute(delete(schema.durability_facts))
-            targets = stored_columns(connection, schema.durability_facts)
-            connection.execute(_derive_durability(columns, targets, None))
+            connection.execute(_derive_durability(connection, columns, None))
         recount.after()
         return int(total)
     p = schema.patients
@@ -137,12 +141,13 @@ def refresh(
     connection.execute(delete(facts).where(facts.c.patient_key.in_(staged)))
     connection.execute(_derive(columns, staged))
     followup_days.refresh(connection, staged)
+    pain_days.refresh(connection, staged)
+    durability.refresh_inputs(connection, staged)
     measures.refresh_facts(connection, staged)  # the outcomes beyond pain (docs/methods.md)
     if durability_facts:
         lasting = schema.durability_facts
         connection.execute(delete(lasting).where(lasting.c.patient_key.in_(staged)))
-        targets = stored_columns(connection, schema.durability_facts)
-        connection.execute(_derive_durability(columns, targets, staged))
+        connection.execute(_derive_durability(connection, columns, staged))
     recount.after()
     count = connection.execute(select(func.count()).select_from(_STAGED)).scalar_one()
     if not postgres:  # PostgreSQL drops it at commit

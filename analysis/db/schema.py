@@ -212,6 +212,43 @@ followup_days = Table(
     sqlite_with_rowid=False,
 )
 
+#: Each patient's pain measurements after the index date, one per day since it: the follow-up's
+#: ``pain``, else the session's ``pre_pain`` (a follow-up wins over a session on the same day;
+#: docs/methods.md, "Durability"). The durability rules at any threshold, window or cut-off
+#: search this one narrow table per patient instead of sessions and follow-ups with the day of
+#: each computed (docs/performance.md, "Pain days"). Kept at import with ``patient_facts`` by
+#: ``analysis.db.pain_days``; no foreign key, as ``patient_facts``.
+pain_days = Table(
+    "pain_days",
+    metadata,
+    Column("patient_key", Integer, primary_key=True, autoincrement=False),
+    Column("day", Integer, primary_key=True, autoincrement=False),  # ≥ 1
+    Column("pain", Float, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+#: What the durability rules read per patient besides the pain days, one row per patient with an
+#: index date (docs/methods.md, "Durability"; docs/performance.md, "Pain days"):
+#: - ``end_date`` (copied from ``patients``) and ``last_session_date`` (from ``patient_facts``),
+#:   so that the rules join one narrow table;
+#: - ``lowest_pain``, the lowest of the patient's ``pain_days`` (NULL without any): a patient
+#:   whose lowest pain is no response at a threshold has no onset at it, whatever the window or
+#:   cut-off, so the rules search the pain days of the others only;
+#: - ``booster_gap``, the median gap in days between the maintenance ("booster") sessions over
+#:   all stored sessions (NULL with fewer than two): no threshold or window changes it, so it
+#:   is read for every patient with no session after the cut-off.
+#: Kept at import with ``patient_facts`` by ``analysis.db.durability``; no foreign key, as
+#: ``patient_facts``.
+durability_inputs = Table(
+    "durability_inputs",
+    metadata,
+    Column("patient_key", Integer, primary_key=True, autoincrement=False),
+    Column("end_date", Date),
+    Column("last_session_date", Date),
+    Column("lowest_pain", Float),
+    Column("booster_gap", Float),
+)
+
 #: (time point, window) in days for which ``patient_facts`` keeps the nearest follow-up.
 FACTS_TIMEPOINT: tuple[int, int] = (90, 30)
 #: The definition the kept facts are derived at: that time point and window, the defaults otherwise.
