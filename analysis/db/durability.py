@@ -15,12 +15,15 @@ baseline, route, condition) the database derives, per evaluable patient:
 - the **maintenance sessions** (day > 28, on or before the cut-off and ``end_date``) and, per
   patient with two or more, the median gap in days between consecutive ones.
 
-How (docs/performance.md, "Durability"): every per-patient date bound (the end of the onset
-window, the last day of care, the start of maintenance) is computed once per patient, so that
-the sessions and follow-ups are reached by range searches on their primary keys
-``(patient_key, date)`` — one per patient and question — with no per-row date arithmetic and
-no sort of the measurements. Python receives one row per group and distinct time (or distinct
-median gap): :mod:`analysis.queries.durability` turns them into curves.
+How (docs/performance.md, "Durability" and "Pain days"): the measurements are kept merged in
+``pain_days`` (:mod:`analysis.db.pain_days`), keyed ``(patient_key, day)``; every per-patient
+bound (the last day of the onset window, the last day of care, the start of maintenance) is
+computed once per patient, so that each question is one range search of that key, with no
+per-row date arithmetic and no sort of the measurements. ``durability_inputs`` (kept here,
+:func:`refresh_inputs`) spares the search of patients whose lowest pain is no response and the
+ranking of the booster gaps of patients with no session after the cut-off. Python receives one
+row per group and distinct time (or distinct median gap): :mod:`analysis.queries.durability`
+turns them into curves.
 """
 
 from __future__ import annotations
