@@ -168,18 +168,21 @@ def patient_rows(
             r.c.last_date,
             r.c.maintenance_from,
             r.c.onset,
+            r.c.last_day,
             _first(measured, r, r.c.onset, r.c.last_day, False, threshold).label("loss"),
-            _last(measured, r, r.c.onset, r.c.last_day).label("last"),
         ).where(r.c.onset.is_not(None)),
         "ends",
     )
+    # The last measurement is searched only without a loss: COALESCE stops at its first
+    # non-NULL argument on both databases.
+    last = _last(measured, ends, ends.c.onset, ends.c.last_day)
     return _materialized(
         select(
             ends.c.patient_key,
             ends.c.grp,
             ends.c.last_date,
             ends.c.maintenance_from,
-            (func.coalesce(ends.c.loss, ends.c.last, ends.c.onset) - ends.c.onset).label("time"),
+            (func.coalesce(ends.c.loss, last, ends.c.onset) - ends.c.onset).label("time"),
             case((ends.c.loss.is_not(None), 1), else_=0).label("event"),
         ),
         "durability_cohort",
