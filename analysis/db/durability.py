@@ -226,11 +226,14 @@ def _median_gaps(patients: Any) -> Any:  # one row per patient: grp, patient_key
     )
 
 
-def _booster_gaps(patients: Any, cutoff: date) -> Any:
+def _booster_gaps(patients: Any, cutoff: date, *, kept: bool = True) -> Any:
     """Per cohort patient with two or more maintenance sessions: the median gap (``grp``,
     ``patient_key``, ``median_gap``). Kept in ``durability_inputs`` for a patient with no
     session after ``cutoff`` (bounding the maintenance sessions by the cut-off removes none);
-    ranked from the sessions for the others only."""
+    ranked from the sessions for the others only — none over all stored data. ``kept`` False (a
+    migration before 0015, see :func:`facts_rows`): every gap ranked from the sessions."""
+    if not kept:
+        return _median_gaps(patients)
     i = schema.durability_inputs
     settled = or_(i.c.last_session_date.is_(None), i.c.last_session_date <= literal(cutoff, Date))
     read = (
@@ -238,6 +241,8 @@ def _booster_gaps(patients: Any, cutoff: date) -> Any:
         .join(i, i.c.patient_key == patients.c.patient_key)
         .where(settled, i.c.booster_gap.is_not(None))
     )
+    if cutoff >= ALL_DATA:  # every patient is settled: nothing to rank
+        return read.subquery("median_gaps")
     unsettled = (
         select(patients.c.patient_key, patients.c.grp, patients.c.maintenance_from, patients.c.last_date)
         .join(i, i.c.patient_key == patients.c.patient_key)
@@ -332,7 +337,7 @@ def facts_rows(cohort: Select[Any], *, kept: bool) -> Select[Any]:
         group=None,
         kept=kept,
     )
-    medians = _booster_gaps(patients, ALL_DATA) if kept else _median_gaps(patients)
+    medians = _booster_gaps(patients, ALL_DATA, kept=kept)
     # One GROUP BY over both instead of a join: SQLite's LEFT JOIN of the two took 78 s of CPU at
     # 1M sessions (the medians re-run for every patient), this takes the time of its parts.
     both = union_all(
