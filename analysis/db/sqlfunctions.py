@@ -1,4 +1,4 @@
-"""Portable SQL pieces of the outcome rules: date arithmetic and adverse-event codes.
+"""Portable SQL pieces of the outcome rules: date arithmetic, adverse-event codes, coded keys.
 
 Each compiles to SQLite and PostgreSQL (``sqlalchemy.ext.compiler``); the derivations of
 :mod:`analysis.db.derivation`, :mod:`analysis.db.durability` and the queries use them.
@@ -6,9 +6,10 @@ Each compiles to SQLite and PostgreSQL (``sqlalchemy.ext.compiler``); the deriva
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Date, Integer, String, and_, literal
+from sqlalchemy import Date, Integer, String, and_, case, literal
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
@@ -99,3 +100,19 @@ def has_event(column: ColumnElement[Any], code: str) -> ColumnElement[bool]:
 def has_any_event(column: ColumnElement[Any]) -> ColumnElement[bool]:
     """True where at least one adverse event is recorded."""
     return and_(column.is_not(None), column != "")
+
+
+# --- text keys as small integers -----------------------------------------------------------
+
+
+def coded_keys(column: ColumnElement[Any], values: Sequence[str], name: str) -> list[ColumnElement[Any]]:
+    """``column`` as two ``GROUP BY`` keys: its position in ``values`` (NULL when it is none of
+    them), and its text only when it is none of them (else NULL).
+
+    SQLite groups by sorting, and comparing text keys is what made grouping the 1M-session
+    clinic's 148,000 patients into the profile's covariate patterns slow: 0.81 s with the text
+    of condition, route and sex, 0.52 s with these integers (docs/performance.md, "Coded keys").
+    A value outside ``values`` keeps a group of its own through the second key.
+    """
+    code = case({value: i for i, value in enumerate(values)}, value=column)
+    return [code.label(f"{name}_code"), case((code.is_(None), column)).label(f"{name}_other")]

@@ -19,8 +19,9 @@ from sqlalchemy import Engine, case, func, select
 from analysis.db import schema
 from analysis.db.cohorts import cohort_query
 from analysis.db.derivation import is_set
+from analysis.db.sqlfunctions import coded_keys
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
-from analysis.domain.vocabulary import display_name
+from analysis.domain.vocabulary import CONDITION_LABELS, MIXED_ROUTE, ROUTE_LABELS, SEXES, display_name
 from analysis.queries.comparisons import pool_small_levels
 from analysis.stats import discrimination, logistic
 
@@ -30,6 +31,14 @@ SEED = 20261128
 #: Fewer patients, responders or non-responders than this: no profile.
 MIN_PATIENTS = 50
 MIN_EVENTS = 10
+
+#: The text characteristics of a pattern and the values they take (docs/contract.md): the
+#: conditions, the routes with a patient's "mixed" and "none" (docs/methods.md), the sexes.
+_TEXT_KEYS: dict[str, tuple[str, ...]] = {
+    "condition": tuple(CONDITION_LABELS),
+    "route": (*ROUTE_LABELS, MIXED_ROUTE, "none"),
+    "sex": SEXES,
+}
 
 #: Characteristic → its words on a page.
 LABELS: dict[str, str] = {
@@ -54,18 +63,38 @@ def profile_patterns(
     phq9 = case((p.c.baseline_phq9 >= 10, 1), (p.c.baseline_phq9.is_not(None), 0), else_=None).label(
         "phq9_high"
     )
-    keys = [r.c.condition, r.c.route, r.c.baseline, r.c.age, r.c.sex, mme, phq9]
+    # SQLite sorts to group, and sorts integers faster than text: the text keys go as codes
+    # there (coded_keys). PostgreSQL hashes text as fast, and the codes' CASE only cost it time
+    # (10M sessions: 3.0 s with the text, 4.3 s with the codes; docs/performance.md, "Coded keys").
+    coded = engine.dialect.name == "sqlite"
+    text: dict[str, list[Any]] = {
+        name: coded_keys(r.c[name], values, name) if coded else [r.c[name]]
+        for name, values in _TEXT_KEYS.items()
+    }
+    keys = [*text["condition"], *text["route"], r.c.baseline, r.c.age, *text["sex"], mme, phq9]
     query = (
         select(*keys, func.count().label("n"), func.coalesce(func.sum(r.c.responder), 0).label("responders"))
         .select_from(r.join(p, p.c.id == r.c.patient_key))
         .where(is_set(counted))
         .group_by(*keys)
     )
-    names = ["condition", "route", "baseline", "age", "sex", "mme_positive", "phq9_high", "n", "responders"]
     with engine.connect() as connection:
         # The driver's plain tuples, not Rows: see comparisons.route_patterns.
-        frame = pd.DataFrame(connection.execute(query).cursor.fetchall(), columns=names)
-    return definition, frame.astype({"n": "int64", "responders": "int64"})
+        frame = pd.DataFrame(
+            connection.execute(query).cursor.fetchall(), columns=[k.name for k in keys] + ["n", "responders"]
+        )
+    if coded:
+        for name, values in _TEXT_KEYS.items():
+            frame[name] = _decoded(frame.pop(f"{name}_code"), frame.pop(f"{name}_other"), values)
+    names = ["condition", "route", "baseline", "age", "sex", "mme_positive", "phq9_high", "n", "responders"]
+    return definition, frame[names].astype({"n": "int64", "responders": "int64"})
+
+
+def _decoded(codes: pd.Series, others: pd.Series, values: tuple[str, ...]) -> pd.Series:
+    """The text of :func:`coded_keys`' two columns: the code's value, else the text beside it."""
+    known = codes.notna()
+    text = np.asarray(values, dtype=object)[codes.where(known, 0).astype("int64").to_numpy()]
+    return pd.Series(text, index=codes.index).where(known, others)
 
 
 @dataclass(frozen=True)
