@@ -462,6 +462,22 @@ def facts_settled(definition: OutcomeDefinition, cutoff: date) -> ColumnElement[
     return or_(t.c.index_date.is_(None), and_(*settled))
 
 
+def rows_as_of(
+    definition: OutcomeDefinition,
+    cutoff: date,
+    patients: ColumnElement[bool],
+    *,
+    names: Sequence[str],
+    distinct_on: bool = False,
+) -> Select[Any]:
+    """The rows of :func:`patient_outcomes_query` as of ``cutoff`` (the columns ``names``) for the
+    patients that ``patients`` (a condition on ``patient_facts``) selects among those first
+    treated on or before it, derived as for those whose care straddles it: what cannot change
+    read from ``patient_facts``, the rest from their own rows on or before the cut-off."""
+    keys = select(schema.patient_facts.c.patient_key).where(patients)
+    return _straddling_query(definition, cutoff, patients, keys, names=names, distinct_on=distinct_on)
+
+
 def _straddling_query(
     definition: OutcomeDefinition,
     cutoff: date,

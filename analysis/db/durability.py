@@ -53,10 +53,10 @@ from sqlalchemy import (
 from sqlalchemy.sql.expression import ColumnElement, CompoundSelect
 
 from analysis.db import pain_days, schema
-from analysis.db.cohorts import apply_filter
-from analysis.db.derivation import ALL_DATA, EPSILON, is_set
+from analysis.db.cohorts import apply_filter, filter_columns
+from analysis.db.derivation import ALL_DATA, EPSILON, is_set, rows_as_of
 from analysis.db.sqlfunctions import add_days, days_between
-from analysis.domain.definition import CohortFilter
+from analysis.domain.definition import CohortFilter, OutcomeDefinition
 
 #: Sessions after this day (days since the first session) are maintenance ("booster") sessions.
 MAINTENANCE_AFTER_DAY = 28
@@ -248,6 +248,7 @@ def _booster_gaps(patients: Any, cutoff: date, *, kept: bool = True) -> Any:
         .join(i, i.c.patient_key == patients.c.patient_key)
         .where(~settled)
         .cte("unsettled_gaps")
+        .prefix_with("MATERIALIZED")
     )
     ranked = _median_gaps(unsettled)
     both = union_all(read, select(ranked.c.grp, ranked.c.patient_key, ranked.c.median_gap))
@@ -411,46 +412,53 @@ def facts_settled(cutoff: date) -> ColumnElement[bool]:
     )
 
 
-def facts_as_of_counts(cohort: Select[Any], *, cutoff: date, group: str | None) -> Select[Any]:
-    """:func:`durability_counts` at the default definition and an earlier ``cutoff``, mostly read
-    from ``durability_facts``.
+def facts_as_of_counts(
+    definition: OutcomeDefinition,
+    cohort: CohortFilter,
+    *,
+    group: str | None,
+    distinct_on: bool = False,
+) -> Select[Any]:
+    """:func:`durability_counts` at the default definition and an earlier cut-off (the
+    definition's, resolved), mostly read from ``durability_facts``.
 
-    ``cohort`` is the per-patient query as of ``cutoff`` (patients first treated after it are
-    not in it). Only patients with kept durability can have an onset by an earlier cut-off (the
-    measurements then are those of today on or before it); of them, the settled ones
-    (:func:`facts_settled`) are read from the facts and the rules run for the others only.
+    Only patients with kept durability can have an onset by an earlier cut-off (the
+    measurements then are those of today on or before it), and only those first treated by
+    then count. Of them, the settled ones (:func:`facts_settled`) are read from the facts as
+    they are — their cohort columns are those as of the cut-off too — and the rules run for the
+    others only, on their rows as of the cut-off
+    (:func:`analysis.db.derivation.rows_as_of`: the route may differ). No other patient's row
+    as of the cut-off is derived (docs/performance.md, "Durability as of an earlier cut-off").
     """
+    assert definition.cutoff is not None
+    cutoff = definition.cutoff
     t, kept = schema.patient_facts, schema.durability_facts
-    every = cohort.subquery("cohort_as_of")
-    # Computed once, read by both sources: the cohort's patients with kept durability, each with
-    # what the rules read, the kept row, and whether it is settled (NULL-free: an exact split).
-    responders = _materialized(
-        select(
-            every.c.patient_key,
-            every.c.index_date,
-            every.c.baseline,
-            every.c.evaluable,
-            (every.c[group] if group else literal("all")).label("grp"),
-            kept.c.response_days,
-            kept.c.response_lost,
-            kept.c.booster_gap,
-            case((facts_settled(cutoff), 1), else_=0).label("settled"),
-        )
-        .join(kept, kept.c.patient_key == every.c.patient_key)
-        .join(t, t.c.patient_key == every.c.patient_key),
-        "durability_responders",
+    counted = t.c.index_date <= literal(cutoff, Date)
+    settled = facts_settled(cutoff)
+    settled_rows = apply_filter(
+        select(kept).join(t, t.c.patient_key == kept.c.patient_key).where(counted, settled), cohort
+    ).subquery("settled_rows")
+    unsettled = and_(counted, ~settled, t.c.patient_key.in_(select(kept.c.patient_key)))
+    read = ("patient_key", "index_date", "baseline", "evaluable", *([group] if group else []))
+    rows = rows_as_of(
+        definition, cutoff, unsettled, names=(*read, *filter_columns(cohort)), distinct_on=distinct_on
     )
-    r = responders
     patients = patient_rows(
-        select(r).where(r.c.settled == 0),
+        apply_filter(rows, cohort),
         cutoff=cutoff,
         threshold=schema.FACTS_THRESHOLD,
         last_onset_day=sum(schema.FACTS_TIMEPOINT),
-        group="grp",
+        group=group,
     )
     medians = _booster_gaps(patients, cutoff)
+    s = settled_rows
     per_patient = union_all(
-        select(r.c.grp, r.c.response_days, r.c.response_lost, r.c.booster_gap).where(r.c.settled == 1),
+        select(
+            (s.c[group] if group else literal("all")).label("grp"),
+            s.c.response_days,
+            s.c.response_lost,
+            s.c.booster_gap,
+        ),
         select(patients.c.grp, patients.c.time, patients.c.event, cast(null(), Float)),
         select(medians.c.grp, cast(null(), Integer), cast(null(), Integer), medians.c.median_gap),
     )

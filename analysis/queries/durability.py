@@ -123,7 +123,8 @@ def _counts_query(
         )
     if facts_apply(definition.cutoff, data_cutoff(engine)):
         return rules.facts_counts(cohort, group=by)
-    return rules.facts_as_of_counts(rows, cutoff=definition.cutoff, group=by)
+    postgresql = engine.dialect.name == "postgresql"  # DISTINCT ON for the nearest follow-up
+    return rules.facts_as_of_counts(definition, cohort, group=by, distinct_on=postgresql)
 
 
 def durability(
