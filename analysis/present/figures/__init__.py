@@ -40,6 +40,11 @@ pio.templates["ketamine_outcomes"] = go.layout.Template(
     layout=_MERGED.layout, data={"scatter": _MERGED.data.scatter, "bar": _MERGED.data.bar}
 )
 TEMPLATE = "ketamine_outcomes"
+# Every figure gets it as plotly's default: a new figure takes the default template as it is,
+# while `update_layout(template=…)` validates and deep-copies it into every figure (a forest
+# plot 11.0 → 6.8 ms; 20 users at once spent a fifth of the server's CPU there; docs/performance.md,
+# "Many users at once").
+pio.templates.default = TEMPLATE
 
 
 @dataclass(frozen=True)
@@ -60,37 +65,81 @@ class RateRow:
         return cls(label, group.rate, group.ci_low, group.ci_high, group.responders, group.n, group.small_n)
 
 
-def add_band(figure: go.Figure, band: tuple[float, float], *, axis: str = "x") -> go.Figure:
-    """Shade the benchmark band behind the data, the same way on every chart.
+def band_layout(band: tuple[float, float], *, axis: str = "x") -> dict[str, list[dict[str, Any]]]:
+    """The layout entries that shade the benchmark band behind the data, the same on every chart.
 
-    On a horizontal rate axis (forest plots) the band is labelled above the plot; on a
-    vertical one (trends) it gets a legend entry, so that the label never covers a point.
+    On a horizontal rate axis (forest plots) the band is labelled above the plot; on a vertical
+    one (trends) it gets a legend entry instead (:func:`band_legend`), so that the label never
+    covers a point. A figure built in one go takes these in its layout: plotly validates a
+    figure's layout once then, not once per ``update_*`` call, and never rebuilds it to find the
+    axes as ``add_vrect`` does (a forest plot 7.0 → 1.4 ms; docs/performance.md, "Many users at
+    once").
     """
     bottom, top = band
-    label = f"Conventional therapy {100 * bottom:.0f}–{100 * top:.0f}%"
-    shape = {"fillcolor": BAND_FILL, "line_width": 0, "layer": "below"}
-    if axis == "x":
-        figure.add_vrect(
-            x0=bottom,
-            x1=top,
-            annotation_text=label,
-            annotation_position="outside top",
-            annotation_font={"size": 12, "color": "#444"},
-            **shape,
-        )
-    else:
-        figure.add_hrect(y0=bottom, y1=top, **shape)
-        figure.add_trace(
-            go.Scatter(
-                x=[None],
-                y=[None],
-                mode="markers",
-                name=label,
-                hoverinfo="skip",
-                marker={"symbol": "square", "size": 14, "color": BAND_FILL},
-            )
-        )
+    shape = {"type": "rect", "fillcolor": BAND_FILL, "line": {"width": 0}, "layer": "below"}
+    if axis != "x":
+        return {
+            "shapes": [{**shape, "x0": 0, "x1": 1, "xref": "x domain", "y0": bottom, "y1": top, "yref": "y"}]
+        }
+    return {
+        "shapes": [{**shape, "x0": bottom, "x1": top, "xref": "x", "y0": 0, "y1": 1, "yref": "y domain"}],
+        "annotations": [
+            {
+                "text": band_label(band),
+                "x": (bottom + top) / 2,
+                "xanchor": "center",
+                "xref": "x",
+                "y": 1,
+                "yanchor": "bottom",
+                "yref": "y domain",
+                "showarrow": False,
+                "font": {"size": 12, "color": "#444"},
+            }
+        ],
+    }
+
+
+def band_label(band: tuple[float, float]) -> str:
+    """The band's words on a chart."""
+    bottom, top = band
+    return f"Conventional therapy {100 * bottom:.0f}–{100 * top:.0f}%"
+
+
+def band_legend(band: tuple[float, float]) -> go.Scatter:
+    """The legend entry of a band on a vertical rate axis: a grey square, no data."""
+    return go.Scatter(
+        x=[None],
+        y=[None],
+        mode="markers",
+        name=band_label(band),
+        hoverinfo="skip",
+        marker={"symbol": "square", "size": 14, "color": BAND_FILL},
+    )
+
+
+def add_band(figure: go.Figure, band: tuple[float, float], *, axis: str = "x") -> go.Figure:
+    """:func:`band_layout` (and on a vertical axis :func:`band_legend`) added to a built figure."""
+    layout = band_layout(band, axis=axis)
+    for shape in layout["shapes"]:
+        figure.add_shape(shape)
+    for annotation in layout.get("annotations", []):
+        figure.add_annotation(annotation)
+    if axis != "x":
+        figure.add_trace(band_legend(band))
     return figure
+
+
+def rate_axis(threshold: float, *, compact: bool = False) -> dict[str, Any]:
+    """The response-rate axis: its title with the threshold, 0–100 % with a little room either
+    side (a 0 % or 100 % marker is drawn whole, not cut by the edge). ``compact``: the title
+    breaks in two rather than running off a narrow chart's edge."""
+    title = f"Patients with ≥{100 * threshold:.0f}% pain reduction (%)"
+    return {
+        "title": {"text": title.replace(" pain", "<br>pain") if compact else title},
+        "range": [-0.04, 1.04],
+        "tickvals": [0, 0.2, 0.4, 0.6, 0.8, 1],
+        "tickformat": ".0%",
+    }
 
 
 def forest_plot(
@@ -108,51 +157,40 @@ def forest_plot(
     """
     drawn = [row for row in rows if row.rate is not None]
     labels = [f"{row.label} (small n)" if row.small_n else row.label for row in drawn]
-    figure = go.Figure(
-        go.Scatter(
-            x=[row.rate for row in drawn],
-            y=labels,
-            mode="markers",
-            marker={
-                "size": 12,
-                "color": OKABE_ITO[0],
-                "symbol": ["circle-open" if row.small_n else "circle" for row in drawn],
-                "line": {"width": 2, "color": OKABE_ITO[0]},
-            },
-            error_x={
-                "type": "data",
-                "symmetric": False,
-                "array": [row.high - row.rate for row in drawn],  # type: ignore[operator]
-                "arrayminus": [row.rate - row.low for row in drawn],  # type: ignore[operator]
-                "thickness": 2,
-                "width": 6,
-                "color": OKABE_ITO[0],
-            },
-            customdata=[[row.responders, row.n, row.low, row.high] for row in drawn],
-            hovertemplate="%{y}: %{x:.1%} (95% CI %{customdata[2]:.1%}–%{customdata[3]:.1%}); "
-            "%{customdata[0]} of %{customdata[1]}<extra></extra>",
-            name="Response rate",
-            cliponaxis=False,
-        )
+    rates = go.Scatter(
+        x=[row.rate for row in drawn],
+        y=labels,
+        mode="markers",
+        marker={
+            "size": 12,
+            "color": OKABE_ITO[0],
+            "symbol": ["circle-open" if row.small_n else "circle" for row in drawn],
+            "line": {"width": 2, "color": OKABE_ITO[0]},
+        },
+        error_x={
+            "type": "data",
+            "symmetric": False,
+            "array": [row.high - row.rate for row in drawn],  # type: ignore[operator]
+            "arrayminus": [row.rate - row.low for row in drawn],  # type: ignore[operator]
+            "thickness": 2,
+            "width": 6,
+            "color": OKABE_ITO[0],
+        },
+        customdata=[[row.responders, row.n, row.low, row.high] for row in drawn],
+        hovertemplate="%{y}: %{x:.1%} (95% CI %{customdata[2]:.1%}–%{customdata[3]:.1%}); "
+        "%{customdata[0]} of %{customdata[1]}<extra></extra>",
+        name="Response rate",
+        cliponaxis=False,
     )
-    add_band(figure, band)
-    figure.update_layout(
-        template=TEMPLATE,
-        title={"text": title},
-        height=max(220, 90 + 48 * len(drawn)),
-        showlegend=False,
-    )
-    axis_title = f"Patients with ≥{100 * threshold:.0f}% pain reduction (%)"
-    figure.update_xaxes(
-        # On a narrow chart the title breaks in two rather than running off the figure's edge.
-        title_text=axis_title.replace(" pain", "<br>pain") if compact else axis_title,
-        # A little room either side: a 0% or 100% marker is drawn whole, not cut by the edge.
-        range=[-0.04, 1.04],
-        tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1],
-        tickformat=".0%",
-    )
-    figure.update_yaxes(autorange="reversed", title_text=None)
-    return figure
+    layout = {
+        **band_layout(band),
+        "title": {"text": title},
+        "height": max(220, 90 + 48 * len(drawn)),
+        "showlegend": False,
+        "xaxis": rate_axis(threshold, compact=compact),
+        "yaxis": {"autorange": "reversed", "title": {"text": None}},
+    }
+    return go.Figure(data=[rates], layout=layout)
 
 
 def forest_alt_text(rows: Sequence[RateRow], band: tuple[float, float]) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from analysis.present.figures import OKABE_ITO, TEMPLATE, RateRow
+from analysis.present.figures import OKABE_ITO, RateRow
 
 
 def measure_forest(rows: Sequence[RateRow], *, title: str, x_title: str) -> go.Figure:
@@ -47,9 +47,7 @@ def measure_forest(rows: Sequence[RateRow], *, title: str, x_title: str) -> go.F
             name=title,
         )
     )
-    figure.update_layout(
-        template=TEMPLATE, title={"text": title}, height=max(200, 90 + 40 * len(drawn)), showlegend=False
-    )
+    figure.update_layout(title={"text": title}, height=max(200, 90 + 40 * len(drawn)), showlegend=False)
     figure.update_xaxes(title_text=x_title, range=[0, 1], tickformat=".0%")
     figure.update_yaxes(autorange="reversed", title_text=None)
     return figure
@@ -98,7 +96,6 @@ def opioid_levels_chart(
         )
     top = max([count / n for count in (*baseline, *followup)] if n else [0.0])
     figure.update_layout(
-        template=TEMPLATE,
         title={"text": "Patients on high opioid doses, before and after"},
         barmode="group",
         height=340,

@@ -8,7 +8,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from analysis.present.figures import OKABE_ITO, TEMPLATE
+from analysis.present.figures import OKABE_ITO
 
 #: How each kind of comparator is drawn: (legend name, colour, marker symbol).
 KIND_STYLE: dict[str, tuple[str, str, str]] = {
@@ -108,7 +108,6 @@ def calibration_chart(groups: Sequence[Any], *, title: str) -> go.Figure:
         )
     )
     figure.update_layout(
-        template=TEMPLATE,
         title={"text": title},
         height=400,
         legend={"orientation": "h", "y": -0.25, "yanchor": "top", "x": 0, "xanchor": "left"},

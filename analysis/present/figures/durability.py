@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from analysis.present.figures import OKABE_ITO, TEMPLATE
+from analysis.present.figures import OKABE_ITO
 from analysis.queries.durability import DurabilityCurve
 
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
@@ -90,7 +90,6 @@ def survival_figure(
         )
     _at_risk_table(figure, curves, ticks)
     figure.update_layout(
-        template=TEMPLATE,
         title={"text": f"Still responding (pain reduction ≥{100 * threshold:.0f}%) after the response began"},
         height=TOP + PLOT_HEIGHT + _bottom(len(curves)),
         margin={"t": TOP, "b": _bottom(len(curves)), "l": 160, "r": 190},

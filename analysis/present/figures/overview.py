@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 
 from analysis.present import format as fmt
-from analysis.present.figures import OKABE_ITO, TEMPLATE, add_band
+from analysis.present.figures import OKABE_ITO, band_layout, band_legend, rate_axis
 from analysis.queries.response import INDUCTION_SESSIONS, Funnel, GroupResult
 
 
@@ -21,43 +21,37 @@ def quarterly_trend(
     """
     shown = [g for g in groups if g.rate is not None]
     quarters = [g.keys["quarter"] for g in shown]
-    figure = go.Figure(
-        go.Scatter(
-            x=quarters,
-            y=[g.rate for g in shown],
-            mode="lines+markers",
-            cliponaxis=False,
-            line={"color": OKABE_ITO[0], "width": 2},
-            marker={
-                "size": 10,
-                "color": OKABE_ITO[0],
-                "symbol": ["circle-open" if g.small_n else "circle" for g in shown],
-            },
-            error_y={
-                "type": "data",
-                "symmetric": False,
-                "array": [g.ci_high - g.rate for g in shown],  # type: ignore[operator]
-                "arrayminus": [g.rate - g.ci_low for g in shown],  # type: ignore[operator]
-                "color": OKABE_ITO[0],
-                "thickness": 1.5,
-            },
-            customdata=[[g.responders, g.n] for g in shown],
-            hovertemplate="%{x}: %{y:.1%} (%{customdata[0]} of %{customdata[1]})<extra></extra>",
-            name="Response rate",
-        )
+    trend = go.Scatter(
+        x=quarters,
+        y=[g.rate for g in shown],
+        mode="lines+markers",
+        cliponaxis=False,
+        line={"color": OKABE_ITO[0], "width": 2},
+        marker={
+            "size": 10,
+            "color": OKABE_ITO[0],
+            "symbol": ["circle-open" if g.small_n else "circle" for g in shown],
+        },
+        error_y={
+            "type": "data",
+            "symmetric": False,
+            "array": [g.ci_high - g.rate for g in shown],  # type: ignore[operator]
+            "arrayminus": [g.rate - g.ci_low for g in shown],  # type: ignore[operator]
+            "color": OKABE_ITO[0],
+            "thickness": 1.5,
+        },
+        customdata=[[g.responders, g.n] for g in shown],
+        hovertemplate="%{x}: %{y:.1%} (%{customdata[0]} of %{customdata[1]})<extra></extra>",
+        name="Response rate",
     )
-    add_band(figure, band, axis="y")
-    figure.update_layout(
-        template=TEMPLATE, title={"text": "Response rate by quarter of first treatment"}, height=360
-    )
-    figure.update_xaxes(title_text="Quarter of first session", type="category")
-    figure.update_yaxes(
-        title_text=f"Patients with ≥{100 * threshold:.0f}% pain reduction (%)",
-        range=[-0.04, 1.04],
-        tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1],
-        tickformat=".0%",
-    )
-    return figure
+    layout = {
+        **band_layout(band, axis="y"),
+        "title": {"text": "Response rate by quarter of first treatment"},
+        "height": 360,
+        "xaxis": {"title": {"text": "Quarter of first session"}, "type": "category"},
+        "yaxis": rate_axis(threshold),
+    }
+    return go.Figure(data=[trend, band_legend(band)], layout=layout)
 
 
 def trend_alt_text(groups: Sequence[GroupResult]) -> str:
@@ -89,23 +83,24 @@ def patient_funnel(funnel: Funnel) -> go.Figure:
         for (label, _), (of, share) in zip(funnel.steps(), funnel.shares(), strict=True)
     ]
     counts = [count for _, count in funnel.steps()]
-    figure = go.Figure(
-        go.Funnel(
-            y=labels,
-            x=counts,
-            text=[fmt.count(count) for count in counts],
-            textinfo="text",
-            textposition="inside",
-            constraintext="none",
-            marker={"color": [OKABE_ITO[i % len(OKABE_ITO)] for i in (4, 0, 0, 0, 2, 1)]},
-            customdata=texts,
-            hovertemplate="%{customdata}<extra></extra>",
-        )
+    steps = go.Funnel(
+        y=labels,
+        x=counts,
+        text=[fmt.count(count) for count in counts],
+        textinfo="text",
+        textposition="inside",
+        constraintext="none",
+        marker={"color": [OKABE_ITO[i % len(OKABE_ITO)] for i in (4, 0, 0, 0, 2, 1)]},
+        customdata=texts,
+        hovertemplate="%{customdata}<extra></extra>",
     )
-    figure.update_layout(template=TEMPLATE, title={"text": "Patient funnel"}, height=420)
-    figure.update_yaxes(title_text=None)
-    figure.update_xaxes(title_text="Patients")
-    return figure
+    layout = {
+        "title": {"text": "Patient funnel"},
+        "height": 420,
+        "xaxis": {"title": {"text": "Patients"}},
+        "yaxis": {"title": {"text": None}},
+    }
+    return go.Figure(data=[steps], layout=layout)
 
 
 def funnel_alt_text(funnel: Funnel) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.present.figures import SERIES_COLOURS, TEMPLATE, add_band
+from analysis.present.figures import SERIES_COLOURS, add_band
 
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "hexagon", "cross")
 
@@ -38,7 +38,7 @@ def dose_response_chart(frame: pd.DataFrame, band: tuple[float, float], *, thres
             )
         )
     add_band(figure, band, axis="y")
-    figure.update_layout(template=TEMPLATE, title={"text": "Response by dose per kilogram"}, height=380)
+    figure.update_layout(title={"text": "Response by dose per kilogram"}, height=380)
     figure.update_xaxes(title_text="Mean dose per session (mg/kg body weight)", type="category")
     figure.update_yaxes(
         title_text=f"Patients with ≥{100 * threshold:.0f}% pain reduction (%)",

@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analysis.present import format as fmt
-from analysis.present.figures import OKABE_ITO, SERIES_COLOURS, TEMPLATE
+from analysis.present.figures import OKABE_ITO, SERIES_COLOURS
 from analysis.queries.safety import DissociationSummary
 
 #: Fill patterns per series, so that colour is never the only cue.
@@ -101,7 +101,6 @@ def events_by_type_chart(
             "%{customdata[0]:,} of %{customdata[1]:,}<extra></extra>",
         )
     figure.update_layout(
-        template=TEMPLATE,
         barmode="group",
         height=460,
     )
@@ -173,7 +172,6 @@ def dissociation_histogram(summary: DissociationSummary) -> go.Figure:
         ticks = [*[t for t, _ in kept], (lefts[-1] + rights[-1]) / 2]
         labels = [*[label for _, label in kept], bins[-1].label]
     figure.update_layout(
-        template=TEMPLATE,
         bargap=0,
         height=400,
     )
@@ -229,7 +227,6 @@ def followup_events_chart(frame: pd.DataFrame) -> go.Figure:
             "%{customdata[0]:,} of %{customdata[1]:,}<extra></extra>",
         )
     figure.update_layout(
-        template=TEMPLATE,
         barmode="group",
         height=400,
     )

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.present.figures import OKABE_ITO, TEMPLATE
+from analysis.present.figures import OKABE_ITO
 from analysis.queries.trajectories import FOLLOWUP_BINS, MAX_SESSIONS, PatientTimeline
 
 WINDOW_FILL = "rgba(86, 180, 233, 0.16)"  # Okabe–Ito sky blue, light: the time-point window
@@ -151,7 +151,6 @@ def patient_timeline_chart(timeline: PatientTimeline, *, title: str | None = Non
     )
     days = [*sessions["day"].tolist(), *followups["day"].tolist(), 0, d.window_end]
     figure.update_layout(
-        template=TEMPLATE,
         title={"text": title or f"Patient {timeline.patient_id}"},
         height=440,
         legend={"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0},
@@ -249,7 +248,6 @@ def mean_trajectory_chart(frame: pd.DataFrame, *, title: str) -> go.Figure:
         )
     )
     figure.update_layout(
-        template=TEMPLATE,
         title={"text": title},
         height=380,
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1},
