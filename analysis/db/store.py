@@ -58,6 +58,11 @@ POSTGRESQL_WORK_MEM = "64MB"
 #: took 1.15 s of the 5.5 s of ``secondary --by condition`` there, more than it saved
 #: (docs/performance.md, "Just-in-time compilation"). Set for these sessions only.
 POSTGRESQL_JIT = "off"
+#: Connections each server process keeps open to PostgreSQL. SQLAlchemy's default keeps 5 and
+#: closes every connection beyond them when it is handed back, so 20 users at once opened a new
+#: connection (and a new server process) for most queries (docs/performance.md, "Many users at
+#: once"). Connections beyond these (up to 10 more) are still opened when needed.
+POSTGRESQL_POOL_SIZE = 20
 
 
 def _postgresql_settings(dbapi_connection, _record) -> None:
@@ -104,7 +109,9 @@ def make_engine(url: str | None = None) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        engine = create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+        engine = create_engine(
+            parsed, pool_pre_ping=True, pool_size=POSTGRESQL_POOL_SIZE, connect_args={"connect_timeout": 5}
+        )
         event.listen(engine, "connect", _postgresql_settings)
         return engine
     raise SettingError(
