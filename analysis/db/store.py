@@ -61,7 +61,7 @@ POSTGRESQL_JIT = "off"
 #: Connections each server process keeps open to PostgreSQL. SQLAlchemy's default keeps 5 and
 #: closes every connection beyond them when it is handed back, so 20 users at once opened a new
 #: connection (and a new server process) for most queries (docs/performance.md, "Many users at
-#: once"). Connections beyond these (up to 10 more) are still opened when needed.
+#: once: the server's own work"). Connections beyond these (up to 10 more) are still opened when needed.
 POSTGRESQL_POOL_SIZE = 20
 
 

@@ -43,7 +43,7 @@ TEMPLATE = "ketamine_outcomes"
 # Every figure gets it as plotly's default: a new figure takes the default template as it is,
 # while `update_layout(template=…)` validates and deep-copies it into every figure (a forest
 # plot 11.0 → 6.8 ms; 20 users at once spent a fifth of the server's CPU there; docs/performance.md,
-# "Many users at once").
+# "Many users at once: the server's own work").
 pio.templates.default = TEMPLATE
 
 
@@ -73,7 +73,7 @@ def band_layout(band: tuple[float, float], *, axis: str = "x") -> dict[str, list
     covers a point. A figure built in one go takes these in its layout: plotly validates a
     figure's layout once then, not once per ``update_*`` call, and never rebuilds it to find the
     axes as ``add_vrect`` does (a forest plot 7.0 → 1.4 ms; docs/performance.md, "Many users at
-    once").
+    once: the server's own work").
     """
     bottom, top = band
     shape = {"type": "rect", "fillcolor": BAND_FILL, "line": {"width": 0}, "layer": "below"}
