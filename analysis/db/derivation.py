@@ -372,7 +372,7 @@ FACT_COLUMNS: tuple[str, ...] = tuple(c.name for c in schema.patient_facts.colum
 #: The patient's attributes and session facts, in the order of the per-patient rows.
 _ATTRIBUTES: tuple[str, ...] = FACT_COLUMNS[: FACT_COLUMNS.index("route") + 1]
 _SESSION_COUNTS: tuple[str, ...] = ("n_sessions", "sessions_with_ae", "sessions_with_dissociation")
-#: What an earlier cut-off can only learn from the sessions (:func:`_straddling_query`).
+#: What an earlier cut-off can only learn from the sessions (:func:`straddling_query`).
 _SESSION_FACTS: tuple[str, ...] = (*_SESSION_COUNTS, "route")
 #: What it can only learn from the follow-ups: the nearest one, and the flags that follow from it.
 _FOLLOWUP_FACTS: tuple[str, ...] = (
@@ -462,23 +462,7 @@ def facts_settled(definition: OutcomeDefinition, cutoff: date) -> ColumnElement[
     return or_(t.c.index_date.is_(None), and_(*settled))
 
 
-def rows_as_of(
-    definition: OutcomeDefinition,
-    cutoff: date,
-    patients: ColumnElement[bool],
-    *,
-    names: Sequence[str],
-    distinct_on: bool = False,
-) -> Select[Any]:
-    """The rows of :func:`patient_outcomes_query` as of ``cutoff`` (the columns ``names``) for the
-    patients that ``patients`` (a condition on ``patient_facts``) selects among those first
-    treated on or before it, derived as for those whose care straddles it: what cannot change
-    read from ``patient_facts``, the rest from their own rows on or before the cut-off."""
-    keys = select(schema.patient_facts.c.patient_key).where(patients)
-    return _straddling_query(definition, cutoff, patients, keys, names=names, distinct_on=distinct_on)
-
-
-def _straddling_query(
+def straddling_query(
     definition: OutcomeDefinition,
     cutoff: date,
     straddles: ColumnElement[bool],
@@ -489,7 +473,8 @@ def _straddling_query(
 ) -> Select[Any]:
     """The rows of :func:`patient_outcomes_query` as of ``cutoff`` for patients first treated on or
     before it whose care straddles it (``straddles``, a condition on ``patient_facts``; ``keys``,
-    the same patients' keys), with what cannot change read from ``patient_facts``.
+    the same patients' keys), with what cannot change read from ``patient_facts``. Right for any
+    patient first treated by the cut-off (durability's unsettled responders use it too).
 
     A patient first treated by the cut-off keeps the index date, hence the first session and the
     baseline (and whether evaluable), and the attributes. From the rows on or before the cut-off
@@ -598,7 +583,7 @@ def facts_as_of_query(
         .prefix_with("MATERIALIZED", dialect="sqlite")
         .prefix_with("NOT MATERIALIZED", dialect="postgresql")
     )
-    derived = _straddling_query(
+    derived = straddling_query(
         definition, cutoff, straddles, select(straddling.c.patient_key), names=names, distinct_on=distinct_on
     )
     return union_all(from_facts, derived)  # type: ignore[return-value]

@@ -54,7 +54,7 @@ from sqlalchemy.sql.expression import ColumnElement, CompoundSelect
 
 from analysis.db import pain_days, schema
 from analysis.db.cohorts import apply_filter, filter_columns
-from analysis.db.derivation import ALL_DATA, EPSILON, is_set, rows_as_of
+from analysis.db.derivation import ALL_DATA, EPSILON, is_set, straddling_query
 from analysis.db.sqlfunctions import add_days, days_between
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 
@@ -427,7 +427,7 @@ def facts_as_of_counts(
     then count. Of them, the settled ones (:func:`facts_settled`) are read from the facts as
     they are — their cohort columns are those as of the cut-off too — and the rules run for the
     others only, on their rows as of the cut-off
-    (:func:`analysis.db.derivation.rows_as_of`: the route may differ). No other patient's row
+    (:func:`analysis.db.derivation.straddling_query`: the route may differ). No other patient's row
     as of the cut-off is derived (docs/performance.md, "Durability as of an earlier cut-off").
     """
     assert definition.cutoff is not None
@@ -440,9 +440,9 @@ def facts_as_of_counts(
     ).subquery("settled_rows")
     unsettled = and_(counted, ~settled, t.c.patient_key.in_(select(kept.c.patient_key)))
     read = ("patient_key", "index_date", "baseline", "evaluable", *([group] if group else []))
-    rows = rows_as_of(
-        definition, cutoff, unsettled, names=(*read, *filter_columns(cohort)), distinct_on=distinct_on
-    )
+    keys = select(t.c.patient_key).where(unsettled)
+    names = (*read, *filter_columns(cohort))
+    rows = straddling_query(definition, cutoff, unsettled, keys, names=names, distinct_on=distinct_on)
     patients = patient_rows(
         apply_filter(rows, cohort),
         cutoff=cutoff,
