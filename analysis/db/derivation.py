@@ -37,7 +37,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from analysis.db import followup_days, schema
 from analysis.db.sqlfunctions import days_between, has_any_event, has_event, quarter_of
 from analysis.domain.definition import AGE_GROUPS, OutcomeDefinition
-from analysis.domain.vocabulary import MIXED_ROUTE
+from analysis.domain.vocabulary import MIXED_ROUTE, NO_ROUTE
 
 #: A cut-off later than any stored date: every session and follow-up counts (the facts' view).
 ALL_DATA = date(9999, 12, 31)
@@ -350,7 +350,7 @@ def patient_outcomes_query(
             func.coalesce(first.c.n_sessions, 0).label("n_sessions"),
             func.coalesce(first.c.sessions_with_ae, 0).label("sessions_with_ae"),
             func.coalesce(first.c.sessions_with_dissociation, 0).label("sessions_with_dissociation"),
-            func.coalesce(patient_route.c.route, "none").label("route"),
+            func.coalesce(patient_route.c.route, NO_ROUTE).label("route"),
             baseline.label("baseline"),
             *_followup_columns(nearest),
             *_outcome_columns(

@@ -43,6 +43,8 @@ ROUTE_LABELS: dict[str, tuple[str, ...]] = {
 
 #: A patient whose sessions tie for the most-used route (docs/methods.md).
 MIXED_ROUTE = "mixed"
+#: A patient with no session yet, hence no route.
+NO_ROUTE = "none"
 
 ADVERSE_EVENTS: tuple[str, ...] = (
     "dissociation",

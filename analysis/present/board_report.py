@@ -51,7 +51,7 @@ from analysis.db import cohorts
 from analysis.db import comparators as comparator_store
 from analysis.domain.comparators import Comparator
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
-from analysis.domain.vocabulary import display_name
+from analysis.domain.vocabulary import NO_ROUTE, display_name
 from analysis.present import figures
 from analysis.present import format as fmt
 from analysis.present.board_beyond_pain import beyond_pain_section
@@ -157,7 +157,7 @@ def _chart(figure: go.Figure, alt: str) -> str:
 
 
 def _group_label(dimension: str, value: str) -> str:
-    if dimension == "route" and value == "none":
+    if dimension == "route" and value == NO_ROUTE:
         return "No session"
     return display_name(value)
 

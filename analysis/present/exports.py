@@ -30,7 +30,7 @@ import pandas as pd
 
 from analysis.domain.comparators import Comparator
 from analysis.domain.definition import SMALL_CELL
-from analysis.domain.vocabulary import display_name
+from analysis.domain.vocabulary import NO_ROUTE, display_name
 from analysis.present import format as fmt
 from analysis.queries.response import ResponseTable
 from analysis.stats import planner
@@ -238,7 +238,7 @@ _DIMENSION_TITLES = {
 
 
 def _group_name(dimension: str, value: object) -> str:
-    if dimension == "route" and value == "none":
+    if dimension == "route" and value == NO_ROUTE:
         return "No session"
     return display_name(str(value)) if dimension in ("condition", "route") else str(value)
 

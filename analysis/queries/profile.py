@@ -21,7 +21,14 @@ from analysis.db.cohorts import cohort_query
 from analysis.db.derivation import is_set
 from analysis.db.sqlfunctions import coded_keys
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
-from analysis.domain.vocabulary import CONDITION_LABELS, MIXED_ROUTE, ROUTE_LABELS, SEXES, display_name
+from analysis.domain.vocabulary import (
+    CONDITION_LABELS,
+    MIXED_ROUTE,
+    NO_ROUTE,
+    ROUTE_LABELS,
+    SEXES,
+    display_name,
+)
 from analysis.queries.comparisons import pool_small_levels
 from analysis.stats import discrimination, logistic
 
@@ -36,7 +43,7 @@ MIN_EVENTS = 10
 #: conditions, the routes with a patient's "mixed" and "none" (docs/methods.md), the sexes.
 _TEXT_KEYS: dict[str, tuple[str, ...]] = {
     "condition": tuple(CONDITION_LABELS),
-    "route": (*ROUTE_LABELS, MIXED_ROUTE, "none"),
+    "route": (*ROUTE_LABELS, MIXED_ROUTE, NO_ROUTE),
     "sex": SEXES,
 }
 

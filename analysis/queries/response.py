@@ -27,7 +27,7 @@ from analysis.db import schema
 from analysis.db.cohorts import cohort_query
 from analysis.db.derivation import count_where
 from analysis.domain.definition import DIMENSIONS, SMALL_CELL, CohortFilter, OutcomeDefinition
-from analysis.domain.vocabulary import MIXED_ROUTE
+from analysis.domain.vocabulary import MIXED_ROUTE, NO_ROUTE
 from analysis.stats import planner
 
 #: Sessions that make a completed induction series (docs/methods.md: 4–8 induction sessions).
@@ -186,7 +186,7 @@ def _options(
     first: Any,
     last: Any,
 ) -> dict[str, list[str]]:
-    routes = sorted(present - {MIXED_ROUTE, "none"}) + ([MIXED_ROUTE] if MIXED_ROUTE in present else [])
+    routes = sorted(present - {MIXED_ROUTE, NO_ROUTE}) + ([MIXED_ROUTE] if MIXED_ROUTE in present else [])
     quarters: list[str] = []
     if first is not None:
         first, last = (d if isinstance(d, date) else date.fromisoformat(str(d)) for d in (first, last))
