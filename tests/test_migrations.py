@@ -185,3 +185,17 @@ def test_0015_fills_the_durability_inputs_as_the_facts_derive_them(db_url):
     upgraded, derived = upgraded_and_refreshed(db_url, "0014", 17, list(t.columns))
     assert upgraded.booster_gap.notna().sum() > 50 and upgraded.lowest_pain.notna().sum() > 100
     pd.testing.assert_frame_equal(upgraded, derived)
+
+
+def test_0016_fills_the_end_of_care_facts_as_the_facts_derive_them(db_url):
+    """A clinic stored under 0015 gets each patient's end of care in the facts from the upgrade,
+    equal to what a full refresh of the facts derives (docs/performance.md, "End of care in the
+    facts"), so that the disposition table counts the same reasons."""
+    t = schema.patient_facts
+    upgraded, derived = upgraded_and_refreshed(
+        db_url, "0015", 18, [t.c.patient_key, t.c.end_date, t.c.end_reason]
+    )
+    # The demo clinic has patients still in care, some who left with a reason, and deaths.
+    assert upgraded.end_date.isna().sum() > 50 and upgraded.end_date.notna().sum() > 10
+    assert {"death", "lack_of_effect"} <= set(upgraded.end_reason.dropna())
+    pd.testing.assert_frame_equal(upgraded, derived)

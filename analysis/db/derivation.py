@@ -360,6 +360,8 @@ def patient_outcomes_query(
                 evaluable=evaluable,
                 reduction=_reduction(evaluable, baseline, nearest.c.pain),
             ),
+            p.c.end_date,  # the stored end of care, as the facts keep it (_END_OF_CARE)
+            p.c.end_reason,
             *last_dates,
         )
         .select_from(joined)
@@ -387,6 +389,9 @@ _FOLLOWUP_FACTS: tuple[str, ...] = (
     "responder",
     "substantial",
 )
+#: The end of care as stored (not as of the cut-off; a reader compares ``end_date`` with it),
+#: last in every kind of per-patient row, read from the facts by every kind but the derivation.
+_END_OF_CARE: tuple[str, ...] = ("end_date", "end_reason")
 
 
 def at_default_timepoint(definition: OutcomeDefinition) -> bool:
@@ -429,6 +434,7 @@ def facts_query(
         *_outcome_columns(
             definition, cutoff, index_date=t.c.index_date, evaluable=evaluable, reduction=reduction
         ),
+        *[t.c[name] for name in _END_OF_CARE],
     ).select_from(source)
 
 
@@ -533,6 +539,7 @@ def straddling_query(
     )
     rows = (
         select(*[t.c[name] for name in copied], *session_facts, t.c.baseline, *followup, *outcome)
+        .add_columns(*[t.c[name] for name in _END_OF_CARE])
         .select_from(source)
         .where(straddles)  # not a join to the keys: PostgreSQL looked each facts row up in them
     )

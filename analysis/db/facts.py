@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from analysis.db import durability, followup_days, measures, pain_days, schema
-from analysis.db.derivation import ALL_DATA, patient_outcomes_query
+from analysis.db.derivation import ALL_DATA, narrow, patient_outcomes_query
 from analysis.db.secondary_cells import Recount
 from analysis.db.store import stored_columns
 
@@ -61,7 +61,10 @@ def _derive(columns: Sequence[str], keys: Any = None) -> Any:
     refreshes the facts with today's code (0004, 0009), so it writes only the columns of its day.
     """
     definition = schema.FACTS_DEFINITION
-    rows = patient_outcomes_query(definition, ALL_DATA, keys=keys, with_last_dates=True).subquery("derived")
+    # Narrowed to those columns, so that no column a migration has yet to add is read either
+    # (``patients.end_date`` before 0006, when 0004 derives the facts).
+    derived = patient_outcomes_query(definition, ALL_DATA, keys=keys, with_last_dates=True)
+    rows = narrow(derived, columns).subquery("derived")
     return insert(schema.patient_facts).from_select(
         list(columns), select(*[rows.c[name] for name in columns])
     )

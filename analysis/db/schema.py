@@ -151,6 +151,11 @@ patient_facts = Table(
     # How many routes the patient's sessions used: as of an earlier cut-off, a patient with one
     # has the same route as now (docs/performance.md, "Only the columns asked for").
     Column("n_routes", Integer),
+    # The end of care, copied from ``patients`` (the stored date, not as of any cut-off): the
+    # disposition table reads them with the other facts instead of joining every patient row
+    # (docs/performance.md, "End of care in the facts").
+    Column("end_date", Date),
+    Column("end_reason", String(24)),
     Index(None, "patient_id"),  # one patient's row (the Patients page) without a scan
     # Covers the summary by condition × route (and by condition): SQLite reads it in group
     # order instead of sorting every patient (1M sessions: 0.44 s → 0.18 s). PostgreSQL hashes

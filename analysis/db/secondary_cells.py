@@ -54,8 +54,8 @@ from sqlalchemy import (
 )
 
 from analysis.db import schema
-from analysis.db.beyond_pain import COUNT_NAMES, FROM_FACTS, secondary_query
-from analysis.db.derivation import facts_query
+from analysis.db.beyond_pain import COUNT_NAMES, FROM_FACTS, ROW_COLUMNS, secondary_query
+from analysis.db.derivation import facts_query, narrow
 from analysis.db.store import latest_date
 from analysis.domain.definition import DIMENSIONS
 from analysis.domain.measures import MeasureSettings
@@ -193,7 +193,8 @@ class Recount:
     def _add_parts(self, cutoff: date, *, sign: int) -> None:
         """The touched patients' (all patients' on a rebuild) counts at ``cutoff``, per cell."""
         definition = replace(DEFAULT_VIEW, cutoff=cutoff)
-        rows = facts_query(definition, cutoff)
+        # Only what the counts read: a migration before 0016 has no end of care in the facts.
+        rows = narrow(facts_query(definition, cutoff), (*ROW_COLUMNS, *DIMENSIONS))
         if not self.rebuild:
             rows = rows.where(schema.patient_facts.c.patient_key.in_(select(_TOUCHED.c.patient_key)))
         settings = MeasureSettings()

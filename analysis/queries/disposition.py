@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Date, Engine, and_, case, func, literal, select
 
-from analysis.db import schema
 from analysis.db.cohorts import cohort_query
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 from analysis.domain.vocabulary import COMPETING_END_REASONS, END_REASON_LABELS
@@ -105,10 +104,18 @@ def disposition(
     engine: Engine, definition: OutcomeDefinition = OutcomeDefinition(), cohort: CohortFilter = CohortFilter()
 ) -> Disposition:
     """Patients per condition, last funnel step reached, outcome and end reason, counted in SQL."""
-    read = ("patient_key", "condition", "n_sessions", "evaluable", "eligible", "with_followup", "responder")
+    read = (
+        "condition",
+        "n_sessions",
+        "evaluable",
+        "eligible",
+        "with_followup",
+        "responder",
+        "end_date",
+        "end_reason",
+    )
     definition, rows_query = cohort_query(engine, definition, cohort, columns=read)
     rows = rows_query.subquery("cohort_rows")
-    p = schema.patients
     # The steps of the Overview's funnel (queries.response.Funnel), whose last three are the
     # headline's numbers: each patient is counted once, at the last step reached.
     step = case(
@@ -122,14 +129,14 @@ def disposition(
     outcome = case(
         (rows.c.eligible == 0, "not_eligible"), (rows.c.responder == 1, "responder"), else_="non_responder"
     ).label("outcome")
-    ended = and_(p.c.end_date.is_not(None), p.c.end_date <= literal(definition.cutoff, Date))
-    reason = case((~ended, IN_CARE), (p.c.end_reason.is_(None), UNKNOWN_REASON), else_=p.c.end_reason).label(
-        "reason"
-    )
-    query = (
-        select(rows.c.condition, step, outcome, reason, func.count().label("patients"))
-        .join(p, p.c.id == rows.c.patient_key)
-        .group_by(rows.c.condition, step, outcome, reason)
+    # The stored end of care, kept with the facts (docs/performance.md, "End of care in the
+    # facts"): no join to the patients.
+    ended = and_(rows.c.end_date.is_not(None), rows.c.end_date <= literal(definition.cutoff, Date))
+    reason = case(
+        (~ended, IN_CARE), (rows.c.end_reason.is_(None), UNKNOWN_REASON), else_=rows.c.end_reason
+    ).label("reason")
+    query = select(rows.c.condition, step, outcome, reason, func.count().label("patients")).group_by(
+        rows.c.condition, step, outcome, reason
     )
     with engine.connect() as connection:
         counted = {(str(c), str(s), str(o), str(r)): int(n) for c, s, o, r, n in connection.execute(query)}
