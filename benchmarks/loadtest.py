@@ -70,6 +70,12 @@ def _stats(values: list[float]) -> dict[str, float]:
 # --------------------------------------------------------------------------- the server
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds process ``pid`` has used so far (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def _vm(pid: int, field: str) -> float:
     """``field`` (``VmHWM``, ``VmRSS``) of process ``pid`` from ``/proc/<pid>/status``, in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -264,6 +270,7 @@ def drive(url: str, sessions: int, seconds: float) -> dict[str, Any]:
         cold = cold_records[0]["seconds"]
         rss_before = _vm(server.pid, "VmRSS")
         hwm_before = _vm(server.pid, "VmHWM")
+        cpu_before = _cpu_seconds(server.pid)
         records: list[dict[str, Any]] = []
         began = time.monotonic()
         deadline = began + seconds
@@ -273,6 +280,7 @@ def drive(url: str, sessions: int, seconds: float) -> dict[str, Any]:
 
         asyncio.run(everyone())
         finished = time.monotonic()
+        cpu = _cpu_seconds(server.pid) - cpu_before
         hwm = _vm(server.pid, "VmHWM")
         rss_after = _vm(server.pid, "VmRSS")
     finally:
@@ -302,6 +310,10 @@ def drive(url: str, sessions: int, seconds: float) -> dict[str, Any]:
         "distinct_cohorts": len({r["cohort"] for r in records if r["cohort"]}),
         "distinct_patients_treated": len({r.get("treated") for r in records if r.get("treated")}),
         "runs_per_s": len(runs) / max(finished - began, 1e-9),
+        # The server is one process whose Python runs one thread at a time: its CPU per run
+        # bounds the runs per second it can serve (docs/performance.md, "Many users at once").
+        "server_cpu_s": cpu,
+        "server_cpu_ms_per_run": 1000 * cpu / max(sum(r["change"] != "connect" for r in records), 1),
         "rss_mb_before_sessions": rss_before,
         "peak_mb_before_sessions": hwm_before,
         "rss_mb_after": rss_after,
@@ -328,7 +340,7 @@ def _print_report(size: str, load_s: float, described: str, result: dict[str, An
     print(line("session opens (cached cohort)", result["opens"]))
     print(
         f"  filter-change runs {result['runs']}  errors {result['errors']}  "
-        f"({result['runs_per_s']:.1f} runs/s)"
+        f"({result['runs_per_s']:.1f} runs/s; server CPU {result['server_cpu_ms_per_run']:.0f} ms per run)"
     )
     print(line("all filter changes", result["all"]))
     print(line("cohort new to the process", result["first_seen"]))
