@@ -54,7 +54,7 @@ def database_url() -> str:
 @st.cache_resource(show_spinner=False)
 def engine_for(url: str) -> Engine:
     """The cached engine for ``url`` (for cached functions keyed by URL)."""
-    return store.open_database(url)
+    return store.open_database(url, serving=True)  # many users at once
 
 
 def engine() -> Engine:

@@ -7,6 +7,7 @@ keys enforced; PostgreSQL is reached through psycopg 3.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterator
@@ -63,18 +64,30 @@ POSTGRESQL_JIT = "off"
 #: connection (and a new server process) for most queries (docs/performance.md, "Many users at
 #: once: the server's own work"). Connections beyond these (up to 10 more) are still opened when needed.
 POSTGRESQL_POOL_SIZE = 20
+#: Parallel workers per query for the dashboard's server (``make_engine(serving=True)``). With
+#: many users at once every core is already busy with someone's query; a parallel plan then only
+#: adds worker processes that compete with the other users' queries. The 20-user load test at 1M
+#: sessions on 2 cores: 12 runs/s and p95 2.2–2.4 s with PostgreSQL's default of 2 workers,
+#: 15 runs/s and p95 1.7–1.9 s with none (docs/performance.md, "Many users at once: parallel
+#: workers"). The command line keeps the default: it asks one question at a time.
+POSTGRESQL_SERVING_PARALLEL_WORKERS = 0
 
 
-def _postgresql_settings(dbapi_connection, _record) -> None:
+def _postgresql_settings(dbapi_connection, _record, *, serving: bool = False) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute(f"SET work_mem = '{POSTGRESQL_WORK_MEM}'")
     cursor.execute(f"SET jit = {POSTGRESQL_JIT}")
+    if serving:
+        cursor.execute(f"SET max_parallel_workers_per_gather = {POSTGRESQL_SERVING_PARALLEL_WORKERS}")
     cursor.close()
     dbapi_connection.commit()  # psycopg opened a transaction for the SET; keep it, end that
 
 
-def make_engine(url: str | None = None) -> Engine:
+def make_engine(url: str | None = None, *, serving: bool = False) -> Engine:
     """Create an engine for ``url`` (see :func:`resolve_url`) without touching the schema.
+
+    ``serving``: for the dashboard's server, which answers many users at once (on PostgreSQL,
+    no parallel workers: :data:`POSTGRESQL_SERVING_PARALLEL_WORKERS`).
 
     An address that is not a usable database URL (malformed, an unsupported database, a port
     that is not a number from 1 to 65535, an SQLite URL naming no file) is a
@@ -112,7 +125,7 @@ def make_engine(url: str | None = None) -> Engine:
         engine = create_engine(
             parsed, pool_pre_ping=True, pool_size=POSTGRESQL_POOL_SIZE, connect_args={"connect_timeout": 5}
         )
-        event.listen(engine, "connect", _postgresql_settings)
+        event.listen(engine, "connect", functools.partial(_postgresql_settings, serving=serving))
         return engine
     raise SettingError(
         f"Database type {parsed.get_backend_name()!r} is not supported; use SQLite or PostgreSQL."
@@ -244,9 +257,10 @@ def downgrade(engine: Engine, revision: str) -> None:
     _alembic(engine, "downgrade", revision)
 
 
-def open_database(url: str | None = None) -> Engine:
-    """Engine for ``url`` with the schema brought to the current version."""
-    engine = make_engine(url)
+def open_database(url: str | None = None, *, serving: bool = False) -> Engine:
+    """Engine for ``url`` with the schema brought to the current version (``serving``: see
+    :func:`make_engine`)."""
+    engine = make_engine(url, serving=serving)
     migrate(engine)
     return engine
 
