@@ -142,6 +142,36 @@ def rate_axis(threshold: float, *, compact: bool = False) -> dict[str, Any]:
     }
 
 
+def interval_markers(drawn: Sequence[RateRow], colour: str | list[str]) -> dict[str, Any]:
+    """The keywords of a scatter of rates with their 95 % intervals, as every forest plot draws
+    them: a point per row (hollow, and labelled "small n", for a group under 11), asymmetric
+    error bars, and the hover text with the counts. ``drawn``: rows with a rate and an interval;
+    ``colour``: one for every point, or one per point."""
+    return {
+        "x": [row.rate for row in drawn],
+        "y": [f"{row.label} (small n)" if row.small_n else row.label for row in drawn],
+        "mode": "markers",
+        "marker": {
+            "size": 12,
+            "color": colour,
+            "symbol": ["circle-open" if row.small_n else "circle" for row in drawn],
+            "line": {"width": 2, "color": colour},
+        },
+        "error_x": {
+            "type": "data",
+            "symmetric": False,
+            "array": [row.high - row.rate for row in drawn],  # type: ignore[operator]
+            "arrayminus": [row.rate - row.low for row in drawn],  # type: ignore[operator]
+            "thickness": 2,
+            "width": 6,
+            "color": OKABE_ITO[0],
+        },
+        "customdata": [[row.responders, row.n, row.low, row.high] for row in drawn],
+        "hovertemplate": "%{y}: %{x:.1%} (95% CI %{customdata[2]:.1%}–%{customdata[3]:.1%}); "
+        "%{customdata[0]} of %{customdata[1]}<extra></extra>",
+    }
+
+
 def forest_plot(
     rows: Sequence[RateRow],
     band: tuple[float, float],
@@ -156,32 +186,7 @@ def forest_plot(
     is for a chart in a narrow column: its axis title takes two lines.
     """
     drawn = [row for row in rows if row.rate is not None]
-    labels = [f"{row.label} (small n)" if row.small_n else row.label for row in drawn]
-    rates = go.Scatter(
-        x=[row.rate for row in drawn],
-        y=labels,
-        mode="markers",
-        marker={
-            "size": 12,
-            "color": OKABE_ITO[0],
-            "symbol": ["circle-open" if row.small_n else "circle" for row in drawn],
-            "line": {"width": 2, "color": OKABE_ITO[0]},
-        },
-        error_x={
-            "type": "data",
-            "symmetric": False,
-            "array": [row.high - row.rate for row in drawn],  # type: ignore[operator]
-            "arrayminus": [row.rate - row.low for row in drawn],  # type: ignore[operator]
-            "thickness": 2,
-            "width": 6,
-            "color": OKABE_ITO[0],
-        },
-        customdata=[[row.responders, row.n, row.low, row.high] for row in drawn],
-        hovertemplate="%{y}: %{x:.1%} (95% CI %{customdata[2]:.1%}–%{customdata[3]:.1%}); "
-        "%{customdata[0]} of %{customdata[1]}<extra></extra>",
-        name="Response rate",
-        cliponaxis=False,
-    )
+    rates = go.Scatter(**interval_markers(drawn, OKABE_ITO[0]), name="Response rate", cliponaxis=False)
     layout = {
         **band_layout(band),
         "title": {"text": title},

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from analysis.present.figures import OKABE_ITO, RateRow
+from analysis.present.figures import OKABE_ITO, RateRow, interval_markers
 
 
 def measure_forest(rows: Sequence[RateRow], *, title: str, x_title: str) -> go.Figure:
@@ -19,34 +19,8 @@ def measure_forest(rows: Sequence[RateRow], *, title: str, x_title: str) -> go.F
     qualifying patient are left out (they have no rate).
     """
     drawn = [row for row in rows if row.rate is not None and row.low is not None and row.high is not None]
-    labels = [f"{row.label} (small n)" if row.small_n else row.label for row in drawn]
     colours = [OKABE_ITO[7] if position == 0 else OKABE_ITO[0] for position in range(len(drawn))]
-    figure = go.Figure(
-        go.Scatter(
-            x=[row.rate for row in drawn],
-            y=labels,
-            mode="markers",
-            marker={
-                "size": 12,
-                "color": colours,
-                "symbol": ["circle-open" if row.small_n else "circle" for row in drawn],
-                "line": {"width": 2, "color": colours},
-            },
-            error_x={
-                "type": "data",
-                "symmetric": False,
-                "array": [row.high - row.rate for row in drawn],  # type: ignore[operator]
-                "arrayminus": [row.rate - row.low for row in drawn],  # type: ignore[operator]
-                "thickness": 2,
-                "width": 6,
-                "color": OKABE_ITO[0],
-            },
-            customdata=[[row.responders, row.n, row.low, row.high] for row in drawn],
-            hovertemplate="%{y}: %{x:.1%} (95% CI %{customdata[2]:.1%}–%{customdata[3]:.1%}); "
-            "%{customdata[0]} of %{customdata[1]}<extra></extra>",
-            name=title,
-        )
-    )
+    figure = go.Figure(go.Scatter(**interval_markers(drawn, colours), name=title))
     figure.update_layout(title={"text": title}, height=max(200, 90 + 40 * len(drawn)), showlegend=False)
     figure.update_xaxes(title_text=x_title, range=[0, 1], tickformat=".0%")
     figure.update_yaxes(autorange="reversed", title_text=None)
