@@ -74,6 +74,16 @@ def _responding(
     return (baseline - pain) / cast(baseline, Float) >= threshold - EPSILON
 
 
+def cohort_columns(group: str | None) -> tuple[str, ...]:
+    """The per-patient columns the durability rules read, with ``group`` when grouped."""
+    return ("patient_key", "index_date", "baseline", "evaluable", *([group] if group else []))
+
+
+def _group_key(rows: Any, group: str | None) -> ColumnElement[Any]:
+    """The group a patient's row is counted in, labelled ``grp``: its ``group`` column, or "all"."""
+    return (rows.c[group] if group else literal("all")).label("grp")
+
+
 def _base(
     cohort: Select[Any], group: str | None, cutoff: date, last_onset_day: int, threshold: float, kept: bool
 ) -> Any:
@@ -90,14 +100,13 @@ def _base(
     i = schema.durability_inputs if kept else schema.patients
     on = (i.c.patient_key if kept else i.c.id) == rows.c.patient_key
     can_respond = [_responding(i.c.lowest_pain, rows.c.baseline, threshold)] if kept else []
-    key = rows.c[group] if group else literal("all")
     last_date = _earlier(literal(cutoff, Date), i.c.end_date)
     last_day = days_between(last_date, rows.c.index_date)
     return _materialized(
         select(
             rows.c.patient_key,
             rows.c.baseline,
-            key.label("grp"),
+            _group_key(rows, group),
             last_date.label("last_date"),
             last_day.label("last_day"),
             case((last_day < last_onset_day, last_day), else_=literal(last_onset_day)).label("onset_by"),
@@ -387,10 +396,8 @@ def facts_counts(cohort: CohortFilter, *, group: str | None) -> Select[Any]:
     its copied columns): valid at the default definition when the cut-off is the latest stored
     date (``analysis.db.cohorts.facts_apply``)."""
     rows = apply_filter(select(schema.durability_facts), cohort).subquery("cohort_rows")
-    key = (rows.c[group] if group else literal("all")).label("grp")
-    joined = select(key, rows.c.response_days, rows.c.response_lost, rows.c.booster_gap).subquery(
-        "durability_rows"
-    )
+    read = (rows.c.response_days, rows.c.response_lost, rows.c.booster_gap)
+    joined = select(_group_key(rows, group), *read).subquery("durability_rows")
     return _counts(joined)
 
 
@@ -439,9 +446,8 @@ def facts_as_of_counts(
         select(kept).join(t, t.c.patient_key == kept.c.patient_key).where(counted, settled), cohort
     ).subquery("settled_rows")
     unsettled = and_(counted, ~settled, t.c.patient_key.in_(select(kept.c.patient_key)))
-    read = ("patient_key", "index_date", "baseline", "evaluable", *([group] if group else []))
     keys = select(t.c.patient_key).where(unsettled)
-    names = (*read, *filter_columns(cohort))
+    names = (*cohort_columns(group), *filter_columns(cohort))
     rows = straddling_query(definition, cutoff, unsettled, keys, names=names, distinct_on=distinct_on)
     patients = patient_rows(
         apply_filter(rows, cohort),
@@ -454,7 +460,7 @@ def facts_as_of_counts(
     s = settled_rows
     per_patient = union_all(
         select(
-            (s.c[group] if group else literal("all")).label("grp"),
+            _group_key(s, group),
             s.c.response_days,
             s.c.response_lost,
             s.c.booster_gap,

@@ -136,8 +136,7 @@ def durability(
     """The durability table of a cohort (one statement: times and booster gaps per group)."""
     if by is not None and by not in DIMENSIONS:
         raise ValueError(f"durability can be broken down by {' or '.join(DIMENSIONS)}, not {by!r}")
-    read = ("patient_key", "index_date", "baseline", "evaluable", *([by] if by else []))
-    definition, rows = cohort_query(engine, definition, cohort, columns=read)
+    definition, rows = cohort_query(engine, definition, cohort, columns=rules.cohort_columns(by))
     with engine.connect() as connection:
         counted = connection.execute(_counts_query(engine, definition, cohort, rows, by)).all()
     groups = _counts_by_group([(g, v, a, b) for kind, g, v, a, b in counted if kind == "time"])
