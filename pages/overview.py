@@ -34,12 +34,16 @@ def why_patients_stop() -> None:
     # the table wider than the page at 1,440 px, hiding its last reasons behind a scroll bar.
     by_step = disposition_tables.disposition_frame(result).set_index("Stopped at").T
     by_step.columns = [_STEP_HEADERS.get(str(step), str(step)) for step in by_step.columns]
-    st.dataframe(by_step.rename_axis("Patients, by end of care").reset_index(), hide_index=True)
+    # Every reason in view: at the default height (ten rows) hospice, "other" and an end without
+    # a reason were behind the table's own scroll bar.
+    st.dataframe(
+        by_step.rename_axis("Patients, by end of care").reset_index(), hide_index=True, height="content"
+    )
     st.caption(
         "Columns: where each patient's path stopped — "
         + "; ".join(f"{s}: {long}" for long, s in _STEP_HEADERS.items())
     )
-    st.dataframe(disposition_tables.outcomes_frame(result), hide_index=True)
+    st.dataframe(disposition_tables.outcomes_frame(result), hide_index=True, height="content")
     st.caption(disposition_tables.CAPTION)
 
 
