@@ -311,7 +311,8 @@ def drive(url: str, sessions: int, seconds: float) -> dict[str, Any]:
         "distinct_patients_treated": len({r.get("treated") for r in records if r.get("treated")}),
         "runs_per_s": len(runs) / max(finished - began, 1e-9),
         # The server is one process whose Python runs one thread at a time: its CPU per run
-        # bounds the runs per second it can serve (docs/performance.md, "Many users at once").
+        # bounds the runs per second it can serve (docs/performance.md, "Many users at once:
+        # parallel workers").
         "server_cpu_s": cpu,
         "server_cpu_ms_per_run": 1000 * cpu / max(sum(r["change"] != "connect" for r in records), 1),
         "rss_mb_before_sessions": rss_before,
