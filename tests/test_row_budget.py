@@ -79,7 +79,7 @@ def large_clinic(tmp_path_factory) -> Iterator[str]:
 def counting_engines(monkeypatch):
     """Make every engine the app opens count the rows its queries return."""
 
-    def make_engine(url: str | None = None):
+    def make_engine(url: str | None = None, *, serving: bool = False):  # SQLite: serving changes nothing
         engine = create_engine(store.resolve_url(url), connect_args={"factory": CountingConnection})
         event.listen(engine, "connect", store._sqlite_pragmas)
         return engine
