@@ -67,9 +67,10 @@ POSTGRESQL_POOL_SIZE = 20
 #: Parallel workers per query for the dashboard's server (``make_engine(serving=True)``). With
 #: many users at once every core is already busy with someone's query; a parallel plan then only
 #: adds worker processes that compete with the other users' queries. The 20-user load test at 1M
-#: sessions on 2 cores: 12 runs/s and p95 2.2–2.4 s with PostgreSQL's default of 2 workers,
-#: 15 runs/s and p95 1.7–1.9 s with none (docs/performance.md, "Many users at once: parallel
-#: workers"). The command line keeps the default: it asks one question at a time.
+#: sessions on 2 cores, paired runs: 11–13 runs/s and p95 2.1–2.3 s with PostgreSQL's default of
+#: 2 workers, 15.6–15.8 runs/s and p95 1.7–1.8 s with none; in a slower spell of the machine 10.5
+#: against 13.3 runs/s (docs/performance.md, "Many users at once: parallel workers"). The command
+#: line keeps the default: it asks one question at a time.
 POSTGRESQL_SERVING_PARALLEL_WORKERS = 0
 
 
