@@ -150,3 +150,28 @@ def test_fitting_and_scoring_do_not_import_statsmodels_or_scipy_stats() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_blas_runs_on_one_thread_during_a_fit_and_as_before_after_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fit limits BLAS to one thread (logistic.fit's docstring) through one controller kept
+    per process; the limit holds inside every fit, not only the first, and is lifted after."""
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> set[int]:
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    before = blas_threads()
+    inside: list[set[int]] = []
+    fit_itself = logistic._fit
+
+    def recording(d: logistic.Design) -> logistic.LogisticFit:
+        inside.append(blas_threads())
+        return fit_itself(d)
+
+    monkeypatch.setattr(logistic, "_fit", recording)
+    d = logistic.design(_random_clinic(1), categorical={"site": "a", "sex": "F"}, continuous=["age", "pain"])
+    for _ in range(2):
+        logistic.fit(d)
+    assert before, "no BLAS library loaded: nothing to check"
+    assert inside == [{1}, {1}]
+    assert blas_threads() == before

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, func, select
 from analysis import stats
 from analysis.db.cohorts import cohort_query
 from analysis.db.derivation import is_set
+from analysis.db.frames import read_frame
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 
 __all__ = ["CohortFilter", "RouteComparison", "compare_cohort_routes", "compare_routes", "route_patterns"]
@@ -52,12 +53,8 @@ def route_patterns(
         .group_by(*keys)
     )
     with engine.connect() as connection:
-        # The driver's plain tuples: pandas probes each SQLAlchemy Row with hasattr, which Row
-        # answers by raising and catching an exception (0.9 s for 90,000 patterns), and copying
-        # the Rows into tuples costs 0.1 s more (docs/comparisons.md). No column needs a type
-        # conversion (text, numbers).
-        patterns = connection.execute(query).cursor.fetchall()
-        frame = pd.DataFrame(patterns, columns=["route", *_COVARIATES, "n", "responders"])
+        # Not through SQLAlchemy's Rows (docs/comparisons.md): see analysis.db.frames.
+        frame = read_frame(connection, query, text=("route", "condition", "sex", "site"))
     return definition, frame.astype({"n": "int64", "responders": "int64"})
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, case, func, select
 from analysis.db import schema
 from analysis.db.cohorts import cohort_query
 from analysis.db.derivation import is_set
+from analysis.db.frames import read_frame
 from analysis.db.sqlfunctions import coded_keys
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 from analysis.domain.vocabulary import (
@@ -86,10 +87,7 @@ def profile_patterns(
         .group_by(*keys)
     )
     with engine.connect() as connection:
-        # The driver's plain tuples, not Rows: see comparisons.route_patterns.
-        frame = pd.DataFrame(
-            connection.execute(query).cursor.fetchall(), columns=[k.name for k in keys] + ["n", "responders"]
-        )
+        frame = read_frame(connection, query, text=[*_TEXT_KEYS, *(f"{name}_other" for name in _TEXT_KEYS)])
     if coded:
         for name, values in _TEXT_KEYS.items():
             frame[name] = _decoded(frame.pop(f"{name}_code"), frame.pop(f"{name}_other"), values)
@@ -172,6 +170,19 @@ def _model_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int], lis
     return model, excluded, left_out
 
 
+def _fold_prediction(d: logistic.Design, held_events: np.ndarray, held_nonevents: np.ndarray) -> np.ndarray:
+    """Every pattern's predicted probability from the model fitted without one fold's patients.
+
+    A function of its own so that each fold's copy of the design (32 MB at 10M sessions) is
+    freed before the next fold makes its own (docs/performance.md, "Profile at 10M").
+    """
+    train_events = d.events - held_events
+    train_trials = d.trials - held_events - held_nonevents
+    keep = train_trials > 0
+    train = logistic.Design(d.names, d.X[keep], train_events[keep], train_trials[keep], d.references)
+    return logistic.fit(train).predict(d.X)
+
+
 # Long on purpose: the profile's steps in order — data, refusals, the fit, the folds, the measures.
 def response_profile(
     engine: Engine,
@@ -223,12 +234,8 @@ def response_profile(
     fold_events, fold_nonevents = discrimination.fold_counts(d.events, d.trials - d.events, folds, seed)
     predicted = np.zeros((folds, len(d.events)))
     for k in range(folds):
-        train_events = d.events - fold_events[k]
-        train_trials = d.trials - fold_events[k] - fold_nonevents[k]
-        keep = train_trials > 0
-        train = logistic.Design(d.names, d.X[keep], train_events[keep], train_trials[keep], d.references)
         try:
-            predicted[k] = logistic.fit(train).predict(d.X)
+            predicted[k] = _fold_prediction(d, fold_events[k], fold_nonevents[k])
         except logistic.FitFailure as exc:
             return Profile(
                 **base,

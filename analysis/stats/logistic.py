@@ -39,6 +39,7 @@ References
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.special import expit, ndtri, xlogy
+from threadpoolctl import ThreadpoolController
 
 #: A pattern whose linear predictor lies beyond this is (quasi-)separated: p within 3e-7 of 0 or 1.
 SEPARATION_ETA = 15.0
@@ -93,9 +95,9 @@ def design(
     each categorical covariate (reference = the given level, else the most common one), and each
     continuous covariate as it is. Patterns with no patient are dropped."""
     frame = patterns[patterns[trials] > 0].reset_index(drop=True)
-    columns: list[np.ndarray] = [np.ones(len(frame))]
     names = ["intercept"]
     references: dict[str, str] = {}
+    indicators: list[tuple[pd.Series, str]] = []  # (the covariate's values, the level)
     for name, chosen in categorical.items():
         values = frame[name].astype(str)
         reference = _reference(frame.assign(**{name: values}), name, chosen, trials)
@@ -103,12 +105,18 @@ def design(
         # unique() first: iterating an Arrow string column element by element cost 0.3 s at
         # the 1M-session clinic's 49,000 patterns.
         for level in sorted(set(values.unique()) - {reference}):
-            columns.append((values == level).to_numpy(dtype=float))
+            indicators.append((values, level))
             names.append(f"{name}[{level}]")
-    for name in continuous:
-        columns.append(frame[name].to_numpy(dtype=float))
-        names.append(name)
-    X = np.column_stack(columns) if len(frame) else np.zeros((0, len(names)))
+    names.extend(continuous)
+    # Filled column by column, not stacked from a list of columns: the list and the stack were
+    # two copies of X at once, 2 × 32 MB at the 10M-session clinic (docs/performance.md,
+    # "Profile at 10M").
+    X = np.empty((len(frame), len(names)))
+    X[:, 0] = 1.0
+    for j, (values, level) in enumerate(indicators, start=1):
+        X[:, j] = (values == level).to_numpy(dtype=float)
+    for j, name in enumerate(continuous, start=1 + len(indicators)):
+        X[:, j] = frame[name].to_numpy(dtype=float)
     return Design(
         names=tuple(names),
         X=X,
@@ -147,10 +155,15 @@ def fit(d: Design) -> LogisticFit:
     BLAS runs on one thread here: the matrices are small, and on a busy machine OpenBLAS's
     threads made each fit about 40 times slower (docs/performance.md).
     """
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas_controller().limit(limits=1, user_api="blas"):
         return _fit(d)
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    """One scan of the loaded libraries per process: ``threadpool_limits`` scans them on every
+    call, 4–20 ms, six times per profile (docs/performance.md, "Profile at 10M")."""
+    return ThreadpoolController()
 
 
 #: Newton–Raphson stops when the deviance changes by less than this fraction of itself.
