@@ -27,6 +27,7 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    not_,
     null,
     or_,
     select,
@@ -523,10 +524,27 @@ def straddling_query(
     copied = _ATTRIBUTES[: _ATTRIBUTES.index("quarter") + 1]  # up to the session counts
     if names is None or not set(_FOLLOWUP_FACTS).isdisjoint(names):
         # Their index date is the stored one, so are their follow-ups' days.
-        nearest = followup_days.nearest(definition, cutoff, keys, distinct_on=distinct_on)
-        source = source.outerjoin(nearest, nearest.c.patient_key == t.c.patient_key)
-        pain: ColumnElement[Any] = nearest.c.pain
-        followup = _followup_columns(nearest)
+        if at_default_timepoint(definition):
+            # At the kept time point only the patients whose follow-ups are not settled are
+            # searched; the others' kept follow-up is theirs as of the cut-off too (at 10M,
+            # 290,071 straddling patients, ~21,000 of them searched: docs/performance.md,
+            # "Only the unsettled follow-ups").
+            searched = not_(followups_settled(definition, cutoff))
+            searched_keys = select(t.c.patient_key).where(straddles, searched)
+            nearest = followup_days.nearest(definition, cutoff, searched_keys, distinct_on=distinct_on)
+            source = source.outerjoin(nearest, nearest.c.patient_key == t.c.patient_key)
+            found = _followup_columns(nearest)
+            kept_columns = [t.c[column.name] for column in found]
+            followup = [
+                case((searched, column), else_=kept).label(column.name)
+                for column, kept in zip(found, kept_columns, strict=True)
+            ]
+            pain: ColumnElement[Any] = case((searched, nearest.c.pain), else_=t.c.followup_pain)
+        else:
+            nearest = followup_days.nearest(definition, cutoff, keys, distinct_on=distinct_on)
+            source = source.outerjoin(nearest, nearest.c.patient_key == t.c.patient_key)
+            pain = nearest.c.pain
+            followup = _followup_columns(nearest)
     else:  # placeholders again: nothing asked for depends on the follow-ups
         pain = null()
         followup = [null().label(name) for name in _FOLLOWUP_FACTS[:4]]
