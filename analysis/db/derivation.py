@@ -535,7 +535,7 @@ def straddling_query(
             source = source.outerjoin(nearest, nearest.c.patient_key == t.c.patient_key)
             found = _followup_columns(nearest)
             kept_columns = [t.c[column.name] for column in found]
-            followup = [
+            followup: list[ColumnElement[Any]] = [
                 case((searched, column), else_=kept).label(column.name)
                 for column, kept in zip(found, kept_columns, strict=True)
             ]
