@@ -199,3 +199,17 @@ def test_0016_fills_the_end_of_care_facts_as_the_facts_derive_them(db_url):
     assert upgraded.end_date.isna().sum() > 50 and upgraded.end_date.notna().sum() > 10
     assert {"death", "lack_of_effect"} <= set(upgraded.end_reason.dropna())
     pd.testing.assert_frame_equal(upgraded, derived)
+
+
+def test_0017_fills_the_durability_facts_last_dates_as_the_facts_derive_them(db_url):
+    """A clinic stored under 0016 gets each kept durability row's last session and follow-up
+    date from the upgrade, equal to what a full refresh of the facts derives, so that
+    `durability --cutoff` tells the same patients settled (docs/performance.md, "Durability
+    facts keep the last dates")."""
+    t = schema.durability_facts
+    upgraded, derived = upgraded_and_refreshed(
+        db_url, "0016", 19, [t.c.patient_key, t.c.last_session_date, t.c.last_followup_date]
+    )
+    assert len(upgraded) > 30 and upgraded.last_session_date.notna().all()
+    assert upgraded.last_followup_date.notna().sum() > 30
+    pd.testing.assert_frame_equal(upgraded, derived)

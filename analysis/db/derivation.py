@@ -27,7 +27,6 @@ from sqlalchemy import (
     cast,
     func,
     literal,
-    not_,
     null,
     or_,
     select,
@@ -36,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.expression import ColumnElement
 
 from analysis.db import followup_days, schema
-from analysis.db.sqlfunctions import days_between, has_any_event, has_event, quarter_of
+from analysis.db.sqlfunctions import has_any_event, has_event, quarter_of
 from analysis.domain.definition import AGE_GROUPS, OutcomeDefinition
 from analysis.domain.vocabulary import MIXED_ROUTE, NO_ROUTE
 
@@ -59,67 +58,6 @@ def _age_group_expression(age: ColumnElement[Any]) -> ColumnElement[str]:
         *[(and_(age >= low, age <= high), label) for label, low, high in AGE_GROUPS],
         else_="unknown",
     )
-
-
-def _nearest_followups(
-    index: Any,
-    definition: OutcomeDefinition,
-    cutoff: date | None,
-    keys: Sequence[int] | Select[Any] | None = None,
-) -> Any:
-    """Per patient of ``index`` (``patient_key``, ``index_date``), the follow-up in the window
-    nearest the time point; a tie → the earlier one. Follow-ups after ``cutoff`` do not count.
-    """
-    f = schema.followups
-    day = days_between(f.c.followup_date, index.c.index_date)
-    where = [day >= definition.window_start, day <= definition.window_end]
-    if cutoff is not None:
-        where.append(f.c.followup_date <= literal(cutoff, Date))
-    if keys is not None:
-        where.append(f.c.patient_key.in_(keys))
-    in_window = (
-        select(
-            f.c.patient_key,
-            f.c.followup_date,
-            f.c.pain,
-            f.c.pgic,
-            day.label("day"),
-            func.row_number()
-            .over(
-                partition_by=f.c.patient_key,
-                order_by=(func.abs(day - definition.timepoint_days), day),
-            )
-            .label("rank"),
-        )
-        .join(index, index.c.patient_key == f.c.patient_key)
-        .where(*where)
-        .subquery("in_window")
-    )
-    # Grouped (each patient has exactly one rank-1 row, so MAX is that row's value) so that the
-    # join below is keyed by patient: a plain filtered subquery is rescanned for every patient
-    # by SQLite, which grows with patients × follow-ups.
-    return (
-        select(
-            in_window.c.patient_key,
-            func.max(in_window.c.followup_date).label("followup_date"),
-            func.max(in_window.c.pain).label("pain"),
-            func.max(in_window.c.pgic).label("pgic"),
-            func.max(in_window.c.day).label("day"),
-        )
-        .where(in_window.c.rank == 1)
-        .group_by(in_window.c.patient_key)
-        .subquery("nearest")
-    )
-
-
-def _followup_columns(nearest: Any) -> list[ColumnElement[Any]]:
-    """The per-patient rows' four columns of the follow-up that counts (:func:`_nearest_followups`)."""
-    return [
-        nearest.c.followup_date,
-        nearest.c.day.label("followup_day"),
-        nearest.c.pain.label("followup_pain"),
-        nearest.c.pgic.label("followup_pgic"),
-    ]
 
 
 def _evaluable(index_date: ColumnElement[Any], baseline: ColumnElement[Any]) -> ColumnElement[bool]:
@@ -289,7 +227,7 @@ def patient_outcomes_query(
     first_row = s.alias("first_row")  # the first session itself, reached through its natural key
 
     patient_route = _plurality_route(route_counts)
-    nearest = _nearest_followups(first, definition, cutoff, keys)
+    nearest = followup_days.nearest_in_followups(first, definition, cutoff, keys)
     f = schema.followups
     last_followup = (
         select(f.c.patient_key, func.max(f.c.followup_date).label("last_followup_date"))
@@ -353,7 +291,7 @@ def patient_outcomes_query(
             func.coalesce(first.c.sessions_with_dissociation, 0).label("sessions_with_dissociation"),
             func.coalesce(patient_route.c.route, NO_ROUTE).label("route"),
             baseline.label("baseline"),
-            *_followup_columns(nearest),
+            *followup_days.followup_columns(nearest),
             *_outcome_columns(
                 definition,
                 cutoff,
@@ -425,7 +363,7 @@ def facts_query(
         source: Any = t
     else:
         nearest = followup_days.nearest(definition, followups_until, distinct_on=distinct_on)
-        followup = _followup_columns(nearest)
+        followup = followup_days.followup_columns(nearest)
         reduction = _reduction(evaluable, t.c.baseline, nearest.c.pain)
         source = t.outerjoin(nearest, nearest.c.patient_key == t.c.patient_key)
     return select(
@@ -467,6 +405,36 @@ def facts_settled(definition: OutcomeDefinition, cutoff: date) -> ColumnElement[
     if at_default_timepoint(definition):
         settled.append(followups_settled(definition, cutoff))
     return or_(t.c.index_date.is_(None), and_(*settled))
+
+
+def _straddling_followup(
+    definition: OutcomeDefinition,
+    cutoff: date,
+    straddles: ColumnElement[bool],
+    keys: Select[Any],
+    source: Any,
+    distinct_on: bool,
+) -> tuple[Any, ColumnElement[Any], list[ColumnElement[Any]]]:
+    """``source`` joined to the straddling patients' nearest follow-up as of ``cutoff``; the pain
+    and the four follow-up columns of :func:`straddling_query`.
+
+    Their index date is the stored one, so are their follow-ups' days. At the kept time point
+    only the patients whose follow-ups are not settled (:func:`followups_settled`) are searched;
+    the others' kept follow-up is theirs as of the cut-off too (at 10M, 21,009 searched instead
+    of 126,208: docs/performance.md, "Only the unsettled follow-ups").
+    """
+    t = schema.patient_facts
+    searched = ~followups_settled(definition, cutoff) if at_default_timepoint(definition) else None
+    if searched is not None:
+        keys = select(t.c.patient_key).where(straddles, searched)
+    nearest = followup_days.nearest(definition, cutoff, keys, distinct_on=distinct_on)
+    source = source.outerjoin(nearest, nearest.c.patient_key == t.c.patient_key)
+    pain: ColumnElement[Any] = nearest.c.pain
+    followup = followup_days.followup_columns(nearest)
+    if searched is not None:
+        followup = [case((searched, c), else_=t.c[c.name]).label(c.name) for c in followup]
+        pain = case((searched, pain), else_=t.c.followup_pain)
+    return source, pain, followup
 
 
 def straddling_query(
@@ -523,28 +491,9 @@ def straddling_query(
     evaluable = t.c.evaluable == 1
     copied = _ATTRIBUTES[: _ATTRIBUTES.index("quarter") + 1]  # up to the session counts
     if names is None or not set(_FOLLOWUP_FACTS).isdisjoint(names):
-        # Their index date is the stored one, so are their follow-ups' days.
-        if at_default_timepoint(definition):
-            # At the kept time point only the patients whose follow-ups are not settled are
-            # searched; the others' kept follow-up is theirs as of the cut-off too (at 10M,
-            # 290,071 straddling patients, ~21,000 of them searched: docs/performance.md,
-            # "Only the unsettled follow-ups").
-            searched = not_(followups_settled(definition, cutoff))
-            searched_keys = select(t.c.patient_key).where(straddles, searched)
-            nearest = followup_days.nearest(definition, cutoff, searched_keys, distinct_on=distinct_on)
-            source = source.outerjoin(nearest, nearest.c.patient_key == t.c.patient_key)
-            found = _followup_columns(nearest)
-            kept_columns = [t.c[column.name] for column in found]
-            followup: list[ColumnElement[Any]] = [
-                case((searched, column), else_=kept).label(column.name)
-                for column, kept in zip(found, kept_columns, strict=True)
-            ]
-            pain: ColumnElement[Any] = case((searched, nearest.c.pain), else_=t.c.followup_pain)
-        else:
-            nearest = followup_days.nearest(definition, cutoff, keys, distinct_on=distinct_on)
-            source = source.outerjoin(nearest, nearest.c.patient_key == t.c.patient_key)
-            pain = nearest.c.pain
-            followup = _followup_columns(nearest)
+        source, pain, followup = _straddling_followup(
+            definition, cutoff, straddles, keys, source, distinct_on
+        )
     else:  # placeholders again: nothing asked for depends on the follow-ups
         pain = null()
         followup = [null().label(name) for name in _FOLLOWUP_FACTS[:4]]

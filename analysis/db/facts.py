@@ -80,7 +80,7 @@ def _derive_durability(connection: Connection, columns: Sequence[str], keys: Any
     cohort = stored if keys is None else stored.where(t.c.patient_key.in_(keys))
     kept = inspect(connection).has_table(schema.pain_days.name)  # migration 0015 made both inputs
     rows = durability.facts_rows(cohort, kept=kept).subquery("durability_derived")
-    copied = [name for name in targets if name in schema.DURABILITY_COHORT_COLUMNS]
+    copied = [name for name in targets if name in schema.DURABILITY_COPIED_COLUMNS]
     derived = [name for name in targets if name not in copied]
     return insert(schema.durability_facts).from_select(
         [*derived, *copied],

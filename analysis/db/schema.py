@@ -282,10 +282,20 @@ durability_facts = Table(
     Column("sex", String(8)),
     Column("age_group", String(8)),
     Column("index_date", Date),
+    Column("last_session_date", Date),
+    Column("last_followup_date", Date),
 )
 #: The columns ``durability_facts`` copies from ``patient_facts``: what a cohort filter or a
 #: breakdown reads (``analysis.db.cohorts.apply_filter``).
 DURABILITY_COHORT_COLUMNS: tuple[str, ...] = ("site", "condition", "route", "sex", "age_group", "index_date")
+#: All it copies: the cohort columns, and the last dates that tell whether a patient's kept
+#: durability is theirs as of an earlier cut-off (``analysis.db.durability.facts_settled``,
+#: migration 0017).
+DURABILITY_COPIED_COLUMNS: tuple[str, ...] = (
+    *DURABILITY_COHORT_COLUMNS,
+    "last_session_date",
+    "last_followup_date",
+)
 #: The threshold ``durability_facts`` is kept for.
 FACTS_THRESHOLD = 0.30
 
