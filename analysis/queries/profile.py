@@ -61,9 +61,12 @@ def profile_patterns(
     engine: Engine, definition: OutcomeDefinition, cohort: CohortFilter
 ) -> tuple[OutcomeDefinition, pd.DataFrame]:
     """Patients and responders per pattern of baseline characteristics (SQL)."""
-    definition, rows = cohort_query(engine, definition, cohort)
+    read = ("patient_key", *_TEXT_KEYS, "baseline", "age", "eligible", "with_followup", "responder")
+    definition, rows = cohort_query(engine, definition, cohort, columns=read)
     r = rows.subquery("cohort")
-    p = schema.patients
+    # The baselines from the narrow measure facts (a copy of the patients' own, one row per
+    # patient), not from the wide patients table (docs/performance.md, "Profile at 10M").
+    p = schema.measure_facts
     counted = r.c.eligible if definition.missing == "itt" else r.c.with_followup
     mme = case((p.c.baseline_mme > 0, 1), (p.c.baseline_mme.is_not(None), 0), else_=None).label(
         "mme_positive"
@@ -82,7 +85,7 @@ def profile_patterns(
     keys = [*text["condition"], *text["route"], r.c.baseline, r.c.age, *text["sex"], mme, phq9]
     query = (
         select(*keys, func.count().label("n"), func.coalesce(func.sum(r.c.responder), 0).label("responders"))
-        .select_from(r.join(p, p.c.id == r.c.patient_key))
+        .select_from(r.join(p, p.c.patient_key == r.c.patient_key))
         .where(is_set(counted))
         .group_by(*keys)
     )
