@@ -4,7 +4,7 @@ The models of ``compare`` and ``profile`` fit to one row per covariate pattern: 
 at 10M sessions for the profile. Fetched through the driver, every value of every row is a
 Python object first; the profile's patterns took 190 MB that way, and the process did not
 give the memory back after the frame was built (docs/performance.md, "Profile at 10M"). So
-on PostgreSQL the rows come as CSV (``COPY (query) TO STDOUT``: 7 MB for those patterns) and
+on PostgreSQL the rows come as CSV (``COPY (query) TO STDOUT``: 13 MB for those patterns) and
 pandas' C parser reads them into columns, with no Python object per value. SQLite has no
 ``COPY``; its rows come in chunks of plain tuples.
 
