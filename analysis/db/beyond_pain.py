@@ -16,9 +16,11 @@ Comparisons allow for computer arithmetic as docs/methods.md says: ``a ≤ c`` i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Date,
     Float,
     Integer,
     Select,
@@ -135,10 +137,22 @@ def _measures_as_of(eligible: Any, definition: OutcomeDefinition) -> tuple[list[
     """
     assert definition.cutoff is not None
     t, kept = schema.patient_facts, schema.measure_facts
+    # Found in the facts alone, not among the eligible rows, so that those are read once and
+    # need not be computed ahead of the join (docs/performance.md, "Beyond pain as of an earlier
+    # cut-off"). Each condition holds for every eligible patient whose follow-ups are not
+    # settled: a follow-up in the window by the cut-off means the window opened by then and the
+    # facts (this time point and window: AS_OF) keep a follow-up in it. Others found are
+    # searched to no use, never read.
+    cutoff = definition.cutoff
+    opened = literal(cutoff - timedelta(days=definition.window_start), Date)
     unsettled = (
-        select(eligible.c.patient_key)
-        .join(t, t.c.patient_key == eligible.c.patient_key)
-        .where(~followups_settled(definition, definition.cutoff))
+        select(t.c.patient_key)
+        .where(
+            t.c.index_date <= opened,
+            t.c.evaluable == 1,
+            t.c.followup_date.is_not(None),
+            ~followups_settled(definition, cutoff),
+        )
         .cte("unsettled")
     )
     found = measures_at_days(select(unsettled.c.patient_key), definition, definition.cutoff)
@@ -166,14 +180,7 @@ def _patient_rows(
     patient's follow-ups in the window (the straightforward query).
     """
     c = cohort_rows.subquery("cohort")
-    eligible_rows = select(c).where(is_set(c.c.eligible))
-    # Read twice on an earlier cut-off (the measures of unsettled patients are searched from it):
-    # computed once.
-    eligible = (
-        eligible_rows.cte("eligible").prefix_with("MATERIALIZED")
-        if source == AS_OF
-        else eligible_rows.subquery("eligible")
-    )
+    eligible = select(c).where(is_set(c.c.eligible)).subquery("eligible")
     kept = schema.measure_facts
     if source == FROM_FACTS:
         measures: list[ColumnElement[Any]] = [kept.c[m] for m in FOLLOWUP_MEASURES]
