@@ -41,8 +41,13 @@ def read_frame(connection: Connection, query: Select[Any], *, text: Collection[s
     # Row answers by raising and catching an exception (0.9 s for 90,000 patterns).
     chunks = [pd.DataFrame(rows, columns=names) for rows in iter(lambda: cursor.fetchmany(FETCH_ROWS), [])]
     if not chunks:
-        return pd.DataFrame({name: pd.Series(dtype="str" if name in text else "float64") for name in names})
+        return _empty(names, text)
     return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+
+
+def _empty(names: list[str], text: Collection[str]) -> pd.DataFrame:
+    """No rows: the columns, text as strings and the rest as floats, however they were fetched."""
+    return pd.DataFrame({name: pd.Series(dtype="str" if name in text else "float64") for name in names})
 
 
 def _copied(
@@ -64,7 +69,7 @@ def _copied(
         cursor.close()
     buffer.seek(0)
     if not buffer.getbuffer().nbytes:
-        return pd.DataFrame({name: pd.Series(dtype="str" if name in text else "float64") for name in names})
+        return _empty(names, text)
     return pd.read_csv(
         buffer,
         names=names,
