@@ -245,7 +245,7 @@ def _stored_tables(url: str) -> dict[str, pd.DataFrame]:
         "followups": "patient_key, followup_date",
         "patient_facts": "patient_key",
         "measure_facts": "patient_key",
-        "durability_facts": "patient_key",
+        "durability_facts": "patient_key, threshold_pct",
         "followup_days": "patient_key, day",
         "pain_days": "patient_key, day",
         "durability_inputs": "patient_key",

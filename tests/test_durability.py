@@ -12,7 +12,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 
 from analysis.cli import main
 from analysis.db import schema
@@ -468,13 +468,44 @@ def mixed_clinic(engine) -> None:
         patient(engine, f"X{i:02d}", condition=condition, sessions=sessions, followups=followups, **end)
 
 
+@pytest.mark.parametrize("threshold", [0.3, 0.5])
 @pytest.mark.parametrize("by", [None, "route", "condition"])
-def test_the_kept_facts_give_what_the_sessions_give(engine, monkeypatch, by):
+def test_the_kept_facts_give_what_the_sessions_give(engine, monkeypatch, by, threshold):
+    """At both kept thresholds (30 %, 50 %: migration 0018) the facts give the rules' answer."""
     mixed_clinic(engine)
-    from_facts = durability(engine, DEFAULT, by=by).to_dict()
+    definition = OutcomeDefinition(threshold=threshold)
+    from_facts = durability(engine, definition, by=by).to_dict()
     monkeypatch.setattr(durability_queries, "READ_FACTS", False)
-    assert durability(engine, DEFAULT, by=by).to_dict() == from_facts
-    assert from_facts["overall"]["patients"] > 10 and from_facts["overall"]["booster_gap_median"] is not None
+    assert durability(engine, definition, by=by).to_dict() == from_facts
+    assert from_facts["overall"]["patients"] > 5 and from_facts["overall"]["booster_gap_median"] is not None
+
+
+def test_each_kept_threshold_reads_its_own_facts(engine):
+    """Marked rows show which kept rows a table was read from: 30 % from the 30 % rows, 50 % from
+    the 50 % rows, and another threshold (40 %) from neither (it runs the rules)."""
+    mixed_clinic(engine)
+    kept = schema.durability_facts
+    with engine.begin() as connection:
+        responders = dict(
+            connection.execute(
+                select(kept.c.threshold_pct, func.count()).group_by(kept.c.threshold_pct)
+            ).all()
+        )
+        for pct, mark in ((30, 10_000), (50, 20_000)):
+            marked_rows = update(kept).where(kept.c.threshold_pct == pct)
+            connection.execute(marked_rows.values(response_days=kept.c.response_days + mark))
+    assert responders[30] > responders[50] > 5  # fewer reach 50 % than 30 %
+
+    def marked(threshold: float) -> dict[int, int]:
+        curve = durability(engine, OutcomeDefinition(threshold=threshold)).to_dict()["overall"]["curve"]
+        counts = {0: 0, 10_000: 0, 20_000: 0}
+        for step in curve:
+            counts[10_000 * (step["day"] // 10_000)] += step["events"] + step["censored"]
+        return counts
+
+    assert marked(0.3) == {0: 0, 10_000: responders[30], 20_000: 0}
+    assert marked(0.5) == {0: 0, 10_000: 0, 20_000: responders[50]}
+    assert marked(0.4)[0] > 5 and marked(0.4)[10_000] == marked(0.4)[20_000] == 0
 
 
 @pytest.mark.parametrize(
@@ -504,10 +535,10 @@ def test_a_full_rebuild_of_the_facts_equals_the_refreshes_at_import(engine):
     mixed_clinic(engine)
     table = schema.durability_facts
     with engine.connect() as connection:
-        kept = connection.execute(select(table).order_by(table.c.patient_key)).all()
+        kept = connection.execute(select(table).order_by(table.c.patient_key, table.c.threshold_pct)).all()
     with engine.begin() as connection:
         facts.refresh(connection)
-        rebuilt = connection.execute(select(table).order_by(table.c.patient_key)).all()
+        rebuilt = connection.execute(select(table).order_by(table.c.patient_key, table.c.threshold_pct)).all()
     assert kept == rebuilt and len(kept) > 10
 
 
@@ -569,16 +600,16 @@ def lasting_clinic(seed: int, n_patients: int = 150) -> dict[str, pd.DataFrame]:
 
 
 def assert_same_as_the_full_rules(engine: Engine, monkeypatch, cutoffs, cohorts) -> int:
-    """Every table (overall, by route, by condition) equals the full rules'; returns the patients
-    compared."""
+    """Every table (overall, by route, by condition), at both kept thresholds, equals the full
+    rules'; returns the patients compared."""
     compared = 0
-    for cutoff in cutoffs:
-        definition = OutcomeDefinition(cutoff=cutoff)
+    for cutoff, threshold in [(cutoff, threshold) for cutoff in cutoffs for threshold in (0.3, 0.5)]:
+        definition = OutcomeDefinition(cutoff=cutoff, threshold=threshold)
         for cohort in cohorts:
             for by in (None, "route", "condition"):
                 fast = durability(engine, definition, cohort, by=by).to_dict()
                 slow = full_rules(monkeypatch, engine, definition, cohort, by=by)
-                assert fast == slow, (cutoff, cohort, by)
+                assert fast == slow, (cutoff, threshold, cohort, by)
                 compared += fast["overall"]["patients"]
     return compared
 
@@ -607,9 +638,9 @@ def test_an_earlier_cutoff_reads_the_settled_patients_from_the_facts(engine, mon
     t, kept = schema.patient_facts, schema.durability_facts
     with engine.begin() as connection:
         rows = connection.execute(
-            select(t.c.index_date, t.c.last_session_date, t.c.last_followup_date).join(
-                kept, kept.c.patient_key == t.c.patient_key
-            )
+            select(t.c.index_date, t.c.last_session_date, t.c.last_followup_date)
+            .join(kept, kept.c.patient_key == t.c.patient_key)
+            .where(kept.c.threshold_pct == 30)  # the default threshold's responders
         ).all()
         connection.execute(update(kept).values(response_days=kept.c.response_days + 10_000))
     treated = [r for r in rows if r.index_date <= cutoff]

@@ -101,7 +101,8 @@ def test_the_schema_head_constant_is_alembics_head():
 
 def upgraded_and_refreshed(db_url: str, before: str, seed: int, columns) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A demo clinic stored under revision ``before``, upgraded: ``columns`` (of one table, the
-    first one its key) as the upgrade left them, and as a full refresh of the facts derives them."""
+    first one its key; rows in the order of the primary-key columns among them) as the upgrade
+    left them, and as a full refresh of the facts derives them."""
     from analysis.db import facts
 
     engine = store.make_engine(db_url)
@@ -109,7 +110,7 @@ def upgraded_and_refreshed(db_url: str, before: str, seed: int, columns) -> tupl
     report = import_frames(engine, generate(300, seed=seed, today=TODAY), today=TODAY, source="demo")
     assert report.ok, report.problems
     store.migrate(engine)
-    query = select(*columns).order_by(columns[0])
+    query = select(*columns).order_by(*([c for c in columns if c.primary_key] or columns[:1]))
     with engine.connect() as connection:
         upgraded = pd.DataFrame(connection.execute(query).all())
     with engine.begin() as connection:
@@ -212,4 +213,17 @@ def test_0017_fills_the_durability_facts_last_dates_as_the_facts_derive_them(db_
     )
     assert len(upgraded) > 30 and upgraded.last_session_date.notna().all()
     assert upgraded.last_followup_date.notna().sum() > 30
+    pd.testing.assert_frame_equal(upgraded, derived)
+
+
+def test_0018_keeps_the_durability_facts_at_30_and_50_percent_as_the_facts_derive_them(db_url):
+    """A clinic stored under 0017 (durability facts at 30 % only) gets them at 30 % and at 50 %
+    from the upgrade, equal to what a full refresh of the facts derives (docs/performance.md,
+    "Durability at 50 %, kept")."""
+    t = schema.durability_facts
+    upgraded, derived = upgraded_and_refreshed(
+        db_url, "0017", 20, [t.c.patient_key, t.c.threshold_pct, *[c for c in t.columns if not c.primary_key]]
+    )
+    kept = upgraded.threshold_pct.value_counts()
+    assert set(kept.index) == {30, 50} and kept[30] > kept[50] > 20
     pd.testing.assert_frame_equal(upgraded, derived)

@@ -332,9 +332,10 @@ def durability_counts(
     return union_all(times, gaps)  # type: ignore[return-value]  # a UNION is selectable like a SELECT
 
 
-def facts_rows(cohort: Select[Any], *, kept: bool) -> Select[Any]:
+def facts_rows(cohort: Select[Any], *, kept: bool, threshold: float = schema.FACTS_THRESHOLD) -> Select[Any]:
     """The ``durability_facts`` rows of the patients of ``cohort`` (per-patient rows of
-    ``patient_facts``): durability at the default definition over all stored data.
+    ``patient_facts``): durability at the kept time point and window and ``threshold`` over all
+    stored data.
 
     ``kept``: read the already refreshed ``pain_days`` and ``durability_inputs``; a migration
     before the one that made them (0015), which derives these facts with today's code, derives
@@ -343,7 +344,7 @@ def facts_rows(cohort: Select[Any], *, kept: bool) -> Select[Any]:
     patients = patient_rows(
         cohort,
         cutoff=ALL_DATA,
-        threshold=schema.FACTS_THRESHOLD,
+        threshold=threshold,
         last_onset_day=sum(schema.FACTS_TIMEPOINT),
         group=None,
         kept=kept,
@@ -392,11 +393,18 @@ def _counts(rows: Any) -> Select[Any]:
     return union_all(times, gaps)  # type: ignore[return-value]  # a UNION is selectable like a SELECT
 
 
-def facts_counts(cohort: CohortFilter, *, group: str | None) -> Select[Any]:
+def kept_at(threshold: float, facts: Table = schema.durability_facts) -> ColumnElement[bool]:
+    """The ``durability_facts`` rows (or those of a query of them, ``facts``) kept for
+    ``threshold``, one of ``schema.FACTS_THRESHOLDS``."""
+    return facts.c.threshold_pct == schema.FACTS_THRESHOLDS[threshold]
+
+
+def facts_counts(cohort: CohortFilter, *, group: str | None, threshold: float) -> Select[Any]:
     """:func:`durability_counts` read from ``durability_facts`` alone (the cohort filter applies to
-    its copied columns): valid at the default definition when the cut-off is the latest stored
-    date (``analysis.db.cohorts.facts_apply``)."""
-    rows = apply_filter(select(schema.durability_facts), cohort).subquery("cohort_rows")
+    its copied columns): valid at the kept time point and window and a kept ``threshold`` when
+    the cut-off is the latest stored date (``analysis.db.cohorts.facts_apply``)."""
+    kept = schema.durability_facts
+    rows = apply_filter(select(kept).where(kept_at(threshold)), cohort).subquery("cohort_rows")
     read = (rows.c.response_days, rows.c.response_lost, rows.c.booster_gap)
     joined = select(_group_key(rows, group), *read).subquery("durability_rows")
     return _counts(joined)
@@ -427,10 +435,10 @@ def facts_as_of_counts(
     group: str | None,
     distinct_on: bool = False,
 ) -> Select[Any]:
-    """:func:`durability_counts` at the default definition and an earlier cut-off (the
-    definition's, resolved), mostly read from ``durability_facts``.
+    """:func:`durability_counts` at the kept time point and window, a kept threshold and an
+    earlier cut-off (the definition's, resolved), mostly read from ``durability_facts``.
 
-    Only patients with kept durability can have an onset by an earlier cut-off (the
+    Only patients with kept durability at the threshold can have an onset by an earlier cut-off (the
     measurements then are those of today on or before it), and only those first treated by
     then count. Of them, the settled ones (:func:`facts_settled`) are read from the facts as
     they are — their cohort columns are those as of the cut-off too — and the rules run for the
@@ -446,17 +454,22 @@ def facts_as_of_counts(
     # The kept rows carry the cohort columns and the last dates (migration 0017): no join with
     # patient_facts (at 10M, a scan of 1.1M rows and a hash join, ~0.9 s; docs/performance.md,
     # "Durability facts keep the last dates").
+    threshold = definition.threshold
     settled_rows = apply_filter(
-        select(kept).where(kept.c.index_date <= literal(cutoff, Date), facts_settled(cutoff, kept)), cohort
+        select(kept).where(
+            kept_at(threshold), kept.c.index_date <= literal(cutoff, Date), facts_settled(cutoff, kept)
+        ),
+        cohort,
     ).subquery("settled_rows")
-    unsettled = and_(counted, ~settled, t.c.patient_key.in_(select(kept.c.patient_key)))
+    responders = select(kept.c.patient_key).where(kept_at(threshold))
+    unsettled = and_(counted, ~settled, t.c.patient_key.in_(responders))
     keys = select(t.c.patient_key).where(unsettled)
     names = (*cohort_columns(group), *filter_columns(cohort))
     rows = straddling_query(definition, cutoff, unsettled, keys, names=names, distinct_on=distinct_on)
     patients = patient_rows(
         apply_filter(rows, cohort),
         cutoff=cutoff,
-        threshold=schema.FACTS_THRESHOLD,
+        threshold=threshold,
         last_onset_day=sum(schema.FACTS_TIMEPOINT),
         group=group,
     )

@@ -30,6 +30,7 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    literal,
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -70,24 +71,40 @@ def _derive(columns: Sequence[str], keys: Any = None) -> Any:
     )
 
 
-def _derive_durability(connection: Connection, columns: Sequence[str], keys: Any = None) -> Any:
-    """INSERT … SELECT of the durability facts of ``keys`` (every patient when None), from their
-    freshly derived ``patient_facts`` rows (its stored ``columns``) and pain days, into the
-    columns ``durability_facts`` has."""
+def _derive_durability(connection: Connection, columns: Sequence[str], keys: Any = None) -> Iterator[Any]:
+    """INSERT … SELECTs of the durability facts of ``keys`` (every patient when None), one per kept
+    threshold, from their freshly derived ``patient_facts`` rows (its stored ``columns``) and pain
+    days, into the columns ``durability_facts`` has.
+
+    Before migration 0018 the table has no ``threshold_pct`` and keeps the default threshold only
+    (a migration before it derives these facts with today's code).
+    """
     t = schema.patient_facts
     targets = stored_columns(connection, schema.durability_facts)
     stored = select(*[t.c[name] for name in columns])
     cohort = stored if keys is None else stored.where(t.c.patient_key.in_(keys))
     kept = inspect(connection).has_table(schema.pain_days.name)  # migration 0015 made both inputs
-    rows = durability.facts_rows(cohort, kept=kept).subquery("durability_derived")
     copied = [name for name in targets if name in schema.DURABILITY_COPIED_COLUMNS]
-    derived = [name for name in targets if name not in copied]
-    return insert(schema.durability_facts).from_select(
-        [*derived, *copied],
-        select(*[rows.c[name] for name in derived], *[t.c[name] for name in copied]).join_from(
-            rows, t, t.c.patient_key == rows.c.patient_key
-        ),
-    )
+    derived = [name for name in targets if name not in copied and name != "threshold_pct"]
+    thresholds = schema.FACTS_THRESHOLDS if "threshold_pct" in targets else {schema.FACTS_THRESHOLD: None}
+    for threshold, pct in thresholds.items():
+        rows = durability.facts_rows(cohort, kept=kept, threshold=threshold).subquery("durability_derived")
+        marked = [] if pct is None else [literal(pct).label("threshold_pct")]
+        yield insert(schema.durability_facts).from_select(
+            [*derived, *copied, *[m.name for m in marked]],
+            select(*[rows.c[name] for name in derived], *[t.c[name] for name in copied], *marked).join_from(
+                rows, t, t.c.patient_key == rows.c.patient_key
+            ),
+        )
+
+
+def refresh_durability(connection: Connection) -> None:
+    """Re-derive every patient's durability facts from their stored ``patient_facts`` and pain
+    days (the full rebuild of :func:`refresh`; migration 0018, which reshapes the table)."""
+    columns = stored_columns(connection, schema.patient_facts)
+    connection.execute(delete(schema.durability_facts))
+    for statement in _derive_durability(connection, columns, None):
+        connection.execute(statement)
 
 
 def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -118,8 +135,7 @@ def refresh(
         durability.refresh_inputs(connection)
         measures.refresh_facts(connection)  # the outcomes beyond pain (docs/methods.md)
         if durability_facts:  # migrations before 0009 have no such table
-            connection.execute(delete(schema.durability_facts))
-            connection.execute(_derive_durability(connection, columns, None))
+            refresh_durability(connection)
         recount.after()
         return int(total)
     p = schema.patients
@@ -150,7 +166,8 @@ def refresh(
     if durability_facts:
         lasting = schema.durability_facts
         connection.execute(delete(lasting).where(lasting.c.patient_key.in_(staged)))
-        connection.execute(_derive_durability(connection, columns, staged))
+        for statement in _derive_durability(connection, columns, staged):
+            connection.execute(statement)
     recount.after()
     count = connection.execute(select(func.count()).select_from(_STAGED)).scalar_one()
     if not postgres:  # PostgreSQL drops it at commit
@@ -158,4 +175,4 @@ def refresh(
     return int(count)
 
 
-__all__ = ["refresh"]
+__all__ = ["refresh", "refresh_durability"]

@@ -259,20 +259,22 @@ FACTS_TIMEPOINT: tuple[int, int] = (90, 30)
 #: The definition the kept facts are derived at: that time point and window, the defaults otherwise.
 FACTS_DEFINITION = OutcomeDefinition(timepoint_days=FACTS_TIMEPOINT[0], window_days=FACTS_TIMEPOINT[1])
 
-#: Per-patient durability at the default definition (threshold 0.30, ``FACTS_TIMEPOINT``) over all
-#: stored data: one row per patient with an onset (docs/methods.md, "Durability"), kept at import
-#: with ``patient_facts`` (:func:`analysis.db.facts.refresh`) so that the default durability view
-#: reads one row per responder instead of searching every patient's sessions
-#: (docs/performance.md, "Durability"). ``response_days`` is the time from onset to the loss or
-#: censoring, ``response_lost`` 1 for a loss, ``booster_gap`` the median gap in days between the
-#: patient's maintenance sessions (NULL with fewer than two). The patient's breakdown and cohort
-#: columns are copied from ``patient_facts`` (migration 0011), so that the default durability view
-#: scans this table alone: joining it to the 1.7M patients of a 10M-session clinic took 2 s on
-#: PostgreSQL (docs/performance.md, "Durability").
+#: Per-patient durability at the default time point and window (``FACTS_TIMEPOINT``) over all
+#: stored data, at each response threshold of ``FACTS_THRESHOLDS`` (``threshold_pct``): one row
+#: per patient with an onset at it and threshold (docs/methods.md, "Durability"), kept at import
+#: with ``patient_facts`` (:func:`analysis.db.facts.refresh`) so that the durability view at those
+#: thresholds reads one row per responder instead of searching every patient's pain days
+#: (docs/performance.md, "Durability" and "Durability at 50 %, kept"). ``response_days`` is the
+#: time from onset to the loss or censoring, ``response_lost`` 1 for a loss, ``booster_gap`` the
+#: median gap in days between the patient's maintenance sessions (NULL with fewer than two). The
+#: patient's breakdown and cohort columns are copied from ``patient_facts`` (migration 0011), so
+#: that the view scans this table alone: joining it to the 1.7M patients of a 10M-session clinic
+#: took 2 s on PostgreSQL (docs/performance.md, "Durability").
 durability_facts = Table(
     "durability_facts",
     metadata,
     Column("patient_key", Integer, primary_key=True, autoincrement=False),
+    Column("threshold_pct", Integer, primary_key=True, autoincrement=False),  # of FACTS_THRESHOLDS
     Column("response_days", Integer, nullable=False),
     Column("response_lost", Integer, nullable=False),
     Column("booster_gap", Float),
@@ -296,8 +298,13 @@ DURABILITY_COPIED_COLUMNS: tuple[str, ...] = (
     "last_session_date",
     "last_followup_date",
 )
-#: The threshold ``durability_facts`` is kept for.
+#: The default response threshold, the first ``durability_facts`` is kept for.
 FACTS_THRESHOLD = 0.30
+#: Every response threshold ``durability_facts`` is kept for → its ``threshold_pct``: IMMPACT's
+#: moderately important (≥ 30 %, the default) and substantial (≥ 50 %) reductions in pain, the two
+#: a clinic reports (docs/methods.md, "Durability"; migration 0018). Any other threshold runs the
+#: rules (:func:`analysis.db.durability.durability_counts`).
+FACTS_THRESHOLDS: dict[float, int] = {FACTS_THRESHOLD: 30, 0.50: 50}
 
 #: The counts per group of the outcomes beyond pain (besides ``patients``, the eligible), in the
 #: order ``analysis.db.beyond_pain`` computes them (docs/methods.md, "Outcomes beyond pain").

@@ -4,9 +4,10 @@ The database derives each patient's onset, loss or censoring and median booster 
 (:mod:`analysis.db.durability`) and returns one row per group and distinct time (or distinct
 median gap); :mod:`analysis.stats.survival` turns those counts into Kaplan–Meier curves,
 medians, landmark survival, log-rank p and quartiles. The overall curve is the sum of the
-groups' counts, so one database pass answers both. At the default definition the per-patient
-rows are read from ``durability_facts``, kept at import: for every patient at the latest
-cut-off, and at an earlier one for those with nothing stored after it (docs/performance.md).
+groups' counts, so one database pass answers both. At the default time point and window and a
+kept threshold (30 % or 50 %) the per-patient rows are read from ``durability_facts``, kept at
+import: for every patient at the latest cut-off, and at an earlier one for those with nothing
+stored after it (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -108,12 +109,16 @@ READ_FACTS = True
 def _counts_query(
     engine: Engine, definition: OutcomeDefinition, cohort: CohortFilter, rows: Select[Any], by: str | None
 ) -> Any:
-    """The statement of the per-group counts: at the default threshold, time point and window
-    from ``durability_facts`` — alone at the latest cut-off (every stored row counts), with the
-    rules for the patients straddling an earlier one — and otherwise the rules for everyone."""
+    """The statement of the per-group counts: at a kept threshold (``schema.FACTS_THRESHOLDS``)
+    and the kept time point and window from ``durability_facts`` — alone at the latest cut-off
+    (every stored row counts), with the rules for the patients straddling an earlier one — and
+    otherwise the rules for everyone."""
     assert definition.cutoff is not None  # resolved by cohort_query
-    kept = (schema.FACTS_THRESHOLD, *schema.FACTS_TIMEPOINT)
-    if not READ_FACTS or (definition.threshold, definition.timepoint_days, definition.window_days) != kept:
+    kept = (
+        definition.threshold in schema.FACTS_THRESHOLDS
+        and (definition.timepoint_days, definition.window_days) == schema.FACTS_TIMEPOINT
+    )
+    if not READ_FACTS or not kept:
         return rules.durability_counts(
             rows,
             cutoff=definition.cutoff,
@@ -122,7 +127,7 @@ def _counts_query(
             group=by,
         )
     if facts_apply(definition.cutoff, data_cutoff(engine)):
-        return rules.facts_counts(cohort, group=by)
+        return rules.facts_counts(cohort, group=by, threshold=definition.threshold)
     postgresql = engine.dialect.name == "postgresql"  # DISTINCT ON for the nearest follow-up
     return rules.facts_as_of_counts(definition, cohort, group=by, distinct_on=postgresql)
 
