@@ -157,7 +157,7 @@ def patient_rows(
     kept: bool = True,
 ) -> Any:
     """One row per durability-cohort patient (a CTE): ``patient_key``, ``grp``, ``last_date``,
-    ``maintenance_from``, ``time``, ``event``.
+    ``maintenance_from``, ``time``, ``event``, ``onset`` (its day since the index date).
 
     ``cohort`` is the per-patient query of :func:`analysis.db.cohorts.cohort_query`;
     ``group`` the column to break down by (``route`` or ``condition``), or ``None``;
@@ -194,6 +194,7 @@ def patient_rows(
             ends.c.maintenance_from,
             (func.coalesce(ends.c.loss, last, ends.c.onset) - ends.c.onset).label("time"),
             case((ends.c.loss.is_not(None), 1), else_=0).label("event"),
+            ends.c.onset,
         ),
         "durability_cohort",
     )
@@ -352,15 +353,23 @@ def facts_rows(cohort: Select[Any], *, kept: bool, threshold: float = schema.FAC
     medians = _booster_gaps(patients, ALL_DATA, kept=kept)
     # One GROUP BY over both instead of a join: SQLite's LEFT JOIN of the two took 78 s of CPU at
     # 1M sessions (the medians re-run for every patient), this takes the time of its parts.
+    no_number = cast(null(), Integer)
     both = union_all(
-        select(patients.c.patient_key, patients.c.time, patients.c.event, cast(null(), Float).label("gap")),
-        select(medians.c.patient_key, cast(null(), Integer), cast(null(), Integer), medians.c.median_gap),
+        select(
+            patients.c.patient_key,
+            patients.c.time,
+            patients.c.event,
+            cast(null(), Float).label("gap"),
+            patients.c.onset,
+        ),
+        select(medians.c.patient_key, no_number, no_number, medians.c.median_gap, no_number),
     ).subquery("durability_parts")
     return select(
         both.c.patient_key,
         func.max(both.c.time).label("response_days"),
         func.max(both.c.event).label("response_lost"),
         func.max(both.c.gap).label("booster_gap"),
+        func.max(both.c.onset).label("onset_day"),
     ).group_by(both.c.patient_key)
 
 
@@ -428,6 +437,56 @@ def facts_settled(cutoff: date, facts: Table = schema.patient_facts) -> ColumnEl
     )
 
 
+def _as_of_kept(rows: Select[Any], cutoff: date, threshold: float, group: str | None) -> Any:
+    """Per responder at ``threshold`` with kept durability (``rows``: their cohort rows as of
+    ``cutoff``, with ``end_date``), their durability as of the cut-off, from the kept one (a CTE
+    with the columns of :func:`patient_rows`).
+
+    The measurements as of the cut-off are the stored ones on or before it (and ``end_date``), so
+    (docs/methods.md, "Durability"; docs/performance.md, "Durability as of an earlier cut-off,
+    from the kept onset"):
+
+    - the onset is the kept one if it is on or before the last day then; a later kept onset means
+      no measurement by then was a response, so no onset then;
+    - a kept loss or censoring on or before the last day then is the one then too;
+    - otherwise every measurement from the onset to the last day then is a response: the patient
+      is censored at the last of them (one search of ``pain_days``), or at the onset.
+    """
+    r = rows.subquery("unsettled_rows")
+    k = schema.durability_facts
+    last_date = _earlier(literal(cutoff, Date), r.c.end_date)
+    last_day = days_between(last_date, r.c.index_date)
+    onsets = _materialized(
+        select(
+            r.c.patient_key,
+            _group_key(r, group),
+            last_date.label("last_date"),
+            last_day.label("last_day"),
+            add_days(r.c.index_date, MAINTENANCE_AFTER_DAY).label("maintenance_from"),
+            k.c.onset_day.label("onset"),
+            k.c.response_days,
+            k.c.response_lost,
+        )
+        .join(k, and_(k.c.patient_key == r.c.patient_key, kept_at(threshold)))
+        .where(is_set(r.c.evaluable), k.c.onset_day <= last_day),
+        "kept_onsets",
+    )
+    o = onsets
+    ended = o.c.onset + o.c.response_days <= o.c.last_day
+    last = _last(schema.pain_days, o, o.c.onset, o.c.last_day)  # searched only when not ended
+    return _materialized(
+        select(
+            o.c.patient_key,
+            o.c.grp,
+            o.c.last_date,
+            o.c.maintenance_from,
+            case((ended, o.c.response_days), else_=func.coalesce(last, o.c.onset) - o.c.onset).label("time"),
+            case((ended, o.c.response_lost), else_=0).label("event"),
+        ),
+        "durability_cohort",
+    )
+
+
 def facts_as_of_counts(
     definition: OutcomeDefinition,
     cohort: CohortFilter,
@@ -436,15 +495,16 @@ def facts_as_of_counts(
     distinct_on: bool = False,
 ) -> Select[Any]:
     """:func:`durability_counts` at the kept time point and window, a kept threshold and an
-    earlier cut-off (the definition's, resolved), mostly read from ``durability_facts``.
+    earlier cut-off (the definition's, resolved), read from ``durability_facts``.
 
-    Only patients with kept durability at the threshold can have an onset by an earlier cut-off (the
-    measurements then are those of today on or before it), and only those first treated by
+    Only patients with kept durability at the threshold can have an onset by an earlier cut-off
+    (the measurements then are those of today on or before it), and only those first treated by
     then count. Of them, the settled ones (:func:`facts_settled`) are read from the facts as
-    they are — their cohort columns are those as of the cut-off too — and the rules run for the
-    others only, on their rows as of the cut-off
-    (:func:`analysis.db.derivation.straddling_query`: the route may differ). No other patient's row
-    as of the cut-off is derived (docs/performance.md, "Durability as of an earlier cut-off").
+    they are — their cohort columns are those as of the cut-off too. The others' durability then
+    follows from their kept onset, loss or censoring (:func:`_as_of_kept`), on their cohort rows
+    as of the cut-off (:func:`analysis.db.derivation.straddling_query`: the route may differ);
+    their booster gaps are ranked from their sessions (:func:`_booster_gaps`). No other patient's
+    row as of the cut-off is derived (docs/performance.md, "Durability as of an earlier cut-off").
     """
     assert definition.cutoff is not None
     cutoff = definition.cutoff
@@ -464,15 +524,9 @@ def facts_as_of_counts(
     responders = select(kept.c.patient_key).where(kept_at(threshold))
     unsettled = and_(counted, ~settled, t.c.patient_key.in_(responders))
     keys = select(t.c.patient_key).where(unsettled)
-    names = (*cohort_columns(group), *filter_columns(cohort))
+    names = (*cohort_columns(group), "end_date", *filter_columns(cohort))
     rows = straddling_query(definition, cutoff, unsettled, keys, names=names, distinct_on=distinct_on)
-    patients = patient_rows(
-        apply_filter(rows, cohort),
-        cutoff=cutoff,
-        threshold=threshold,
-        last_onset_day=sum(schema.FACTS_TIMEPOINT),
-        group=group,
-    )
+    patients = _as_of_kept(apply_filter(rows, cohort), cutoff, threshold, group)
     medians = _booster_gaps(patients, cutoff)
     s = settled_rows
     per_patient = union_all(

@@ -266,7 +266,9 @@ FACTS_DEFINITION = OutcomeDefinition(timepoint_days=FACTS_TIMEPOINT[0], window_d
 #: thresholds reads one row per responder instead of searching every patient's pain days
 #: (docs/performance.md, "Durability" and "Durability at 50 %, kept"). ``response_days`` is the
 #: time from onset to the loss or censoring, ``response_lost`` 1 for a loss, ``booster_gap`` the
-#: median gap in days between the patient's maintenance sessions (NULL with fewer than two). The
+#: median gap in days between the patient's maintenance sessions (NULL with fewer than two),
+#: ``onset_day`` the onset's day since the index date (migration 0018: what tells an earlier
+#: cut-off's durability from the kept one, ``analysis.db.durability.facts_as_of_counts``). The
 #: patient's breakdown and cohort columns are copied from ``patient_facts`` (migration 0011), so
 #: that the view scans this table alone: joining it to the 1.7M patients of a 10M-session clinic
 #: took 2 s on PostgreSQL (docs/performance.md, "Durability").
@@ -278,6 +280,7 @@ durability_facts = Table(
     Column("response_days", Integer, nullable=False),
     Column("response_lost", Integer, nullable=False),
     Column("booster_gap", Float),
+    Column("onset_day", Integer, nullable=False),  # days from the index date to the onset
     Column("site", String(64)),
     Column("condition", String(32)),
     Column("route", String(16)),
