@@ -83,8 +83,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--repeat",
         type=int,
         default=3,
-        help="runs (a new process each) of the importer, summary, DuckDB and page probes; the median is "
-        "shown (default 3; the 10m clinic's probes run once)",
+        help="runs (a new process each) of the importer, summary, DuckDB, page and command probes; the "
+        "median is shown (default 3; at 10m the summary, DuckDB and page probes run once)",
     )
     parser.add_argument(
         "--doc", type=Path, default=None, help=f"markdown file to update (default {DEFAULT_DOC})"
@@ -263,8 +263,11 @@ class Bench:
                 value(pandas, "peak_mb"),
             ),
         ]
+        # The commands are the targets: the median of --repeat cold runs at every size, the
+        # 10M clinic's too (one cold run of the same command there varies by ±15 %, once by 4×;
+        # docs/performance.md, "make bench, seventh session").
         for measure, (_, argv) in COMMANDS.items():
-            timed = self.probe("command", {"url": url, "argv": argv}, f"{measure}/{key}", repeat)
+            timed = self.probe("command", {"url": url, "argv": argv}, f"{measure}/{key}", self.args.repeat)
             self.rows.append(Row(measure, engine, size, value(timed, "cold_s")))
             self.rows.append(Row(f"{measure}_peak", engine, size, value(timed, "peak_mb")))
         # Last, because it changes the clinic: the importer's slice added to it (one run).
