@@ -117,6 +117,69 @@ def test_the_kept_pain_days_are_the_measurements_through_every_kind_of_import(en
     assert len(kept) > 1000 and (kept.day >= 1).all()
 
 
+def plain_booster_gaps(engine: Engine) -> pd.DataFrame:
+    """Each maintenance session after a patient's first with its gap to the previous one, read
+    plainly from the stored sessions (docs/methods.md, "Durability": maintenance sessions are
+    those more than 28 days after the first)."""
+    s = schema.sessions
+    with engine.connect() as connection:
+        stored = pd.DataFrame(connection.execute(select(s.c.patient_key, s.c.session_date)).all())
+    stored["session_date"] = pd.to_datetime(stored.session_date)
+    first = stored.groupby("patient_key").session_date.transform("min")
+    maintenance = stored[stored.session_date > first + pd.Timedelta(days=28)]
+    maintenance = maintenance.sort_values(["patient_key", "session_date"])
+    gap = maintenance.groupby("patient_key").session_date.diff().dt.days
+    gaps = maintenance.assign(gap=gap).dropna(subset=["gap"])
+    return gaps.astype({"patient_key": int, "gap": int}).reset_index(drop=True)
+
+
+def test_the_kept_booster_gaps_are_the_sessions_gaps_through_every_kind_of_import(engine):
+    """``booster_gaps`` (docs/performance.md, "Booster gaps kept") is what an earlier cut-off
+    ranks: after an import that moves an index date earlier (so other sessions are maintenance)
+    and one that adds a session, it still holds exactly the plain reading of the stored sessions."""
+    report = import_frames(engine, generate(200, seed=6, today=TODAY), today=TODAY, source="demo")
+    assert report.ok, report.problems
+    g = schema.booster_gaps
+
+    def kept() -> pd.DataFrame:
+        with engine.connect() as connection:
+            rows = connection.execute(select(g).order_by(g.c.patient_key, g.c.session_date)).all()
+        frame = pd.DataFrame(rows, columns=["patient_key", "session_date", "gap"])
+        frame["session_date"] = pd.to_datetime(frame.session_date)
+        return frame.astype({"patient_key": int, "gap": int})
+
+    pd.testing.assert_frame_equal(kept(), plain_booster_gaps(engine))
+    p, s = schema.patients, schema.sessions
+    with engine.connect() as connection:
+        stored = pd.DataFrame(
+            connection.execute(
+                select(p.c.patient_id, s.c.session_date).join(s, s.c.patient_key == p.c.id)
+            ).all()
+        )
+    many = stored.groupby("patient_id").session_date.agg(["min", "count"]).sort_values("count").iloc[-2:]
+    (a, a_first), (b, _) = [(pid, row["min"]) for pid, row in many.iterrows()]
+    changed = {
+        "sessions": pd.DataFrame(
+            [
+                # A: a session 40 days before the first moves the index date: more maintenance.
+                {
+                    "patient_id": a,
+                    "session_date": a_first - timedelta(days=40),
+                    "route": "oral",
+                    "dose_mg": 40,
+                },
+                # B: a booster today adds a gap.
+                {"patient_id": b, "session_date": TODAY, "route": "oral", "dose_mg": 40},
+            ]
+        )
+    }
+    before = len(kept())
+    report = import_frames(engine, changed, today=TODAY)
+    assert report.ok, report.problems
+    pd.testing.assert_frame_equal(kept(), plain_booster_gaps(engine))
+    assert len(kept()) > before > 100
+
+
 def test_same_day_follow_up_wins_over_the_sessions_pre_pain(engine):
     # Day 50: the session's pre_pain (9) would be a loss; the follow-up (3) that day wins.
     patient(

@@ -227,3 +227,12 @@ def test_0018_keeps_the_durability_facts_at_30_and_50_percent_as_the_facts_deriv
     kept = upgraded.threshold_pct.value_counts()
     assert set(kept.index) == {30, 50} and kept[30] > kept[50] > 20
     pd.testing.assert_frame_equal(upgraded, derived)
+
+
+def test_0019_fills_the_booster_gaps_as_the_facts_derive_them(db_url):
+    """A clinic stored under 0018 gets each maintenance session's gap from the upgrade, equal to
+    what a full refresh of the facts derives (docs/performance.md, "Booster gaps kept")."""
+    g = schema.booster_gaps
+    upgraded, derived = upgraded_and_refreshed(db_url, "0018", 21, list(g.columns))
+    assert len(upgraded) > 100 and (upgraded.gap > 0).all()
+    pd.testing.assert_frame_equal(upgraded, derived)

@@ -53,14 +53,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import ColumnElement, CompoundSelect
 
-from analysis.db import pain_days, schema
+from analysis.db import booster_gaps, pain_days, schema
+from analysis.db.booster_gaps import MAINTENANCE_AFTER_DAY
 from analysis.db.cohorts import apply_filter, filter_columns
 from analysis.db.derivation import ALL_DATA, EPSILON, is_set, straddling_query
 from analysis.db.sqlfunctions import add_days, days_between
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
-
-#: Sessions after this day (days since the first session) are maintenance ("booster") sessions.
-MAINTENANCE_AFTER_DAY = 28
 
 
 def _earlier(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -200,32 +198,48 @@ def patient_rows(
     )
 
 
-def _median_gaps(patients: Any) -> Any:  # one row per patient: grp, patient_key, median_gap
-    """Per cohort patient with two or more maintenance sessions: the median gap in days."""
+def _gaps_until(patients: Any, *, kept: bool) -> Any:
+    """The gaps between each of ``patients``' maintenance sessions on or before their
+    ``last_date`` (``patient_key``, ``grp``, ``gap``): read from ``booster_gaps`` (``kept``), or
+    ranked from the sessions.
+
+    The kept gaps are those between consecutive maintenance sessions over all stored sessions:
+    bounding them by a last date keeps a first part of each patient's sessions, whose gaps are
+    the same.
+    """
+    if kept:
+        g = schema.booster_gaps
+        return (
+            select(g.c.patient_key, patients.c.grp, g.c.gap)
+            .join(patients, patients.c.patient_key == g.c.patient_key)
+            .where(g.c.session_date <= patients.c.last_date)
+            .subquery("maintenance")
+        )
     s = schema.sessions
-    gap = days_between(
-        s.c.session_date,
-        func.lag(s.c.session_date).over(partition_by=s.c.patient_key, order_by=s.c.session_date),
-    )
     maintenance = (
-        select(s.c.patient_key, patients.c.grp, gap.label("gap"))
+        select(s.c.patient_key, patients.c.grp, booster_gaps.gap_to_previous().label("gap"))
         .join(patients, patients.c.patient_key == s.c.patient_key)
         .where(s.c.session_date > patients.c.maintenance_from, s.c.session_date <= patients.c.last_date)
-        .subquery("maintenance")
+        .subquery("sessions_gaps")
     )
-    ranked = (
-        select(
-            maintenance.c.patient_key,
-            maintenance.c.grp,
-            maintenance.c.gap,
-            func.row_number()
-            .over(partition_by=maintenance.c.patient_key, order_by=maintenance.c.gap)
-            .label("rank"),
-            func.count().over(partition_by=maintenance.c.patient_key).label("gaps"),
-        )
-        .where(maintenance.c.gap.is_not(None))
-        .subquery("ranked_gaps")
-    )
+    return select(maintenance).where(maintenance.c.gap.is_not(None)).subquery("maintenance")
+
+
+def _median_gaps(
+    patients: Any, *, kept: bool = False
+) -> Any:  # one row per patient: grp, patient_key, median_gap
+    """Per cohort patient with two or more maintenance sessions: the median gap in days (from
+    ``booster_gaps`` when ``kept``, else from the sessions)."""
+    maintenance = _gaps_until(patients, kept=kept)
+    ranked = select(
+        maintenance.c.patient_key,
+        maintenance.c.grp,
+        maintenance.c.gap,
+        func.row_number()
+        .over(partition_by=maintenance.c.patient_key, order_by=maintenance.c.gap)
+        .label("rank"),
+        func.count().over(partition_by=maintenance.c.patient_key).label("gaps"),
+    ).subquery("ranked_gaps")
     # The middle one or two gaps: ranks (n + 1) // 2 and (n + 2) // 2.
     gaps = cast(ranked.c.gaps, Integer)
     middle = or_(ranked.c.rank == (gaps + 1) // 2, ranked.c.rank == (gaps + 2) // 2)
@@ -241,8 +255,9 @@ def _booster_gaps(patients: Any, cutoff: date, *, kept: bool = True) -> Any:
     """Per cohort patient with two or more maintenance sessions: the median gap (``grp``,
     ``patient_key``, ``median_gap``). Kept in ``durability_inputs`` for a patient with no
     session after ``cutoff`` (bounding the maintenance sessions by the cut-off removes none);
-    ranked from the sessions for the others only — none over all stored data. ``kept`` False (a
-    migration before 0015, see :func:`facts_rows`): every gap ranked from the sessions."""
+    ranked from the kept gaps of ``booster_gaps`` for the others only — none over all stored
+    data. ``kept`` False (a migration before 0015, see :func:`facts_rows`): every gap ranked
+    from the sessions."""
     if not kept:
         return _median_gaps(patients)
     i = schema.durability_inputs
@@ -261,7 +276,7 @@ def _booster_gaps(patients: Any, cutoff: date, *, kept: bool = True) -> Any:
         .cte("unsettled_gaps")
         .prefix_with("MATERIALIZED")
     )
-    ranked = _median_gaps(unsettled)
+    ranked = _median_gaps(unsettled, kept=True)
     both = union_all(read, select(ranked.c.grp, ranked.c.patient_key, ranked.c.median_gap))
     return both.subquery("median_gaps")
 
@@ -288,7 +303,7 @@ def refresh_inputs(connection: Connection, keys: Any = None) -> None:
         .where(t.c.index_date.is_not(None), *mine)
         .cte("gap_bounds")
     )
-    gaps = _median_gaps(bounds)
+    gaps = _median_gaps(bounds, kept=inspect(connection).has_table(schema.booster_gaps.name))
     lowest = (
         select(d.c.patient_key, func.min(d.c.pain).label("lowest_pain"))
         .where(*([] if keys is None else [d.c.patient_key.in_(keys)]))

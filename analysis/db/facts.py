@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from analysis.db import durability, followup_days, measures, pain_days, schema
+from analysis.db import booster_gaps, durability, followup_days, measures, pain_days, schema
 from analysis.db.derivation import ALL_DATA, narrow, patient_outcomes_query
 from analysis.db.secondary_cells import Recount
 from analysis.db.store import stored_columns
@@ -132,6 +132,7 @@ def refresh(
         connection.execute(_derive(columns, None))
         followup_days.refresh(connection)  # any other time point's nearest follow-up
         pain_days.refresh(connection)  # durability at any definition
+        booster_gaps.refresh(connection)  # durability's booster gaps at any cut-off
         durability.refresh_inputs(connection)
         measures.refresh_facts(connection)  # the outcomes beyond pain (docs/methods.md)
         if durability_facts:  # migrations before 0009 have no such table
@@ -161,6 +162,7 @@ def refresh(
     connection.execute(_derive(columns, staged))
     followup_days.refresh(connection, staged)
     pain_days.refresh(connection, staged)
+    booster_gaps.refresh(connection, staged)
     durability.refresh_inputs(connection, staged)
     measures.refresh_facts(connection, staged)  # the outcomes beyond pain (docs/methods.md)
     if durability_facts:

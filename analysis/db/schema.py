@@ -232,6 +232,21 @@ pain_days = Table(
     sqlite_with_rowid=False,
 )
 
+#: Each maintenance session (more than ``analysis.db.booster_gaps.MAINTENANCE_AFTER_DAY`` days after
+#: the first session) after a patient's first one, with ``gap``, the days since the patient's
+#: previous maintenance session, kept at import with the facts
+#: (:func:`analysis.db.booster_gaps.refresh`): the booster gaps of the patients with sessions
+#: after an earlier cut-off are ranked from these rows, bounded by their last date, instead of
+#: from their sessions (docs/performance.md, "Booster gaps kept"; migration 0019).
+booster_gaps = Table(
+    "booster_gaps",
+    metadata,
+    Column("patient_key", Integer, primary_key=True, autoincrement=False),
+    Column("session_date", Date, primary_key=True),
+    Column("gap", Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 #: What the durability rules read per patient besides the pain days, one row per patient with an
 #: index date (docs/methods.md, "Durability"; docs/performance.md, "Pain days"):
 #: - ``end_date`` (copied from ``patients``) and ``last_session_date`` (from ``patient_facts``),
