@@ -225,11 +225,10 @@ def _gaps_until(patients: Any, *, kept: bool) -> Any:
     return select(maintenance).where(maintenance.c.gap.is_not(None)).subquery("maintenance")
 
 
-def _median_gaps(
-    patients: Any, *, kept: bool = False
-) -> Any:  # one row per patient: grp, patient_key, median_gap
-    """Per cohort patient with two or more maintenance sessions: the median gap in days (from
-    ``booster_gaps`` when ``kept``, else from the sessions)."""
+def _median_gaps(patients: Any, *, kept: bool = False) -> Any:
+    """Per cohort patient with two or more maintenance sessions, one row: ``grp``,
+    ``patient_key``, ``median_gap``, the median gap in days (from ``booster_gaps`` when
+    ``kept``, else from the sessions)."""
     maintenance = _gaps_until(patients, kept=kept)
     ranked = select(
         maintenance.c.patient_key,
@@ -518,7 +517,7 @@ def facts_as_of_counts(
     they are — their cohort columns are those as of the cut-off too. The others' durability then
     follows from their kept onset, loss or censoring (:func:`_as_of_kept`), on their cohort rows
     as of the cut-off (:func:`analysis.db.derivation.straddling_query`: the route may differ);
-    their booster gaps are ranked from their sessions (:func:`_booster_gaps`). No other patient's
+    their booster gaps are ranked from the kept gaps (:func:`_booster_gaps`). No other patient's
     row as of the cut-off is derived (docs/performance.md, "Durability as of an earlier cut-off").
     """
     assert definition.cutoff is not None
