@@ -73,6 +73,14 @@ def kept_pain_days(engine: Engine) -> pd.DataFrame:
     return kept.astype({"patient_key": int, "day": int, "pain": float})
 
 
+def stored_sessions(engine: Engine) -> pd.DataFrame:
+    """Every stored session's pseudonym and date, in that order."""
+    p, s = schema.patients, schema.sessions
+    query = select(p.c.patient_id, s.c.session_date).join(s, s.c.patient_key == p.c.id)
+    with engine.connect() as connection:
+        return pd.DataFrame(connection.execute(query.order_by(p.c.patient_id, s.c.session_date)).all())
+
+
 def test_the_kept_pain_days_are_the_measurements_through_every_kind_of_import(engine):
     """``pain_days`` (docs/performance.md, "Pain days") is what the rules search: after imports
     that move an index date earlier, put a follow-up on a session's day and add a session
@@ -80,15 +88,7 @@ def test_the_kept_pain_days_are_the_measurements_through_every_kind_of_import(en
     report = import_frames(engine, generate(200, seed=5, today=TODAY), today=TODAY, source="demo")
     assert report.ok, report.problems
     pd.testing.assert_frame_equal(kept_pain_days(engine), plain_pain_days(engine))
-    p, s = schema.patients, schema.sessions
-    with engine.connect() as connection:
-        stored = pd.DataFrame(
-            connection.execute(
-                select(p.c.patient_id, s.c.session_date)
-                .join(s, s.c.patient_key == p.c.id)
-                .order_by(p.c.patient_id, s.c.session_date)
-            ).all()
-        )
+    stored = stored_sessions(engine)
     second = stored.groupby("patient_id").nth(1).set_index("patient_id").session_date
     a, b, c = second.index[:3]
     first_of_a = stored[stored.patient_id == a].session_date.min()
@@ -149,13 +149,7 @@ def test_the_kept_booster_gaps_are_the_sessions_gaps_through_every_kind_of_impor
         return frame.astype({"patient_key": int, "gap": int})
 
     pd.testing.assert_frame_equal(kept(), plain_booster_gaps(engine))
-    p, s = schema.patients, schema.sessions
-    with engine.connect() as connection:
-        stored = pd.DataFrame(
-            connection.execute(
-                select(p.c.patient_id, s.c.session_date).join(s, s.c.patient_key == p.c.id)
-            ).all()
-        )
+    stored = stored_sessions(engine)
     many = stored.groupby("patient_id").session_date.agg(["min", "count"]).sort_values("count").iloc[-2:]
     (a, a_first), (b, _) = [(pid, row["min"]) for pid, row in many.iterrows()]
     changed = {

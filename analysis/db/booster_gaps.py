@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Select, delete, func, insert, inspect, select
+from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.sql.expression import ColumnElement
 
 from analysis.db import schema
 from analysis.db.sqlfunctions import add_days, days_between
+from analysis.db.store import replace_patients_rows
 
 #: Sessions after this day (days since the first session) are maintenance ("booster") sessions.
 MAINTENANCE_AFTER_DAY = 28
@@ -55,10 +56,6 @@ def refresh(connection: Connection, keys: Any = None) -> None:
     """Re-derive the booster gaps of ``keys`` (a query of patient keys; all when None) from the
     stored sessions and the already refreshed ``patient_facts``; nothing to do before migration
     0019 made the table."""
-    g = schema.booster_gaps
-    if not inspect(connection).has_table(g.name):
-        return
-    connection.execute(delete(g) if keys is None else delete(g).where(g.c.patient_key.in_(keys)))
     rows = derived(keys).subquery("kept_gaps")
     names = ["patient_key", "session_date", "gap"]
-    connection.execute(insert(g).from_select(names, select(*[rows.c[name] for name in names])))
+    replace_patients_rows(connection, schema.booster_gaps, keys, select(*[rows.c[n] for n in names]), names)

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, exists, insert, inspect, select, union_all
+from sqlalchemy import Connection, exists, select, union_all
 
 from analysis.db import schema
 from analysis.db.sqlfunctions import days_between
+from analysis.db.store import replace_patients_rows
 
 
 def derived(keys: Any = None) -> Any:
@@ -53,13 +54,6 @@ def refresh(connection: Connection, keys: Any = None) -> None:
     """Re-derive the pain days of ``keys`` (a query of patient keys; all when None) from the
     stored rows and the already refreshed ``patient_facts``; nothing to do before migration
     0015 made the table."""
-    days = schema.pain_days
-    if not inspect(connection).has_table(days.name):
-        return
-    connection.execute(delete(days) if keys is None else delete(days).where(days.c.patient_key.in_(keys)))
     rows = derived(keys)
-    connection.execute(
-        insert(days).from_select(
-            ["patient_key", "day", "pain"], select(rows.c.patient_key, rows.c.day, rows.c.pain)
-        )
-    )
+    names = ["patient_key", "day", "pain"]
+    replace_patients_rows(connection, schema.pain_days, keys, select(*[rows.c[n] for n in names]), names)

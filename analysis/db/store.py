@@ -10,12 +10,27 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, func, inspect, select, text, union_all
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    Table,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 
@@ -227,6 +242,20 @@ def stored_columns(connection: Connection, table: Table) -> list[str]:
     """
     stored = {column["name"] for column in inspect(connection).get_columns(table.name)}
     return [column.name for column in table.columns if column.name in stored]
+
+
+def replace_patients_rows(
+    connection: Connection, table: Table, keys: Any, rows: Select[Any], names: Sequence[str]
+) -> None:
+    """Replace the rows of a derived per-patient ``table`` of ``keys`` (a query of patient keys;
+    every row when None) by ``rows`` (their columns ``names``, which ``rows`` selects in that
+    order). Nothing to do before the migration that made the table: an earlier one refreshes the
+    facts with today's code."""
+    if not inspect(connection).has_table(table.name):
+        return
+    mine = delete(table) if keys is None else delete(table).where(table.c.patient_key.in_(keys))
+    connection.execute(mine)
+    connection.execute(insert(table).from_select(list(names), rows))
 
 
 #: The newest migration; ``tests/test_migrations.py`` holds it to Alembic's head. A database at
