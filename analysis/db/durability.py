@@ -416,10 +416,9 @@ def _counts(rows: Any) -> Select[Any]:
     return union_all(times, gaps)  # type: ignore[return-value]  # a UNION is selectable like a SELECT
 
 
-def kept_at(threshold: float, facts: Table = schema.durability_facts) -> ColumnElement[bool]:
-    """The ``durability_facts`` rows (or those of a query of them, ``facts``) kept for
-    ``threshold``, one of ``schema.FACTS_THRESHOLDS``."""
-    return facts.c.threshold_pct == schema.FACTS_THRESHOLDS[threshold]
+def kept_at(threshold: float) -> ColumnElement[bool]:
+    """The ``durability_facts`` rows kept for ``threshold``, one of ``schema.FACTS_THRESHOLDS``."""
+    return schema.durability_facts.c.threshold_pct == schema.FACTS_THRESHOLDS[threshold]
 
 
 def facts_counts(cohort: CohortFilter, *, group: str | None, threshold: float) -> Select[Any]:

@@ -98,12 +98,18 @@ def _derive_durability(connection: Connection, columns: Sequence[str], keys: Any
         )
 
 
-def refresh_durability(connection: Connection) -> None:
-    """Re-derive every patient's durability facts from their stored ``patient_facts`` and pain
-    days (the full rebuild of :func:`refresh`; migration 0018, which reshapes the table)."""
-    columns = stored_columns(connection, schema.patient_facts)
-    connection.execute(delete(schema.durability_facts))
-    for statement in _derive_durability(connection, columns, None):
+def refresh_durability(
+    connection: Connection, keys: Any = None, columns: Sequence[str] | None = None
+) -> None:
+    """Re-derive the durability facts of ``keys`` (a query of patient keys; every patient when
+    None) from their stored ``patient_facts`` (its stored ``columns``, read when None) and pain
+    days: the step of :func:`refresh`, and migration 0018, which reshapes the table."""
+    lasting = schema.durability_facts
+    columns = stored_columns(connection, schema.patient_facts) if columns is None else columns
+    connection.execute(
+        delete(lasting) if keys is None else delete(lasting).where(lasting.c.patient_key.in_(keys))
+    )
+    for statement in _derive_durability(connection, columns, keys):
         connection.execute(statement)
 
 
@@ -136,7 +142,7 @@ def refresh(
         durability.refresh_inputs(connection)
         measures.refresh_facts(connection)  # the outcomes beyond pain (docs/methods.md)
         if durability_facts:  # migrations before 0009 have no such table
-            refresh_durability(connection)
+            refresh_durability(connection, columns=columns)
         recount.after()
         return int(total)
     p = schema.patients
@@ -166,10 +172,7 @@ def refresh(
     durability.refresh_inputs(connection, staged)
     measures.refresh_facts(connection, staged)  # the outcomes beyond pain (docs/methods.md)
     if durability_facts:
-        lasting = schema.durability_facts
-        connection.execute(delete(lasting).where(lasting.c.patient_key.in_(staged)))
-        for statement in _derive_durability(connection, columns, staged):
-            connection.execute(statement)
+        refresh_durability(connection, staged, columns)
     recount.after()
     count = connection.execute(select(func.count()).select_from(_STAGED)).scalar_one()
     if not postgres:  # PostgreSQL drops it at commit
