@@ -236,3 +236,25 @@ def test_0019_fills_the_booster_gaps_as_the_facts_derive_them(db_url):
     upgraded, derived = upgraded_and_refreshed(db_url, "0018", 21, list(g.columns))
     assert len(upgraded) > 100 and (upgraded.gap > 0).all()
     pd.testing.assert_frame_equal(upgraded, derived)
+
+
+def test_0020_keeps_the_booster_medians_as_the_facts_derive_them(db_url):
+    """A clinic stored under 0019 (gaps without medians) gets each gap's median so far from the
+    upgrade, equal to what a full refresh of the facts derives (docs/performance.md, "Booster
+    medians kept"); the downgrade leaves the gaps alone without the medians."""
+    g = schema.booster_gaps
+    upgraded, derived = upgraded_and_refreshed(db_url, "0019", 22, list(g.columns))
+    assert len(upgraded) > 100 and (upgraded.median_gap > 0).all()
+    assert (upgraded.median_gap != upgraded.gap).sum() > 50  # medians, not the gaps again
+    pd.testing.assert_frame_equal(upgraded, derived)
+    engine = store.make_engine(db_url)
+    store.downgrade(engine, "0019")
+    with engine.connect() as connection:
+        stored = {c["name"] for c in inspect(connection).get_columns(g.name)}
+        gaps = pd.DataFrame(connection.execute(select(g.c.patient_key, g.c.session_date, g.c.gap)).all())
+    engine.dispose()
+    assert stored == {"patient_key", "session_date", "gap"}
+    key = ["patient_key", "session_date"]
+    pd.testing.assert_frame_equal(
+        gaps.sort_values(key).reset_index(drop=True), upgraded[[*key, "gap"]].reset_index(drop=True)
+    )

@@ -239,14 +239,24 @@ def _median_gaps(patients: Any, *, kept: bool = False) -> Any:
         .label("rank"),
         func.count().over(partition_by=maintenance.c.patient_key).label("gaps"),
     ).subquery("ranked_gaps")
-    # The middle one or two gaps: ranks (n + 1) // 2 and (n + 2) // 2.
-    gaps = cast(ranked.c.gaps, Integer)
-    middle = or_(ranked.c.rank == (gaps + 1) // 2, ranked.c.rank == (gaps + 2) // 2)
     return (
         select(ranked.c.grp, ranked.c.patient_key, func.avg(cast(ranked.c.gap, Float)).label("median_gap"))
-        .where(middle)
+        .where(booster_gaps.middle(ranked.c.rank, ranked.c.gaps))
         .group_by(ranked.c.grp, ranked.c.patient_key)
         .subquery("median_gaps")
+    )
+
+
+def _median_then(patients: Any) -> ColumnElement[Any]:
+    """Per patient of ``patients``: the median gap kept in ``booster_gaps`` at their last
+    maintenance session on or before their ``last_date`` (NULL with fewer than two by then)."""
+    g = schema.booster_gaps
+    return (
+        select(g.c.median_gap)
+        .where(g.c.patient_key == patients.c.patient_key, g.c.session_date <= patients.c.last_date)
+        .order_by(g.c.session_date.desc())
+        .limit(1)
+        .scalar_subquery()
     )
 
 
@@ -254,30 +264,23 @@ def _booster_gaps(patients: Any, cutoff: date, *, kept: bool = True) -> Any:
     """Per cohort patient with two or more maintenance sessions: the median gap (``grp``,
     ``patient_key``, ``median_gap``). Kept in ``durability_inputs`` for a patient with no
     session after ``cutoff`` (bounding the maintenance sessions by the cut-off removes none);
-    ranked from the kept gaps of ``booster_gaps`` for the others only — none over all stored
-    data. ``kept`` False (a migration before 0015, see :func:`facts_rows`): every gap ranked
-    from the sessions."""
+    for the others, the median kept in ``booster_gaps`` at their last maintenance session on or
+    before their last date (one search each: docs/performance.md, "Booster medians kept") — none
+    over all stored data. Before the latest data a patient with fewer than two maintenance
+    sessions has a row with a NULL median, which readers skip (filtered here, PostgreSQL ran
+    each search twice). ``kept`` False (a migration before 0015, see :func:`facts_rows`): every
+    gap ranked from the sessions."""
     if not kept:
         return _median_gaps(patients)
     i = schema.durability_inputs
+    on_inputs = i.c.patient_key == patients.c.patient_key
+    if cutoff >= ALL_DATA:  # every patient is settled: nothing to search
+        read = select(patients.c.grp, patients.c.patient_key, i.c.booster_gap.label("median_gap"))
+        return read.join(i, on_inputs).where(i.c.booster_gap.is_not(None)).subquery("median_gaps")
     settled = or_(i.c.last_session_date.is_(None), i.c.last_session_date <= literal(cutoff, Date))
-    read = (
-        select(patients.c.grp, patients.c.patient_key, i.c.booster_gap.label("median_gap"))
-        .join(i, i.c.patient_key == patients.c.patient_key)
-        .where(settled, i.c.booster_gap.is_not(None))
-    )
-    if cutoff >= ALL_DATA:  # every patient is settled: nothing to rank
-        return read.subquery("median_gaps")
-    unsettled = (
-        select(patients.c.patient_key, patients.c.grp, patients.c.maintenance_from, patients.c.last_date)
-        .join(i, i.c.patient_key == patients.c.patient_key)
-        .where(~settled)
-        .cte("unsettled_gaps")
-        .prefix_with("MATERIALIZED")
-    )
-    ranked = _median_gaps(unsettled, kept=True)
-    both = union_all(read, select(ranked.c.grp, ranked.c.patient_key, ranked.c.median_gap))
-    return both.subquery("median_gaps")
+    # One pass over the inputs: the search runs for the unsettled patients only (CASE).
+    median = case((settled, i.c.booster_gap), else_=_median_then(patients)).label("median_gap")
+    return select(patients.c.grp, patients.c.patient_key, median).join(i, on_inputs).subquery("median_gaps")
 
 
 def refresh_inputs(connection: Connection, keys: Any = None) -> None:
@@ -302,7 +305,11 @@ def refresh_inputs(connection: Connection, keys: Any = None) -> None:
         .where(t.c.index_date.is_not(None), *mine)
         .cte("gap_bounds")
     )
-    gaps = _median_gaps(bounds, kept=inspect(connection).has_table(schema.booster_gaps.name))
+    kept_gaps = booster_gaps.stored_columns(connection)  # none before 0019, no medians before 0020
+    if "median_gap" in kept_gaps:  # one search per patient instead of ranking the gaps
+        gaps = select(bounds.c.patient_key, _median_then(bounds).label("median_gap")).subquery("median_gaps")
+    else:
+        gaps = _median_gaps(bounds, kept=bool(kept_gaps))
     lowest = (
         select(d.c.patient_key, func.min(d.c.pain).label("lowest_pain"))
         .where(*([] if keys is None else [d.c.patient_key.in_(keys)]))
@@ -343,7 +350,8 @@ def durability_counts(
         medians.c.median_gap.label("value"),
         cast(func.count(), Integer).label("first"),
         cast(null(), Integer).label("second"),
-    ).group_by(medians.c.grp, medians.c.median_gap)
+    )
+    gaps = gaps.where(medians.c.median_gap.is_not(None)).group_by(medians.c.grp, medians.c.median_gap)
     return union_all(times, gaps)  # type: ignore[return-value]  # a UNION is selectable like a SELECT
 
 
@@ -550,6 +558,7 @@ def facts_as_of_counts(
             s.c.booster_gap,
         ),
         select(patients.c.grp, patients.c.time, patients.c.event, cast(null(), Float)),
+        # A NULL median (fewer than two maintenance sessions by then): _counts skips the row.
         select(medians.c.grp, cast(null(), Integer), cast(null(), Integer), medians.c.median_gap),
     )
     # Read twice (times, gaps): computed once.

@@ -238,12 +238,17 @@ pain_days = Table(
 #: (:func:`analysis.db.booster_gaps.refresh`): the booster gaps of the patients with sessions
 #: after an earlier cut-off are ranked from these rows, bounded by their last date, instead of
 #: from their sessions (docs/performance.md, "Booster gaps kept"; migration 0019).
+#: ``median_gap``: the median of the patient's gaps up to and including this one — the booster
+#: median of a patient whose last date falls on or after this session and before the next
+#: maintenance session, read with one search instead of ranking the gaps (docs/performance.md,
+#: "Booster medians kept"; migration 0020).
 booster_gaps = Table(
     "booster_gaps",
     metadata,
     Column("patient_key", Integer, primary_key=True, autoincrement=False),
     Column("session_date", Date, primary_key=True),
     Column("gap", Integer, nullable=False),
+    Column("median_gap", Float, nullable=False),
     sqlite_with_rowid=False,
 )
 
