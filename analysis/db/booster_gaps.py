@@ -28,7 +28,7 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from analysis.db import schema
 from analysis.db.sqlfunctions import add_days, days_between
-from analysis.db.store import replace_patients_rows
+from analysis.db.store import replace_patients_rows, stored_columns
 
 #: Sessions after this day (days since the first session) are maintenance ("booster") sessions.
 MAINTENANCE_AFTER_DAY = 28
@@ -105,21 +105,12 @@ def derived(keys: Any = None, *, medians: bool = True) -> Select[Any]:
     ).where(ranked.c.rank == (n + 1) // 2)
 
 
-def stored_columns(connection: Connection) -> set[str]:
-    """The columns of the stored ``booster_gaps`` (none before migration 0019 made it; no
-    ``median_gap`` before 0020): migrations before the head refresh the facts with today's code."""
-    if not inspect(connection).has_table(schema.booster_gaps.name):
-        return set()
-    return {c["name"] for c in inspect(connection).get_columns(schema.booster_gaps.name)}
-
-
 def refresh(connection: Connection, keys: Any = None) -> None:
     """Re-derive the booster gaps of ``keys`` (a query of patient keys; all when None) from the
     stored sessions and the already refreshed ``patient_facts``; nothing to do before migration
     0019 made the table, and no medians before 0020 kept them."""
-    stored = stored_columns(connection)
-    if not stored:
+    if not inspect(connection).has_table(schema.booster_gaps.name):
         return
-    names = [c.name for c in schema.booster_gaps.columns if c.name in stored]
-    rows = derived(keys, medians="median_gap" in stored).subquery("kept_gaps")
+    names = stored_columns(connection, schema.booster_gaps)
+    rows = derived(keys, medians="median_gap" in names).subquery("kept_gaps")
     replace_patients_rows(connection, schema.booster_gaps, keys, select(*[rows.c[n] for n in names]), names)

@@ -305,11 +305,7 @@ def refresh_inputs(connection: Connection, keys: Any = None) -> None:
         .where(t.c.index_date.is_not(None), *mine)
         .cte("gap_bounds")
     )
-    kept_gaps = booster_gaps.stored_columns(connection)  # none before 0019, no medians before 0020
-    if "median_gap" in kept_gaps:  # one search per patient instead of ranking the gaps
-        gaps = select(bounds.c.patient_key, _median_then(bounds).label("median_gap")).subquery("median_gaps")
-    else:
-        gaps = _median_gaps(bounds, kept=bool(kept_gaps))
+    gaps = _median_gaps(bounds, kept=inspect(connection).has_table(schema.booster_gaps.name))
     lowest = (
         select(d.c.patient_key, func.min(d.c.pain).label("lowest_pain"))
         .where(*([] if keys is None else [d.c.patient_key.in_(keys)]))
