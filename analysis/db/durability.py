@@ -266,9 +266,9 @@ def _booster_gaps(patients: Any, cutoff: date, *, kept: bool = True) -> Any:
     session after ``cutoff`` (bounding the maintenance sessions by the cut-off removes none);
     for the others, the median kept in ``booster_gaps`` at their last maintenance session on or
     before their last date (one search each: docs/performance.md, "Booster medians kept") — none
-    over all stored data. Before the latest data a patient with fewer than two maintenance
-    sessions has a row with a NULL median, which readers skip (filtered here, PostgreSQL ran
-    each search twice). ``kept`` False (a migration before 0015, see :func:`facts_rows`): every
+    over all stored data. As of an earlier cut-off a patient with fewer than two maintenance
+    sessions by then has a row with a NULL median, which readers skip (filtering them here made
+    PostgreSQL run each search twice). ``kept`` False (a migration before 0015, see :func:`facts_rows`): every
     gap ranked from the sessions."""
     if not kept:
         return _median_gaps(patients)
