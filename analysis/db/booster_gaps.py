@@ -23,7 +23,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Float, Integer, Select, and_, case, cast, func, inspect, or_, select
+from sqlalchemy import (
+    Connection,
+    Float,
+    Integer,
+    Select,
+    and_,
+    case,
+    cast,
+    func,
+    inspect,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.sql.expression import ColumnElement
 
 from analysis.db import schema
@@ -48,8 +61,9 @@ def middle(rank: ColumnElement[Any], count: ColumnElement[Any]) -> ColumnElement
     return or_(rank == (n + 1) // 2, rank == (n + 2) // 2)
 
 
-def _gaps(keys: Any) -> Select[Any]:
-    """``patient_key``, ``session_date``, ``gap`` of ``keys``' maintenance sessions after their first."""
+def derived(keys: Any = None) -> Select[Any]:
+    """The booster gaps of ``keys`` (a query of patient keys; all when None) computed from the
+    stored sessions: ``patient_key``, ``session_date``, ``gap``."""
     s, t = schema.sessions, schema.patient_facts
     maintenance = (
         select(s.c.patient_key, s.c.session_date, gap_to_previous().label("gap"))
@@ -63,54 +77,61 @@ def _gaps(keys: Any) -> Select[Any]:
     return select(maintenance).where(maintenance.c.gap.is_not(None))
 
 
-def derived(keys: Any = None, *, medians: bool = True) -> Select[Any]:
-    """The ``booster_gaps`` rows of ``keys`` (a query of patient keys; all when None) computed
-    from the stored sessions: ``patient_key``, ``session_date``, ``gap`` and, with ``medians``,
-    ``median_gap`` — the median of the patient's gaps on or before the session (each gap with
-    those before it: at 10M sessions 18M pairs for 2.8M gaps, 17 s in a migration's full
-    refresh; an import pairs only its own patients' gaps)."""
-    gaps = _gaps(keys).subquery("gaps")
-    if not medians:
-        return select(gaps)
-    # Each gap's position among the patient's: how many gaps its median is taken over.
-    position = func.row_number().over(partition_by=gaps.c.patient_key, order_by=gaps.c.session_date)
-    kept = select(gaps, position.label("position")).cte("session_gaps").prefix_with("MATERIALIZED")
-    earlier = kept.alias("earlier_gaps")
-    # Each gap with the patient's gaps so far, in order: the middle one or two are the median.
-    partition, order = (kept.c.patient_key, kept.c.session_date), earlier.c.gap
+def medians_so_far(keys: Any = None) -> Select[Any]:
+    """Per stored gap of ``keys`` (all when None): ``patient_key``, ``session_date`` and
+    ``median_gap``, the median of the patient's stored gaps on or before it.
+
+    Each gap is paired with the patient's gaps so far through the table's key (at 10M sessions
+    18M pairs for 2.8M gaps; an import pairs only its own patients'), the pairs put in order by
+    one window, and the middle one or two taken at the lower middle rank: that gap, or with an
+    even count its mean with the next (as an average of the middle two: exact in floating point
+    for whole days). Read from the stored rows, not from a derived set joined to itself: SQLite
+    planned that self-join of an import's 55,000 gaps as a scan per gap (64 s into the 1M clinic).
+    """
+    g = schema.booster_gaps
+    this, earlier = g.alias("this_gap"), g.alias("earlier_gap")
+    partition, order = (this.c.patient_key, this.c.session_date), earlier.c.gap
     ranked = (
         select(
-            kept.c.patient_key,
-            kept.c.session_date,
-            kept.c.gap.label("this_gap"),
-            kept.c.position,
+            this.c.patient_key,
+            this.c.session_date,
             earlier.c.gap,
             func.lead(earlier.c.gap).over(partition_by=partition, order_by=order).label("next_gap"),
             func.row_number().over(partition_by=partition, order_by=order).label("rank"),
+            func.count().over(partition_by=partition, order_by=order, rows=(None, None)).label("gaps"),
         )
         .join(
-            earlier, and_(earlier.c.patient_key == kept.c.patient_key, earlier.c.position <= kept.c.position)
+            earlier,
+            and_(earlier.c.patient_key == this.c.patient_key, earlier.c.session_date <= this.c.session_date),
         )
+        .where(*([] if keys is None else [this.c.patient_key.in_(keys)]))
         .subquery("gaps_so_far")
     )
-    # At the lower middle rank: that gap, or with an even count its mean with the next (as an
-    # average of the middle two: exact in floating point for whole days).
-    n = ranked.c.position
+    n = cast(ranked.c.gaps, Integer)
     upper = case((n % 2 == 0, ranked.c.next_gap), else_=ranked.c.gap)
     return select(
         ranked.c.patient_key,
         ranked.c.session_date,
-        ranked.c.this_gap.label("gap"),
         ((cast(ranked.c.gap, Float) + upper) / 2).label("median_gap"),
     ).where(ranked.c.rank == (n + 1) // 2)
 
 
 def refresh(connection: Connection, keys: Any = None) -> None:
     """Re-derive the booster gaps of ``keys`` (a query of patient keys; all when None) from the
-    stored sessions and the already refreshed ``patient_facts``; nothing to do before migration
-    0019 made the table, and no medians before 0020 kept them."""
-    if not inspect(connection).has_table(schema.booster_gaps.name):
+    stored sessions and the already refreshed ``patient_facts``, then their medians so far;
+    nothing to do before migration 0019 made the table, and no medians before 0020 kept them."""
+    g = schema.booster_gaps
+    if not inspect(connection).has_table(g.name):
         return
-    names = stored_columns(connection, schema.booster_gaps)
-    rows = derived(keys, medians="median_gap" in names).subquery("kept_gaps")
-    replace_patients_rows(connection, schema.booster_gaps, keys, select(*[rows.c[n] for n in names]), names)
+    names = stored_columns(connection, g)
+    rows = derived(keys).subquery("kept_gaps")
+    # Each gap stands in for its median (the column takes no NULL) until the medians are set.
+    kept = [rows.c.patient_key, rows.c.session_date, rows.c.gap, cast(rows.c.gap, Float).label("median_gap")]
+    replace_patients_rows(connection, g, keys, select(*[c for c in kept if c.name in names]), names)
+    if "median_gap" in names:
+        medians = medians_so_far(keys).subquery("medians_so_far")
+        connection.execute(
+            update(g)
+            .values(median_gap=medians.c.median_gap)
+            .where(g.c.patient_key == medians.c.patient_key, g.c.session_date == medians.c.session_date)
+        )
