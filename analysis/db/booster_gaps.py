@@ -33,7 +33,6 @@ from sqlalchemy import (
     cast,
     func,
     inspect,
-    or_,
     select,
     update,
 )
@@ -52,13 +51,6 @@ def gap_to_previous() -> ColumnElement[Any]:
     s = schema.sessions
     previous = func.lag(s.c.session_date).over(partition_by=s.c.patient_key, order_by=s.c.session_date)
     return days_between(s.c.session_date, previous)
-
-
-def middle(rank: ColumnElement[Any], count: ColumnElement[Any]) -> ColumnElement[bool]:
-    """Whether a value ranked ``rank`` of ``count`` (ranks from 1) is one of the middle one or two
-    whose average is the median: ranks (n + 1) // 2 and (n + 2) // 2."""
-    n = cast(count, Integer)
-    return or_(rank == (n + 1) // 2, rank == (n + 2) // 2)
 
 
 def derived(keys: Any = None) -> Select[Any]:

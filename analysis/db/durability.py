@@ -239,9 +239,12 @@ def _median_gaps(patients: Any, *, kept: bool = False) -> Any:
         .label("rank"),
         func.count().over(partition_by=maintenance.c.patient_key).label("gaps"),
     ).subquery("ranked_gaps")
+    # The middle one or two gaps: ranks (n + 1) // 2 and (n + 2) // 2.
+    gaps = cast(ranked.c.gaps, Integer)
+    middle = or_(ranked.c.rank == (gaps + 1) // 2, ranked.c.rank == (gaps + 2) // 2)
     return (
         select(ranked.c.grp, ranked.c.patient_key, func.avg(cast(ranked.c.gap, Float)).label("median_gap"))
-        .where(booster_gaps.middle(ranked.c.rank, ranked.c.gaps))
+        .where(middle)
         .group_by(ranked.c.grp, ranked.c.patient_key)
         .subquery("median_gaps")
     )
