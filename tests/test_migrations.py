@@ -60,7 +60,7 @@ def test_0005_keys_children_by_natural_key_and_keeps_every_row(db_url):
         assert {tuple(ix["column_names"]) for ix in inspector.get_indexes(table)} == {(key[1],)}
     assert inspector.get_foreign_keys("patient_facts") == []
     facts_indexes = {ix["name"] for ix in inspector.get_indexes("patient_facts")}
-    expected = {"ix_patient_facts_patient_id"} | (
+    expected = {"ix_patient_facts_patient_id", "ix_patient_facts_index_date"} | (
         {"ix_patient_facts_summary"} if engine.dialect.name == "sqlite" else set()
     )
     assert facts_indexes == expected  # the summary index serves SQLite's reads only
@@ -258,3 +258,38 @@ def test_0020_keeps_the_booster_medians_as_the_facts_derive_them(db_url):
     pd.testing.assert_frame_equal(
         gaps.sort_values(key).reset_index(drop=True), upgraded[[*key, "gap"]].reset_index(drop=True)
     )
+
+
+def test_0021_counts_the_secondary_cells_by_quarter_as_the_facts_do(db_url):
+    """A clinic stored under 0020 gets its outcomes beyond pain counted per quarter by which the
+    patients were settled, equal to what a full refresh of the facts counts (docs/performance.md,
+    "Settled by quarter"); the downgrade leaves the old shape empty and no state, so that the
+    older code counts the cells afresh."""
+    from analysis.db import facts
+
+    kept = (schema.secondary_cells, schema.secondary_changes)
+    engine = store.make_engine(db_url)
+    store.downgrade(engine, "0020")
+    report = import_frames(engine, generate(300, seed=23, today=TODAY), today=TODAY, source="demo")
+    assert report.ok, report.problems
+    store.migrate(engine)
+
+    def cells() -> list[list[tuple]]:
+        with engine.connect() as connection:
+            return [sorted(tuple(row) for row in connection.execute(select(table))) for table in kept]
+
+    upgraded = cells()
+    assert len({row[2] for row in upgraded[0]}) > 4  # several quarters
+    with engine.begin() as connection:
+        facts.refresh(connection)
+    assert cells() == upgraded
+    store.downgrade(engine, "0020")
+    with engine.connect() as connection:
+        inspector = inspect(connection)
+        shapes = [{c["name"] for c in inspector.get_columns(table.name)} for table in kept]
+        assert not any("settled_by" in names for names in shapes)
+        assert "ix_patient_facts_index_date" not in {
+            ix["name"] for ix in inspector.get_indexes("patient_facts")
+        }
+        assert connection.execute(select(schema.secondary_cells_state)).all() == []
+    engine.dispose()

@@ -527,6 +527,7 @@ def facts_as_of_query(
     *,
     names: Sequence[str] | None = None,
     distinct_on: bool = False,
+    among: ColumnElement[bool] | None = None,
 ) -> Select[Any]:
     """The rows of :func:`patient_outcomes_query` as of an earlier ``cutoff``, mostly from the facts.
 
@@ -536,9 +537,12 @@ def facts_as_of_query(
     care straddles the cut-off are derived by :func:`patient_outcomes_query` from their own
     sessions and follow-ups — a small share of a clinic for the usual "end of last quarter".
     ``names``: the columns to compute (all when None; see :func:`analysis.db.cohorts.cohort_query`).
+    ``among``: a condition on ``patient_facts`` that limits the rows to some patients.
     """
     t = schema.patient_facts
     counted = or_(t.c.index_date.is_(None), t.c.index_date <= literal(cutoff, Date))
+    if among is not None:
+        counted = and_(counted, among)
     settled = facts_settled(definition, cutoff)
     from_facts = narrow(
         facts_query(definition, cutoff, followups_until=cutoff, distinct_on=distinct_on).where(

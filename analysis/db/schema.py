@@ -157,6 +157,9 @@ patient_facts = Table(
     Column("end_date", Date),
     Column("end_reason", String(24)),
     Index(None, "patient_id"),  # one patient's row (the Patients page) without a scan
+    # The patients first treated in a span of days: those whose outcome an earlier cut-off can
+    # still change (analysis.db.secondary_cells; docs/performance.md, "Settled by quarter").
+    Index(None, "index_date"),
     # Covers the summary by condition × route (and by condition): SQLite reads it in group
     # order instead of sorting every patient (1M sessions: 0.44 s → 0.18 s). PostgreSQL hashes
     # either way (10M: 0.26 s with or without it), and keeping it cost an import into the 10M
@@ -368,9 +371,12 @@ secondary_cells = Table(
     metadata,
     Column("grouping", String(16), nullable=False),
     Column("group_key", String(64), nullable=False),  # '' for the whole clinic
+    # The calendar quarter (``2026-Q2``) by whose end the patients of the row were settled: as
+    # of any later cut-off their part is what it is now (analysis.db.secondary_cells).
+    Column("settled_by", String(8), nullable=False),
     Column("patients", Integer, nullable=False),  # eligible
     *[Column(name, Integer, nullable=False) for name in BEYOND_PAIN_COUNTS],
-    Index(None, "grouping", "group_key"),
+    Index(None, "grouping", "group_key", "settled_by"),
 )
 #: The change histograms of the same view: per breakdown, group and change measure, each
 #: distinct change with its number of patients.
@@ -379,10 +385,11 @@ secondary_changes = Table(
     metadata,
     Column("grouping", String(16), nullable=False),
     Column("group_key", String(64), nullable=False),
+    Column("settled_by", String(8), nullable=False),
     Column("kind", String(24), nullable=False),  # the change measure
     Column("value", Float, nullable=False),
     Column("patients", Integer, nullable=False),
-    Index(None, "grouping", "group_key"),
+    Index(None, "grouping", "group_key", "settled_by"),
 )
 #: What ``secondary_cells`` and ``secondary_changes`` count: at which data cut-off, under which
 #: rules (one row).

@@ -20,10 +20,21 @@ apart (``tests/test_secondary_cells.py`` holds
 them equal after imports, refreshes and a moved cut-off on both databases).
 
 The cells answer only the view they were counted for: the default time point, window and
-threshold, the latest data cut-off, the default measure settings, no cohort filter, at most one
-dimension. ``secondary_cells_state`` records the cut-off and a fingerprint of those rules; when
-either differs (new code, rows written without a refresh), the view is computed from the facts
-as before, and the next refresh rebuilds the cells.
+threshold, the default measure settings, no cohort filter, at most one dimension.
+``secondary_cells_state`` records the data cut-off and a fingerprint of those rules; when the
+fingerprint differs (new code, rows written without a refresh), the view is computed from the
+facts as before, and the next refresh rebuilds the cells.
+
+At the data cut-off every row answers. At an earlier cut-off C (a report "as of the end of last
+quarter") the rows answer for the patients *settled* by then (docs/methods.md, "Earlier
+cut-offs"; docs/performance.md, "Settled by quarter"): each row keeps the calendar quarter by
+whose end its patients' part became what it is now (``settled_by``), and a patient is settled
+on the day after which no stored row can change their part — the window closed (a patient
+without a follow-up in it becomes eligible that day), or their last follow-up, whichever is
+first. The rows of the quarters ended by C are their part as of C; the patients settled after
+that quarter end are counted from the facts, as of C (:func:`unsettled_after`). The route is
+left out: a patient's route as of C also depends on their later sessions, so ``--by route`` at
+an earlier cut-off is computed as before.
 """
 
 from __future__ import annotations
@@ -42,20 +53,25 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    and_,
+    case,
     delete,
     func,
     insert,
     inspect,
     literal,
     null,
+    or_,
     select,
     tuple_,
     union_all,
 )
+from sqlalchemy.sql.expression import ColumnElement
 
 from analysis.db import schema
 from analysis.db.beyond_pain import COUNT_NAMES, FROM_FACTS, ROW_COLUMNS, secondary_query
 from analysis.db.derivation import facts_query, narrow
+from analysis.db.sqlfunctions import add_days, quarter_of
 from analysis.db.store import latest_date
 from analysis.domain.definition import DIMENSIONS
 from analysis.domain.measures import MeasureSettings
@@ -64,14 +80,61 @@ from analysis.domain.measures import MeasureSettings
 DEFAULT_VIEW = schema.FACTS_DEFINITION
 #: Breakdowns kept: the whole clinic ('') and each dimension alone.
 GROUPINGS: tuple[str, ...] = ("", *DIMENSIONS)
+#: Breakdowns whose kept rows answer an earlier cut-off too: every one but the route (see above).
+AS_OF_GROUPINGS: tuple[str, ...] = tuple(g for g in GROUPINGS if g != "route")
 _STATE_ID = 1
 _VALUES = COUNT_NAMES  # "patients" (eligible), then the counts
+#: How the rows are bucketed by when their patients were settled (the fingerprint's rules).
+_SETTLED_BY = "calendar quarter of min(last follow-up, window closed), window closed without one"
 
 
 def fingerprint() -> str:
     """The rules the cells are counted under; another value means they must be recounted."""
-    rules = repr((schema.FACTS_TIMEPOINT, DEFAULT_VIEW, MeasureSettings(), GROUPINGS, COUNT_NAMES))
+    rules = repr(
+        (schema.FACTS_TIMEPOINT, DEFAULT_VIEW, MeasureSettings(), GROUPINGS, COUNT_NAMES, _SETTLED_BY)
+    )
     return hashlib.sha256(rules.encode()).hexdigest()[:32]
+
+
+def settled_by() -> ColumnElement[str]:
+    """Per row of ``patient_facts``: the calendar quarter (``2026-Q2``) by whose end the patient's
+    part of the counts is settled — the day their window closes, or their last follow-up if
+    that is earlier and they have a follow-up in the window (the reduction is kept)."""
+    t = schema.patient_facts
+    closes = add_days(t.c.index_date, DEFAULT_VIEW.window_end)
+    day = case(
+        (and_(t.c.reduction.is_not(None), t.c.last_followup_date < closes), t.c.last_followup_date),
+        else_=closes,
+    )
+    return quarter_of(day)
+
+
+def last_quarter_end(cutoff: date) -> date:
+    """The last day of the latest calendar quarter that ended on or before ``cutoff``."""
+    if cutoff.month % 3 == 0 and (cutoff + timedelta(days=1)).day == 1:
+        return cutoff
+    start = date(cutoff.year, 3 * ((cutoff.month - 1) // 3) + 1, 1)
+    return start - timedelta(days=1)
+
+
+def quarter_label(day: date) -> str:
+    """The label :func:`settled_by` gives ``day``'s quarter (as ``quarter_of`` writes it)."""
+    return f"{day.year}-Q{(day.month + 2) // 3}"
+
+
+def unsettled_after(quarter_end: date, cutoff: date) -> ColumnElement[bool]:
+    """A condition on ``patient_facts``: the patients whose part at ``cutoff`` the kept rows of
+    the quarters up to ``quarter_end`` do not hold — settled after it (:func:`settled_by`), and
+    first treated early enough for the window to open by ``cutoff`` (before, they are not
+    eligible: no follow-up in the window yet, the window open). The evaluable only: no other
+    patient is ever eligible."""
+    t = schema.patient_facts
+    return and_(
+        t.c.evaluable == 1,
+        t.c.index_date > literal(quarter_end - timedelta(days=DEFAULT_VIEW.window_end), Date),
+        t.c.index_date <= literal(cutoff - timedelta(days=DEFAULT_VIEW.window_start), Date),
+        or_(t.c.reduction.is_(None), t.c.last_followup_date > literal(quarter_end, Date)),
+    )
 
 
 def _temporary(name: str, columns: list[Column[Any]]) -> Table:
@@ -91,6 +154,7 @@ _PARTS = _temporary(
     [
         Column("kind", String(24), nullable=False),
         *[Column(name, String(64), nullable=False) for name in DIMENSIONS],
+        Column("settled_by", String(8), nullable=False),
         Column("value", Float),
         *[Column(name, Integer, nullable=False) for name in _VALUES],
     ],
@@ -110,6 +174,15 @@ _TOUCHED = _temporary("secondary_cells_touched", [Column("patient_key", Integer,
 _WORK = (_PARTS, *_ROLLED.values(), *_MERGED.values(), _TOUCHED)
 
 
+def _kept_shape(connection: Connection) -> bool:
+    """Whether the cells are stored in today's shape: not before migration 0012 made them, nor
+    before 0021 bucketed them by quarter (the migrations in between refresh the facts with
+    today's code; 0021 counts the cells)."""
+    inspector = inspect(connection)
+    name = schema.secondary_cells.name
+    return inspector.has_table(name) and "settled_by" in {c["name"] for c in inspector.get_columns(name)}
+
+
 class Recount:
     """One refresh of the cells around a refresh of the facts (see the module docstring).
 
@@ -122,7 +195,7 @@ class Recount:
     def __init__(self, connection: Connection, keys: Any) -> None:
         self.connection = connection
         self.keys = keys
-        self.kept = inspect(connection).has_table(schema.secondary_cells.name)
+        self.kept = _kept_shape(connection)
         self.rebuild = keys is None
         self.old_cutoff: date | None = None
         if not self.kept:
@@ -195,16 +268,18 @@ class Recount:
         definition = replace(DEFAULT_VIEW, cutoff=cutoff)
         # Only what the counts read: a migration before 0016 has no end of care in the facts.
         rows = narrow(facts_query(definition, cutoff), (*ROW_COLUMNS, *DIMENSIONS))
+        rows = rows.add_columns(settled_by().label("settled_by"))
         if not self.rebuild:
             rows = rows.where(schema.patient_facts.c.patient_key.in_(select(_TOUCHED.c.patient_key)))
         settings = MeasureSettings()
-        counted = secondary_query(rows, definition, settings, DIMENSIONS, source=FROM_FACTS).subquery()
+        keys = (*DIMENSIONS, "settled_by")
+        counted = secondary_query(rows, definition, settings, keys, source=FROM_FACTS).subquery()
         self.connection.execute(
             insert(_PARTS).from_select(
-                ["kind", *DIMENSIONS, "value", *_VALUES],
+                ["kind", *keys, "value", *_VALUES],
                 select(
                     counted.c.kind,
-                    *[counted.c[name] for name in DIMENSIONS],
+                    *[counted.c[name] for name in keys],
                     counted.c.value,
                     *[counted.c[name] * sign for name in _VALUES],
                 ),
@@ -217,7 +292,7 @@ class Recount:
         connection = self.connection
         for table, kept, extra, summed in _KEPT:
             rolled, merged = _ROLLED[table.name], _MERGED[table.name]
-            names = ["grouping", "group_key", *extra]
+            names = ["grouping", "group_key", "settled_by", *extra]
             per_grouping = []
             for grouping in GROUPINGS:
                 key = _PARTS.c[grouping] if grouping else literal("", String)
@@ -225,15 +300,17 @@ class Recount:
                     select(
                         literal(grouping, String),
                         key,
+                        _PARTS.c.settled_by,
                         *[_PARTS.c[n] for n in extra],
                         *[func.sum(_PARTS.c[n]) for n in summed],
                     )
                     .where(kept)
-                    .group_by(key, *[_PARTS.c[n] for n in extra])
+                    .group_by(key, _PARTS.c.settled_by, *[_PARTS.c[n] for n in extra])
                 )
             connection.execute(insert(rolled).from_select([*names, *summed], union_all(*per_grouping)))
-            groups = tuple_(table.c.grouping, table.c.group_key)
-            touched = select(rolled.c.grouping, rolled.c.group_key).distinct()
+            # Only the touched quarters of the touched groups are written again.
+            groups = tuple_(table.c.grouping, table.c.group_key, table.c.settled_by)
+            touched = select(rolled.c.grouping, rolled.c.group_key, rolled.c.settled_by).distinct()
             both = union_all(
                 select(*[table.c[n] for n in (*names, *summed)]).where(groups.in_(touched)),
                 select(*[rolled.c[n] for n in (*names, *summed)]),
@@ -249,9 +326,15 @@ class Recount:
             connection.execute(insert(table).from_select(columns, select(*[merged.c[n] for n in columns])))
 
 
-def kept_counts(connection: Connection, cutoff: date, grouping: str) -> list[Any] | None:
+def kept_counts(
+    connection: Connection, cutoff: date, grouping: str, *, quarter_end: date | None = None
+) -> list[Any] | None:
     """The kept rows of ``grouping`` ('' or a dimension) counted at ``cutoff``, or None when the
     cells do not answer (not kept, counted at another cut-off or under other rules).
+
+    ``quarter_end``, a quarter's last day before the data cut-off: instead, the part of the
+    patients settled by then (see the module docstring), which is their part at any cut-off from
+    that day on; None for an earlier cut-off or for the route.
 
     Rows as :func:`analysis.db.beyond_pain.secondary_query` returns them grouped by
     ``grouping``: ``kind``, the group's value under the dimension's name, ``value``, the counts.
@@ -259,22 +342,35 @@ def kept_counts(connection: Connection, cutoff: date, grouping: str) -> list[Any
     if grouping not in GROUPINGS or not inspect(connection).has_table(schema.secondary_cells.name):
         return None
     current, as_of = _state(connection)
-    if not current or as_of != cutoff:
+    if not current or as_of is None:
+        return None
+    if quarter_end is None and as_of != cutoff:
+        return None
+    if quarter_end is not None and (grouping not in AS_OF_GROUPINGS or quarter_end >= as_of):
         return None
     cells, changes = schema.secondary_cells, schema.secondary_changes
     key = [grouping] if grouping else []
-    counts = select(
-        literal("counts", String).label("kind"),
-        *[cells.c.group_key.label(n) for n in key],
-        null().label("value"),
-        *[cells.c[n] for n in _VALUES],
-    ).where(cells.c.grouping == grouping)
-    histograms = select(
-        changes.c.kind,
-        *[changes.c.group_key.label(n) for n in key],
-        changes.c.value,
-        changes.c.patients,
-    ).where(changes.c.grouping == grouping)
+    quarters = [] if quarter_end is None else [quarter_label(quarter_end)]
+    counts = (
+        select(
+            literal("counts", String).label("kind"),
+            *[cells.c.group_key.label(n) for n in key],
+            null().label("value"),
+            *[func.sum(cells.c[n]).label(n) for n in _VALUES],
+        )
+        .where(cells.c.grouping == grouping, *[cells.c.settled_by <= q for q in quarters])
+        .group_by(cells.c.group_key)
+    )
+    histograms = (
+        select(
+            changes.c.kind,
+            *[changes.c.group_key.label(n) for n in key],
+            changes.c.value,
+            func.sum(changes.c.patients).label("patients"),
+        )
+        .where(changes.c.grouping == grouping, *[changes.c.settled_by <= q for q in quarters])
+        .group_by(changes.c.group_key, changes.c.kind, changes.c.value)
+    )
     rows = list(connection.execute(counts).mappings().all())
     return rows + list(connection.execute(histograms).mappings().all())
 
@@ -289,4 +385,13 @@ def _state(connection: Connection) -> tuple[bool, date | None]:
     return True, as_of if as_of is None or isinstance(as_of, date) else date.fromisoformat(str(as_of))
 
 
-__all__ = ["GROUPINGS", "Recount", "fingerprint", "kept_counts"]
+__all__ = [
+    "AS_OF_GROUPINGS",
+    "GROUPINGS",
+    "Recount",
+    "fingerprint",
+    "kept_counts",
+    "last_quarter_end",
+    "settled_by",
+    "unsettled_after",
+]

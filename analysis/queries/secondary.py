@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from analysis import stats
 from analysis.db import cohorts, secondary_cells
@@ -27,7 +27,7 @@ from analysis.db.beyond_pain import (
     secondary_query,
 )
 from analysis.db.cohorts import cohort_query, facts_apply
-from analysis.db.derivation import at_default_timepoint
+from analysis.db.derivation import at_default_timepoint, facts_as_of_query
 from analysis.db.store import data_cutoff
 from analysis.domain.definition import SMALL_CELL, CohortFilter, OutcomeDefinition
 from analysis.domain.measures import CHANGE_MEASURES, RATE_MEASURES, MeasureSettings
@@ -109,6 +109,32 @@ def _kept_view(
     )
 
 
+def _kept_as_of(
+    connection: Connection, definition: OutcomeDefinition, by: tuple[str, ...]
+) -> list[Any] | None:
+    """The default view at an earlier cut-off: the kept part of the patients settled by the last
+    quarter end on or before it, and the others counted from the facts as of the cut-off
+    (:mod:`analysis.db.secondary_cells`; docs/performance.md, "Settled by quarter"). Rows as
+    :func:`secondary_query` returns them, a group's counts possibly in two rows; None when the
+    cells do not answer."""
+    assert definition.cutoff is not None
+    quarter_end = secondary_cells.last_quarter_end(definition.cutoff)
+    kept = secondary_cells.kept_counts(
+        connection, definition.cutoff, by[0] if by else "", quarter_end=quarter_end
+    )
+    if kept is None:
+        return None
+    rows = facts_as_of_query(
+        definition,
+        definition.cutoff,
+        names=(*ROW_COLUMNS, *by),
+        distinct_on=connection.dialect.name == "postgresql",
+        among=secondary_cells.unsettled_after(quarter_end, definition.cutoff),
+    )
+    query = secondary_query(rows, definition, MeasureSettings(), by, source=AS_OF)
+    return kept + list(connection.execute(query).mappings().all())
+
+
 @dataclass(frozen=True)
 class SecondaryCounts:
     """Per-group counts and change histograms of one database pass: all a table needs.
@@ -150,28 +176,34 @@ def secondary_counts(
         kept = None
         if source == FROM_FACTS and _kept_view(definition, cohort, by, settings):
             kept = secondary_cells.kept_counts(connection, definition.cutoff, by[0] if by else "")
+        elif source == AS_OF and _kept_view(definition, cohort, by, settings):
+            kept = _kept_as_of(connection, definition, by)
         if kept is None:
             query = secondary_query(cohort_rows, definition, settings, by, source=source)
             result: Sequence[Any] = connection.execute(query).mappings().all()
         else:
             result = kept
+    # A group's counts, and a change value's patients, may come in more than one row (the kept
+    # part and the rest, _kept_as_of): they add up.
     counts: dict[tuple[str, ...], dict[str, int]] = {}
-    histograms: dict[tuple[str, ...], dict[str, list[tuple[float, int]]]] = {}
+    histograms: dict[tuple[str, ...], dict[str, dict[float, int]]] = {}
     for row in result:
         group = tuple(str(row[name]) for name in by)
         if row["kind"] == "counts":
-            counts[group] = {name: int(row[name]) for name in COUNT_NAMES}
+            summed = counts.setdefault(group, dict.fromkeys(COUNT_NAMES, 0))
+            for name in COUNT_NAMES:
+                summed[name] += int(row[name])
         else:
-            histograms.setdefault(group, {}).setdefault(row["kind"], []).append(
-                (float(row["value"]), int(row["patients"]))
-            )
+            per_value = histograms.setdefault(group, {}).setdefault(row["kind"], {})
+            value = float(row["value"])
+            per_value[value] = per_value.get(value, 0) + int(row["patients"])
     return SecondaryCounts(
         cutoff=definition.cutoff,
         by=by,
         settings=settings,
         counts=tuple(sorted(counts.items())),
         histograms=tuple(
-            (group, {m: tuple(sorted(pairs)) for m, pairs in per.items()})
+            (group, {m: tuple(sorted(pairs.items())) for m, pairs in per.items()})
             for group, per in sorted(histograms.items())
         ),
     )
