@@ -203,3 +203,26 @@ def test_the_migration_counts_the_data_stored_before_it(db_url, monkeypatch):
     store.migrate(engine)
     _assert_cells_answer(engine, monkeypatch)
     engine.dispose()
+
+
+def test_cells_counted_at_another_data_cut_off_do_not_answer_an_earlier_one(demo):
+    """Rows written without a refresh move the data cut-off away from the cells' own: then not
+    even the settled patients' part is read from them."""
+    latest = store.data_cutoff(demo)
+    earlier = latest - timedelta(days=1)
+    quarter_end = secondary_cells.last_quarter_end(earlier)
+    with demo.connect() as connection:
+        assert secondary_cells.kept_counts(connection, earlier, "", quarter_end=quarter_end)
+    with demo.begin() as connection:
+        connection.execute(update(schema.secondary_cells_state).values(as_of=latest - timedelta(days=30)))
+    with demo.connect() as connection:
+        assert secondary_cells.kept_counts(connection, earlier, "", quarter_end=quarter_end) is None
+
+
+def test_the_last_quarter_end_on_or_before_a_day():
+    assert secondary_cells.last_quarter_end(date(2026, 6, 30)) == date(2026, 6, 30)
+    assert secondary_cells.last_quarter_end(date(2026, 6, 29)) == date(2026, 3, 31)
+    assert secondary_cells.last_quarter_end(date(2026, 1, 1)) == date(2025, 12, 31)
+    assert secondary_cells.last_quarter_end(date(2025, 12, 31)) == date(2025, 12, 31)
+    assert secondary_cells.quarter_label(date(2025, 12, 31)) == "2025-Q4"
+    assert secondary_cells.quarter_label(date(2026, 4, 1)) == "2026-Q2"

@@ -26,8 +26,8 @@ fingerprint differs (new code, rows written without a refresh), the view is comp
 facts as before, and the next refresh rebuilds the cells.
 
 At the data cut-off every row answers. At an earlier cut-off C (a report "as of the end of last
-quarter") the rows answer for the patients *settled* by then (docs/methods.md, "Earlier
-cut-offs"; docs/performance.md, "Settled by quarter"): each row keeps the calendar quarter by
+quarter") the rows answer for the patients *settled* by then (docs/methods.md, "Where the
+numbers are computed"; docs/performance.md, "Settled by quarter"): each row keeps the calendar quarter by
 whose end its patients' part became what it is now (``settled_by``), and a patient is settled
 on the day after which no stored row can change their part — the window closed (a patient
 without a follow-up in it becomes eligible that day), or their last follow-up, whichever is
@@ -346,7 +346,9 @@ def kept_counts(
         return None
     if quarter_end is None and as_of != cutoff:
         return None
-    if quarter_end is not None and (grouping not in AS_OF_GROUPINGS or quarter_end >= as_of):
+    if quarter_end is not None and (
+        grouping not in AS_OF_GROUPINGS or quarter_end >= as_of or as_of != latest_date(connection)
+    ):
         return None
     cells, changes = schema.secondary_cells, schema.secondary_changes
     key = [grouping] if grouping else []
@@ -392,6 +394,7 @@ __all__ = [
     "fingerprint",
     "kept_counts",
     "last_quarter_end",
+    "quarter_label",
     "settled_by",
     "unsettled_after",
 ]
