@@ -63,8 +63,8 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    tuple_,
     union_all,
+    update,
 )
 from sqlalchemy.sql.expression import ColumnElement
 
@@ -165,13 +165,11 @@ _KEPT: tuple[tuple[Table, Any, tuple[str, ...], tuple[str, ...]], ...] = (
     (schema.secondary_cells, _PARTS.c.kind == "counts", (), _VALUES),
     (schema.secondary_changes, _PARTS.c.kind != "counts", ("kind", "value"), ("patients",)),
 )
-#: Per kept table: the parts added up per breakdown and group; the touched groups' rows plus those
-#: sums (read before the rows they replace are deleted).
+#: Per kept table: the parts added up per breakdown, group and quarter.
 _ROLLED = {table.name: _like(table, "rolled") for table, *_ in _KEPT}
-_MERGED = {table.name: _like(table, "merged") for table, *_ in _KEPT}
 #: The patients whose part changes: the refreshed ones and those whose eligibility moved.
 _TOUCHED = _temporary("secondary_cells_touched", [Column("patient_key", Integer, primary_key=True)])
-_WORK = (_PARTS, *_ROLLED.values(), *_MERGED.values(), _TOUCHED)
+_WORK = (_PARTS, *_ROLLED.values(), _TOUCHED)
 
 
 def _kept_shape(connection: Connection) -> bool:
@@ -287,11 +285,14 @@ class Recount:
         )
 
     def _fold(self) -> None:
-        """Add the parts up per breakdown and group, and replace the touched groups' rows by
-        their old rows plus those sums (groups left with no patient disappear)."""
+        """Add the parts up per breakdown, group and quarter, and add those sums to the kept rows
+        in place: a kept row is changed by its sum, a new key inserted, and rows left with no
+        patient deleted. Only the rows the sums name are written: rewriting every touched
+        group's rows cost an import twice as much once the rows were kept by quarter
+        (docs/performance.md, "Settled by quarter")."""
         connection = self.connection
         for table, kept, extra, summed in _KEPT:
-            rolled, merged = _ROLLED[table.name], _MERGED[table.name]
+            rolled = _ROLLED[table.name]
             names = ["grouping", "group_key", "settled_by", *extra]
             per_grouping = []
             for grouping in GROUPINGS:
@@ -308,22 +309,18 @@ class Recount:
                     .group_by(key, _PARTS.c.settled_by, *[_PARTS.c[n] for n in extra])
                 )
             connection.execute(insert(rolled).from_select([*names, *summed], union_all(*per_grouping)))
-            # Only the touched quarters of the touched groups are written again.
-            groups = tuple_(table.c.grouping, table.c.group_key, table.c.settled_by)
-            touched = select(rolled.c.grouping, rolled.c.group_key, rolled.c.settled_by).distinct()
-            both = union_all(
-                select(*[table.c[n] for n in (*names, *summed)]).where(groups.in_(touched)),
-                select(*[rolled.c[n] for n in (*names, *summed)]),
-            ).subquery()
-            sums = (
-                select(*[both.c[n] for n in names], *[func.sum(both.c[n]).label(n) for n in summed])
-                .group_by(*[both.c[n] for n in names])
-                .having(func.sum(both.c.patients) != 0)
+            self._analyze(rolled)
+            # The value of a change row is part of its key: compared for equality, as the parts'
+            # own grouping compares it (the same expression over the same stored numbers).
+            same_key = and_(*[table.c[n] == rolled.c[n] for n in names])
+            connection.execute(
+                update(table).values({n: table.c[n] + rolled.c[n] for n in summed}).where(same_key)
             )
-            connection.execute(insert(merged).from_select([*names, *summed], sums))
-            connection.execute(delete(table).where(groups.in_(touched)))
-            columns = [*names, *summed]
-            connection.execute(insert(table).from_select(columns, select(*[merged.c[n] for n in columns])))
+            new = select(*[rolled.c[n] for n in (*names, *summed)]).where(
+                rolled.c.patients != 0, ~select(table.c.grouping).where(same_key).exists()
+            )
+            connection.execute(insert(table).from_select([*names, *summed], new))
+            connection.execute(delete(table).where(table.c.patients == 0))
 
 
 def kept_counts(

@@ -47,7 +47,8 @@ def _create(with_quarters: bool) -> None:
         sa.Column("value", sa.Float(), nullable=False),
         sa.Column("patients", sa.Integer(), nullable=False),
     )
-    op.create_index(op.f(f"ix_secondary_changes_{'_'.join(keys)}"), "secondary_changes", keys)
+    changes = [*keys, "kind", "value"] if with_quarters else keys  # the whole key (schema.py)
+    op.create_index(op.f(f"ix_secondary_changes_{'_'.join(changes)}"), "secondary_changes", changes)
 
 
 def _drop() -> None:
