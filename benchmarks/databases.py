@@ -251,8 +251,8 @@ def _stored_tables(url: str) -> dict[str, pd.DataFrame]:
         "pain_days": "patient_key, day",
         "booster_gaps": "patient_key, session_date",
         "durability_inputs": "patient_key",
-        "secondary_cells": "grouping, group_key",
-        "secondary_changes": "grouping, group_key, kind, value",
+        "secondary_cells": "grouping, group_key, settled_by",
+        "secondary_changes": "grouping, group_key, settled_by, kind, value",
     }
     try:
         with engine.connect() as connection:
