@@ -32,9 +32,10 @@ whose end its patients' part became what it is now (``settled_by``), and a patie
 on the day after which no stored row can change their part — the window closed (a patient
 without a follow-up in it becomes eligible that day), or their last follow-up, whichever is
 first. The rows of the quarters ended by C are their part as of C; the patients settled after
-that quarter end are counted from the facts, as of C (:func:`unsettled_after`). The route is
-left out: a patient's route as of C also depends on their later sessions, so ``--by route`` at
-an earlier cut-off is computed as before.
+that quarter end are counted from the facts, as of C (:func:`unsettled_after`). The breakdown
+by route has its own quarters: a patient whose sessions used two or more routes has a route as
+of C that their later sessions can change, so they are settled no earlier than their last
+session (with one route, their route was that route at any cut-off after their first session).
 """
 
 from __future__ import annotations
@@ -80,12 +81,13 @@ from analysis.domain.measures import MeasureSettings
 DEFAULT_VIEW = schema.FACTS_DEFINITION
 #: Breakdowns kept: the whole clinic ('') and each dimension alone.
 GROUPINGS: tuple[str, ...] = ("", *DIMENSIONS)
-#: Breakdowns whose kept rows answer an earlier cut-off too: every one but the route (see above).
-AS_OF_GROUPINGS: tuple[str, ...] = tuple(g for g in GROUPINGS if g != "route")
 _STATE_ID = 1
 _VALUES = COUNT_NAMES  # "patients" (eligible), then the counts
 #: How the rows are bucketed by when their patients were settled (the fingerprint's rules).
-_SETTLED_BY = "calendar quarter of min(last follow-up, window closed), window closed without one"
+_SETTLED_BY = (
+    "calendar quarter of min(last follow-up, window closed), window closed without one; "
+    "by route, no earlier than the last session with two or more routes"
+)
 
 
 def fingerprint() -> str:
@@ -96,16 +98,20 @@ def fingerprint() -> str:
     return hashlib.sha256(rules.encode()).hexdigest()[:32]
 
 
-def settled_by() -> ColumnElement[str]:
+def settled_by(*, route: bool = False) -> ColumnElement[str]:
     """Per row of ``patient_facts``: the calendar quarter (``2026-Q2``) by whose end the patient's
     part of the counts is settled — the day their window closes, or their last follow-up if
-    that is earlier and they have a follow-up in the window (the reduction is kept)."""
+    that is earlier and they have a follow-up in the window (the reduction is kept). ``route``:
+    in the breakdown by route, where a patient with two or more routes is settled no earlier
+    than their last session."""
     t = schema.patient_facts
     closes = add_days(t.c.index_date, DEFAULT_VIEW.window_end)
     day = case(
         (and_(t.c.reduction.is_not(None), t.c.last_followup_date < closes), t.c.last_followup_date),
         else_=closes,
     )
+    if route:
+        day = case((and_(t.c.n_routes >= 2, t.c.last_session_date > day), t.c.last_session_date), else_=day)
     return quarter_of(day)
 
 
@@ -122,18 +128,24 @@ def quarter_label(day: date) -> str:
     return f"{day.year}-Q{(day.month + 2) // 3}"
 
 
-def unsettled_after(quarter_end: date, cutoff: date) -> ColumnElement[bool]:
+def unsettled_after(quarter_end: date, cutoff: date, *, route: bool = False) -> ColumnElement[bool]:
     """A condition on ``patient_facts``: the patients whose part at ``cutoff`` the kept rows of
-    the quarters up to ``quarter_end`` do not hold — settled after it (:func:`settled_by`), and
-    first treated early enough for the window to open by ``cutoff`` (before, they are not
-    eligible: no follow-up in the window yet, the window open). The evaluable only: no other
-    patient is ever eligible."""
+    the quarters up to ``quarter_end`` do not hold — settled after it (:func:`settled_by`; by
+    route when ``route``), and first treated early enough for the window to open by ``cutoff``
+    (before, they are not eligible: no follow-up in the window yet, the window open). The
+    evaluable only: no other patient is ever eligible."""
     t = schema.patient_facts
+    end = literal(quarter_end, Date)
+    later = and_(
+        t.c.index_date > literal(quarter_end - timedelta(days=DEFAULT_VIEW.window_end), Date),
+        or_(t.c.reduction.is_(None), t.c.last_followup_date > end),
+    )
+    if route:
+        later = or_(later, and_(t.c.n_routes >= 2, t.c.last_session_date > end))
     return and_(
         t.c.evaluable == 1,
-        t.c.index_date > literal(quarter_end - timedelta(days=DEFAULT_VIEW.window_end), Date),
         t.c.index_date <= literal(cutoff - timedelta(days=DEFAULT_VIEW.window_start), Date),
-        or_(t.c.reduction.is_(None), t.c.last_followup_date > literal(quarter_end, Date)),
+        later,
     )
 
 
@@ -155,6 +167,7 @@ _PARTS = _temporary(
         Column("kind", String(24), nullable=False),
         *[Column(name, String(64), nullable=False) for name in DIMENSIONS],
         Column("settled_by", String(8), nullable=False),
+        Column("settled_by_route", String(8), nullable=False),  # the quarter of the route's rows
         Column("value", Float),
         *[Column(name, Integer, nullable=False) for name in _VALUES],
     ],
@@ -266,11 +279,13 @@ class Recount:
         definition = replace(DEFAULT_VIEW, cutoff=cutoff)
         # Only what the counts read: a migration before 0016 has no end of care in the facts.
         rows = narrow(facts_query(definition, cutoff), (*ROW_COLUMNS, *DIMENSIONS))
-        rows = rows.add_columns(settled_by().label("settled_by"))
+        rows = rows.add_columns(
+            settled_by().label("settled_by"), settled_by(route=True).label("settled_by_route")
+        )
         if not self.rebuild:
             rows = rows.where(schema.patient_facts.c.patient_key.in_(select(_TOUCHED.c.patient_key)))
         settings = MeasureSettings()
-        keys = (*DIMENSIONS, "settled_by")
+        keys = (*DIMENSIONS, "settled_by", "settled_by_route")
         counted = secondary_query(rows, definition, settings, keys, source=FROM_FACTS).subquery()
         self.connection.execute(
             insert(_PARTS).from_select(
@@ -297,16 +312,17 @@ class Recount:
             per_grouping = []
             for grouping in GROUPINGS:
                 key = _PARTS.c[grouping] if grouping else literal("", String)
+                quarter = _PARTS.c.settled_by_route if grouping == "route" else _PARTS.c.settled_by
                 per_grouping.append(
                     select(
                         literal(grouping, String),
                         key,
-                        _PARTS.c.settled_by,
+                        quarter,
                         *[_PARTS.c[n] for n in extra],
                         *[func.sum(_PARTS.c[n]) for n in summed],
                     )
                     .where(kept)
-                    .group_by(key, _PARTS.c.settled_by, *[_PARTS.c[n] for n in extra])
+                    .group_by(key, quarter, *[_PARTS.c[n] for n in extra])
                 )
             connection.execute(insert(rolled).from_select([*names, *summed], union_all(*per_grouping)))
             self._analyze(rolled)
@@ -331,7 +347,7 @@ def kept_counts(
 
     ``quarter_end``, a quarter's last day before the data cut-off: instead, the part of the
     patients settled by then (see the module docstring), which is their part at any cut-off from
-    that day on; None for an earlier cut-off or for the route.
+    that day on.
 
     Rows as :func:`analysis.db.beyond_pain.secondary_query` returns them grouped by
     ``grouping``: ``kind``, the group's value under the dimension's name, ``value``, the counts.
@@ -343,9 +359,7 @@ def kept_counts(
         return None
     if quarter_end is None and as_of != cutoff:
         return None
-    if quarter_end is not None and (
-        grouping not in AS_OF_GROUPINGS or quarter_end >= as_of or as_of != latest_date(connection)
-    ):
+    if quarter_end is not None and (quarter_end >= as_of or as_of != latest_date(connection)):
         return None
     cells, changes = schema.secondary_cells, schema.secondary_changes
     key = [grouping] if grouping else []
@@ -385,7 +399,6 @@ def _state(connection: Connection) -> tuple[bool, date | None]:
 
 
 __all__ = [
-    "AS_OF_GROUPINGS",
     "GROUPINGS",
     "Recount",
     "fingerprint",

@@ -129,7 +129,7 @@ def _kept_as_of(
         definition.cutoff,
         names=(*ROW_COLUMNS, *by),
         distinct_on=connection.dialect.name == "postgresql",
-        among=secondary_cells.unsettled_after(quarter_end, definition.cutoff),
+        among=secondary_cells.unsettled_after(quarter_end, definition.cutoff, route="route" in by),
     )
     query = secondary_query(rows, definition, MeasureSettings(), by, source=AS_OF)
     return kept + list(connection.execute(query).mappings().all())
