@@ -21,9 +21,10 @@ them equal after imports, refreshes and a moved cut-off on both databases).
 
 The cells answer only the view they were counted for: the default time point, window and
 threshold, the default measure settings, no cohort filter, at most one dimension.
-``secondary_cells_state`` records the data cut-off and a fingerprint of those rules; when the
-fingerprint differs (new code, rows written without a refresh), the view is computed from the
-facts as before, and the next refresh rebuilds the cells.
+``secondary_cells_state`` records the data cut-off they were counted at and a fingerprint of
+those rules; when either differs from today's (new code; rows written without a refresh move
+the data cut-off), the view is computed from the facts as before, and the next refresh rebuilds
+the cells.
 
 At the data cut-off every row answers. At an earlier cut-off C (a report "as of the end of last
 quarter") the rows answer for the patients *settled* by then (docs/methods.md, "Where the
