@@ -74,7 +74,7 @@ from analysis.db import schema
 from analysis.db.beyond_pain import COUNT_NAMES, FROM_FACTS, ROW_COLUMNS, secondary_query
 from analysis.db.derivation import facts_query, narrow
 from analysis.db.sqlfunctions import add_days, quarter_of
-from analysis.db.store import latest_date
+from analysis.db.store import latest_date, stored_columns
 from analysis.domain.definition import DIMENSIONS
 from analysis.domain.measures import MeasureSettings
 
@@ -190,9 +190,8 @@ def _kept_shape(connection: Connection) -> bool:
     """Whether the cells are stored in today's shape: not before migration 0012 made them, nor
     before 0021 bucketed them by quarter (the migrations in between refresh the facts with
     today's code; 0021 counts the cells)."""
-    inspector = inspect(connection)
-    name = schema.secondary_cells.name
-    return inspector.has_table(name) and "settled_by" in {c["name"] for c in inspector.get_columns(name)}
+    table = schema.secondary_cells
+    return inspect(connection).has_table(table.name) and "settled_by" in stored_columns(connection, table)
 
 
 class Recount:
