@@ -293,3 +293,31 @@ def test_0021_counts_the_secondary_cells_by_quarter_as_the_facts_do(db_url):
         }
         assert connection.execute(select(schema.secondary_cells_state)).all() == []
     engine.dispose()
+
+
+def test_0022_counts_the_profile_patterns_as_the_facts_do(db_url):
+    """A clinic stored under 0021 gets the response profile's patterns counted, equal to what a
+    full refresh of the facts counts (docs/performance.md, "Profile patterns kept"); the
+    downgrade drops them and forgets the cells' state, so that the older code counts afresh."""
+    from analysis.db import facts
+
+    engine = store.make_engine(db_url)
+    store.downgrade(engine, "0021")
+    report = import_frames(engine, generate(300, seed=24, today=TODAY), today=TODAY, source="demo")
+    assert report.ok, report.problems
+    store.migrate(engine)
+
+    def patterns() -> list[tuple]:
+        with engine.connect() as connection:
+            return sorted(tuple(row) for row in connection.execute(select(schema.profile_patterns)))
+
+    upgraded = patterns()
+    assert sum(row[7] for row in upgraded) > 100  # eligible patients, in many patterns
+    with engine.begin() as connection:
+        facts.refresh(connection)
+    assert patterns() == upgraded
+    store.downgrade(engine, "0021")
+    with engine.connect() as connection:
+        assert not inspect(connection).has_table("profile_patterns")
+        assert connection.execute(select(schema.secondary_cells_state)).all() == []
+    engine.dispose()

@@ -16,7 +16,7 @@ import pytest
 from scipy.stats import mannwhitneyu
 from sqlalchemy import String, func, literal, select, union_all
 
-from analysis.db import schema
+from analysis.db import profile_cells, schema
 from analysis.db.cohorts import patient_outcomes
 from analysis.db.sqlfunctions import coded_keys
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
@@ -117,9 +117,11 @@ def test_too_few_patients_give_a_sentence(engine) -> None:
     assert result.associations == [] and "needs at least 50 patients" in result.not_fitted
 
 
-def test_the_patterns_are_the_patients_counted_by_characteristic(engine) -> None:
-    """The patterns (text keys grouped as codes on SQLite) against a plain pandas count of the
-    per-patient rows: mixed and "none" routes, a sex not recorded, MME and PHQ-9 missing for some."""
+@pytest.mark.parametrize("kept", [True, False], ids=["kept", "counted"])
+def test_the_patterns_are_the_patients_counted_by_characteristic(engine, monkeypatch, kept) -> None:
+    """The patterns — kept at import (analysis.db.profile_cells), or counted with the text keys
+    grouped as codes on SQLite — against a plain pandas count of the per-patient rows: mixed and
+    "none" routes, a sex not recorded, age, MME and PHQ-9 missing for some."""
     _clinic(engine, patients=60)
     add_patient(
         engine,
@@ -129,7 +131,15 @@ def test_the_patterns_are_the_patients_counted_by_characteristic(engine) -> None
         followups=[{"day": 90, "pain": 2.0}],
     )
     add_patient(engine, "NO-SESSION", sessions=[], age=40, sex="X")
+    add_patient(engine, "NO-AGE", followups=[{"day": 85, "pain": 3.0}])
+    add_patient(engine, "NO-AGE-2", baseline_mme=0.0, followups=[{"day": 95, "pain": 7.0}])
+    read: list[bool] = []
+    real = profile_cells.kept_patterns
+    monkeypatch.setattr(profile_cells, "kept_patterns", lambda *a: read.append(True) or real(*a))
+    if not kept:
+        monkeypatch.setattr(profile, "_kept_view", lambda *a: False)
     _, patterns = profile.profile_patterns(engine, OutcomeDefinition(), CohortFilter())
+    assert read == ([True] if kept else [])
     rows = patient_outcomes(engine)
     with engine.connect() as connection:
         baselines = pd.read_sql(
@@ -147,8 +157,10 @@ def test_the_patterns_are_the_patients_counted_by_characteristic(engine) -> None
     keys = ["condition", "route", "baseline", "age", "sex", "mme_positive", "phq9_high"]
     expected = rows.groupby(keys, dropna=False).agg(n=("responder", "size"), responders=("responder", "sum"))
     got = patterns.astype({"mme_positive": float, "phq9_high": float}).set_index(keys)[["n", "responders"]]
-    assert "mixed" in set(patterns["route"])
+    assert "mixed" in set(patterns["route"]) and patterns["age"].isna().sum() == 3
     pd.testing.assert_frame_equal(got.sort_index(), expected.sort_index(), check_dtype=False)
+    # In the order of their characteristics, whichever way they were found (the folds' split).
+    assert patterns.equals(patterns.sort_values(keys, na_position="last", ignore_index=True))
 
 
 def test_coded_keys_keep_every_value_apart_and_decode_to_its_text(engine) -> None:

@@ -8,7 +8,8 @@ work per patient (the incremental path), and after each step every kept breakdow
 with the statement the view would otherwise run — at the data cut-off, and at earlier cut-offs
 (quarter ends and days inside a quarter), where the cells answer for the patients settled by the
 last quarter end and the others are counted from the facts (docs/performance.md, "Settled by
-quarter").
+quarter"). The response profile's patterns, kept by the same steps, are compared with the
+patterns counted from the facts after every step too (analysis.db.profile_cells).
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, select, update
 
-from analysis.db import cohorts, facts, schema, secondary_cells, store
+from analysis.db import cohorts, facts, profile_cells, schema, secondary_cells, store
 from analysis.demo import generate
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 from analysis.domain.measures import MeasureSettings
 from analysis.ingest import import_frames
+from analysis.queries import profile
 from analysis.queries.secondary import secondary_counts
 
 TODAY = date(2026, 10, 31)
@@ -42,8 +44,25 @@ def _kept(engine: Engine, grouping: str):
         return secondary_cells.kept_counts(connection, store.data_cutoff(engine), grouping)
 
 
+def _assert_patterns_answer(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The response profile's kept patterns (analysis.db.profile_cells) are read, and equal the
+    patterns counted from the facts, under both policies."""
+    with engine.connect() as connection:
+        counted_at = secondary_cells.counted_at(connection)
+        assert profile_cells.kept_patterns(connection, store.data_cutoff(engine), counted_at) is not None
+    for missing in ("itt", "completers"):
+        definition = OutcomeDefinition(missing=missing)
+        _, kept = profile.profile_patterns(engine, definition, CohortFilter())
+        with monkeypatch.context() as patch:
+            patch.setattr(profile, "_kept_view", lambda *a: False)
+            _, counted = profile.profile_patterns(engine, definition, CohortFilter())
+        pd.testing.assert_frame_equal(kept, counted, check_dtype=False)
+
+
 def _assert_cells_answer(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> int:
-    """Every kept breakdown equals the computed view; returns the eligible patients."""
+    """Every kept breakdown, and the kept profile patterns, equal the computed view; returns the
+    eligible patients."""
+    _assert_patterns_answer(engine, monkeypatch)
     for grouping in secondary_cells.GROUPINGS:
         by = (grouping,) if grouping else ()
         assert _kept(engine, grouping) is not None, grouping
@@ -123,7 +142,7 @@ def test_the_kept_cells_equal_the_computed_view_after_every_import(engine, monke
 
 
 def _cells(connection) -> list[list[tuple]]:
-    kept = (schema.secondary_cells, schema.secondary_changes)
+    kept = (schema.secondary_cells, schema.secondary_changes, schema.profile_patterns)
     return [sorted(tuple(row) for row in connection.execute(select(table))) for table in kept]
 
 
@@ -175,6 +194,9 @@ def test_cells_counted_under_other_rules_are_not_read_and_the_next_refresh_recou
     with demo.begin() as connection:
         connection.execute(update(state).values(fingerprint="older rules"))
     assert _kept(demo, "condition") is None
+    with demo.connect() as connection:  # nor the profile's patterns
+        assert secondary_cells.counted_at(connection) is None
+        assert profile_cells.kept_patterns(connection, store.data_cutoff(demo), None) is None
     assert secondary_counts(demo, by=("condition",)).counts  # computed from the facts meanwhile
     with demo.begin() as connection:
         patient = connection.execute(select(schema.patients.c.patient_id).limit(1)).scalar_one()

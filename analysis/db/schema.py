@@ -393,6 +393,24 @@ secondary_changes = Table(
     # by the first three columns alone, 6–8 s for an import into the 1M clinic instead of 0.1).
     Index(None, "grouping", "group_key", "settled_by", "kind", "value"),
 )
+#: The response profile's patients per pattern of baseline characteristics at the default view,
+#: kept by every import: ``analysis.db.profile_cells`` (docs/performance.md, "Profile patterns
+#: kept"). Age, baseline MME > 0 and PHQ-9 >= 10 may be unrecorded: stored as -1 then, so that
+#: the key is compared with ``=`` and an import finds its patterns through the primary key.
+profile_patterns = Table(
+    "profile_patterns",
+    metadata,
+    Column("condition", String(32), primary_key=True),
+    Column("route", String(16), primary_key=True),
+    Column("baseline", Float, primary_key=True),
+    Column("age", Integer, primary_key=True, autoincrement=False),
+    Column("sex", String(8), primary_key=True),
+    Column("mme_positive", Integer, primary_key=True),
+    Column("phq9_high", Integer, primary_key=True),
+    Column("eligible", Integer, nullable=False),
+    Column("with_followup", Integer, nullable=False),
+    Column("responders", Integer, nullable=False),
+)
 #: What ``secondary_cells`` and ``secondary_changes`` count: at which data cut-off, under which
 #: rules (one row).
 secondary_cells_state = Table(

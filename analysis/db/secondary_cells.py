@@ -19,6 +19,9 @@ dimensions and then added up per breakdown, so the kept answer and the computed 
 apart (``tests/test_secondary_cells.py`` holds
 them equal after imports, refreshes and a moved cut-off on both databases).
 
+The response profile's patterns of baseline characteristics are kept by the same steps
+(:mod:`analysis.db.profile_cells`), under the same state.
+
 The cells answer only the view they were counted for: the default time point, window and
 threshold, the default measure settings, no cohort filter, at most one dimension.
 ``secondary_cells_state`` records the data cut-off they were counted at and a fingerprint of
@@ -70,7 +73,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import ColumnElement
 
-from analysis.db import schema
+from analysis.db import profile_cells, schema
 from analysis.db.beyond_pain import COUNT_NAMES, FROM_FACTS, ROW_COLUMNS, secondary_query
 from analysis.db.derivation import facts_query, narrow
 from analysis.db.sqlfunctions import add_days, quarter_of
@@ -93,9 +96,8 @@ _SETTLED_BY = (
 
 def fingerprint() -> str:
     """The rules the cells are counted under; another value means they must be recounted."""
-    rules = repr(
-        (schema.FACTS_TIMEPOINT, DEFAULT_VIEW, MeasureSettings(), GROUPINGS, COUNT_NAMES, _SETTLED_BY)
-    )
+    kept = (schema.FACTS_TIMEPOINT, DEFAULT_VIEW, MeasureSettings(), GROUPINGS, COUNT_NAMES, _SETTLED_BY)
+    rules = repr((*kept, *profile_cells.RULES))
     return hashlib.sha256(rules.encode()).hexdigest()[:32]
 
 
@@ -207,6 +209,8 @@ class Recount:
         self.connection = connection
         self.keys = keys
         self.kept = _kept_shape(connection)
+        # The response profile's patterns are kept the same way (analysis.db.profile_cells).
+        self.patterns = self.kept and profile_cells.kept_shape(connection)
         self.rebuild = keys is None
         self.old_cutoff: date | None = None
         if not self.kept:
@@ -218,7 +222,7 @@ class Recount:
         """Take away the touched patients' parts, counted as they were."""
         if not self.kept:
             return
-        for table in _WORK:
+        for table in self._work():
             table.drop(self.connection, checkfirst=True)  # SQLite keeps them until disconnect
             table.create(self.connection)
         if self.rebuild:
@@ -238,16 +242,23 @@ class Recount:
         if self.rebuild:
             for table, *_ in _KEPT:
                 connection.execute(delete(table))
+            if self.patterns:
+                profile_cells.clear(connection)
         if cutoff is not None:
             self._add_parts(cutoff, sign=1)
         self._analyze(_PARTS)
         self._fold()
+        if self.patterns:
+            profile_cells.fold(connection)
         state = schema.secondary_cells_state
         connection.execute(delete(state))
         connection.execute(insert(state).values(id=_STATE_ID, as_of=cutoff, fingerprint=fingerprint()))
         if connection.dialect.name != "postgresql":  # PostgreSQL drops them at commit
-            for table in _WORK:
+            for table in self._work():
                 table.drop(connection)
+
+    def _work(self) -> tuple[Table, ...]:
+        return (*_WORK, *profile_cells.WORK) if self.patterns else _WORK
 
     def _analyze(self, table: Table) -> None:
         if self.connection.dialect.name == "postgresql":  # a plan for its real size
@@ -278,12 +289,16 @@ class Recount:
         """The touched patients' (all patients' on a rebuild) counts at ``cutoff``, per cell."""
         definition = replace(DEFAULT_VIEW, cutoff=cutoff)
         # Only what the counts read: a migration before 0016 has no end of care in the facts.
+        touched = [schema.patient_facts.c.patient_key.in_(select(_TOUCHED.c.patient_key))]
+        mine = [] if self.rebuild else touched
+        if self.patterns:
+            patients = narrow(facts_query(definition, cutoff), profile_cells.ROW_COLUMNS)
+            profile_cells.add_parts(self.connection, patients.where(*mine), sign=sign)
         rows = narrow(facts_query(definition, cutoff), (*ROW_COLUMNS, *DIMENSIONS))
         rows = rows.add_columns(
             settled_by().label("settled_by"), settled_by(route=True).label("settled_by_route")
         )
-        if not self.rebuild:
-            rows = rows.where(schema.patient_facts.c.patient_key.in_(select(_TOUCHED.c.patient_key)))
+        rows = rows.where(*mine)
         settings = MeasureSettings()
         keys = (*DIMENSIONS, "settled_by", "settled_by_route")
         counted = secondary_query(rows, definition, settings, keys, source=FROM_FACTS).subquery()
@@ -388,6 +403,13 @@ def kept_counts(
     return rows + list(connection.execute(histograms).mappings().all())
 
 
+def counted_at(connection: Connection) -> date | None:
+    """The data cut-off the kept cells (and profile patterns) were counted at under today's rules;
+    None when they were not, or nothing was stored."""
+    current, as_of = _state(connection)
+    return as_of if current else None
+
+
 def _state(connection: Connection) -> tuple[bool, date | None]:
     """Whether the kept cells were counted under today's rules, and at which data cut-off."""
     state = schema.secondary_cells_state
@@ -401,6 +423,7 @@ def _state(connection: Connection) -> tuple[bool, date | None]:
 __all__ = [
     "GROUPINGS",
     "Recount",
+    "counted_at",
     "fingerprint",
     "kept_counts",
     "last_quarter_end",

@@ -2,7 +2,8 @@
 
 Association, never a rule to refuse a patient. The database counts the patients of each
 pattern of condition × route × baseline pain × age × sex × baseline MME > 0 × baseline
-PHQ-9 ≥ 10 among the patients in the denominator; the logistic model is fitted to those
+PHQ-9 ≥ 10 among the patients in the denominator (at the default view, kept counted by every
+import: :mod:`analysis.db.profile_cells`); the logistic model is fitted to those
 counts (:mod:`analysis.stats.logistic`), cross-validated by folds of patients, and its
 discrimination (AUC, DeLong interval) and calibration are measured on the held-out folds.
 """
@@ -14,11 +15,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Connection, Engine, Select
+from sqlalchemy.sql.expression import ColumnElement
 
-from analysis.db import schema
+from analysis.db import cohorts, profile_cells, secondary_cells
 from analysis.db.cohorts import cohort_query
-from analysis.db.derivation import is_set
+from analysis.db.derivation import at_default_timepoint
 from analysis.db.frames import read_frame
 from analysis.db.sqlfunctions import coded_keys
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
@@ -60,42 +62,63 @@ LABELS: dict[str, str] = {
 def profile_patterns(
     engine: Engine, definition: OutcomeDefinition, cohort: CohortFilter
 ) -> tuple[OutcomeDefinition, pd.DataFrame]:
-    """Patients and responders per pattern of baseline characteristics (SQL)."""
-    read = ("patient_key", *_TEXT_KEYS, "baseline", "age", "eligible", "with_followup", "responder")
-    definition, rows = cohort_query(engine, definition, cohort, columns=read)
-    r = rows.subquery("cohort")
-    # The baselines from the narrow measure facts (a copy of the patients' own, one row per
-    # patient), not from the wide patients table (docs/performance.md, "Profile at 10M").
-    p = schema.measure_facts
-    counted = r.c.eligible if definition.missing == "itt" else r.c.with_followup
-    mme = case((p.c.baseline_mme > 0, 1), (p.c.baseline_mme.is_not(None), 0), else_=None).label(
-        "mme_positive"
+    """Patients and responders per pattern of baseline characteristics, in the order of the
+    characteristics' values (the folds' split depends on the order of the patterns, so the
+    profile is the same whichever database, or the kept patterns, gave them).
+
+    At the default view the patterns kept at import are read (:mod:`analysis.db.profile_cells`);
+    otherwise the database counts them from the cohort's per-patient rows.
+    """
+    definition, rows = cohort_query(engine, definition, cohort, columns=profile_cells.ROW_COLUMNS)
+    assert definition.cutoff is not None
+    with engine.connect() as connection:
+        frame = None
+        if _kept_view(definition, cohort):
+            counted_at = secondary_cells.counted_at(connection)
+            frame = profile_cells.kept_patterns(connection, definition.cutoff, counted_at)
+        if frame is None:
+            frame = _counted(connection, rows)
+    n = "eligible" if definition.missing == "itt" else "with_followup"
+    frame = frame.rename(columns={n: "n"})[[*profile_cells.KEYS, "n", "responders"]]
+    frame = frame[frame["n"] > 0].astype({"n": "int64", "responders": "int64"})
+    return definition, frame.sort_values(list(profile_cells.KEYS), na_position="last", ignore_index=True)
+
+
+def _kept_view(definition: OutcomeDefinition, cohort: CohortFilter) -> bool:
+    """Whether the kept patterns count this view (besides its cut-off, which
+    :func:`analysis.db.profile_cells.kept_patterns` checks): the facts' time point and window,
+    the default threshold, no cohort filter."""
+    return (
+        cohorts.READ_FACTS
+        and at_default_timepoint(definition)
+        and definition.threshold == secondary_cells.DEFAULT_VIEW.threshold
+        and cohort.is_empty
     )
-    phq9 = case((p.c.baseline_phq9 >= 10, 1), (p.c.baseline_phq9.is_not(None), 0), else_=None).label(
-        "phq9_high"
-    )
+
+
+def _counted(connection: Connection, rows: Select[Any]) -> pd.DataFrame:
+    """The patterns counted from the cohort's rows (:func:`profile_cells.pattern_counts`)."""
     # SQLite sorts to group, and sorts integers faster than text: the text keys go as codes
     # there (coded_keys). PostgreSQL hashes text as fast, and the codes' CASE only cost it time
     # (10M sessions: 3.0 s with the text, 4.3 s with the codes; docs/performance.md, "Coded keys").
-    coded = engine.dialect.name == "sqlite"
-    text: dict[str, list[Any]] = {
-        name: coded_keys(r.c[name], values, name) if coded else [r.c[name]]
-        for name, values in _TEXT_KEYS.items()
-    }
-    keys = [*text["condition"], *text["route"], r.c.baseline, r.c.age, *text["sex"], mme, phq9]
-    query = (
-        select(*keys, func.count().label("n"), func.coalesce(func.sum(r.c.responder), 0).label("responders"))
-        .select_from(r.join(p, p.c.patient_key == r.c.patient_key))
-        .where(is_set(counted))
-        .group_by(*keys)
-    )
-    with engine.connect() as connection:
-        frame = read_frame(connection, query, text=[*_TEXT_KEYS, *(f"{name}_other" for name in _TEXT_KEYS)])
+    coded = connection.dialect.name == "sqlite"
+
+    def keys(r: Any) -> list[ColumnElement[Any]]:
+        plain = profile_cells.characteristic_keys(r)
+        return [part for column in plain for part in _coded(column)] if coded else plain
+
+    query = profile_cells.pattern_counts(rows, keys)
+    frame = read_frame(connection, query, text=[*_TEXT_KEYS, *(f"{name}_other" for name in _TEXT_KEYS)])
     if coded:
         for name, values in _TEXT_KEYS.items():
             frame[name] = _decoded(frame.pop(f"{name}_code"), frame.pop(f"{name}_other"), values)
-    names = ["condition", "route", "baseline", "age", "sex", "mme_positive", "phq9_high", "n", "responders"]
-    return definition, frame[names].astype({"n": "int64", "responders": "int64"})
+    return frame
+
+
+def _coded(column: ColumnElement[Any]) -> list[ColumnElement[Any]]:
+    """A text characteristic as :func:`coded_keys`' two columns; any other as it is."""
+    values = _TEXT_KEYS.get(column.name)
+    return [column] if values is None else coded_keys(column, values, column.name)
 
 
 def _decoded(codes: pd.Series, others: pd.Series, values: tuple[str, ...]) -> pd.Series:
