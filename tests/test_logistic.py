@@ -70,6 +70,41 @@ def test_the_fit_equals_statsmodels_glm_binomial_on_a_random_grouped_design(seed
     np.testing.assert_allclose(np.sqrt(np.diag(ours.cov)), reference.bse, rtol=1e-6)
 
 
+def test_a_fold_with_emptied_patterns_fits_as_the_design_without_them(monkeypatch) -> None:
+    """A pattern with no patient counts for nothing: the design with some patterns' counts set to
+    0 fits as statsmodels fits the design without those rows, with the weighted sums and the rank
+    made block by block (blocks of 64 rows here, so that several are summed)."""
+    monkeypatch.setattr(logistic, "CHUNK_ROWS", 64)
+    d = logistic.design(
+        _random_clinic(4), categorical={"site": None, "sex": None}, continuous=["age", "pain"]
+    )
+    held = np.arange(len(d.trials)) % 3 == 0
+    emptied = logistic.Design(
+        d.names, d.X, np.where(held, 0.0, d.events), np.where(held, 0.0, d.trials), d.references
+    )
+    kept = logistic.Design(d.names, d.X[~held], d.events[~held], d.trials[~held], d.references)
+    ours, reference = logistic.fit(emptied), _statsmodels(kept)
+    np.testing.assert_allclose(ours.params, reference.params, rtol=1e-6)
+    np.testing.assert_allclose(np.sqrt(np.diag(ours.cov)), reference.bse, rtol=1e-6)
+
+
+def test_the_rank_by_blocks_is_numpys_matrix_rank(monkeypatch) -> None:
+    """``np.linalg.matrix_rank`` (its documented default tolerance, S.max() · max(M, N) · eps) of
+    the chosen rows: full, with a column that another determines, and one that only the chosen
+    rows make collinear."""
+    monkeypatch.setattr(logistic, "CHUNK_ROWS", 50)
+    rng = np.random.default_rng(7)
+    X = np.column_stack([np.ones(400), rng.normal(size=(400, 3))])
+    everyone = np.ones(400, dtype=bool)
+    assert logistic._rank(X, everyone) == np.linalg.matrix_rank(X) == 4
+    doubled = np.column_stack([X, 2 * X[:, 1]])
+    assert logistic._rank(doubled, everyone) == np.linalg.matrix_rank(doubled) == 4
+    some = X[:, 1] > 0
+    indicator = np.column_stack([X, (X[:, 1] > 0).astype(float)])  # constant among ``some``
+    assert logistic._rank(indicator, everyone) == np.linalg.matrix_rank(indicator) == 5
+    assert logistic._rank(indicator, some) == np.linalg.matrix_rank(indicator[some]) == 4
+
+
 NEAR = pd.DataFrame(
     {
         "group": ["a", "a", "b", "b", "c", "c"],

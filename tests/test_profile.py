@@ -39,6 +39,14 @@ def test_the_auc_is_the_mann_whitney_statistic_over_the_pairs() -> None:
     assert discrimination.auc_delong(SCORES, POS, NEG).auc == pytest.approx(u / (len(pos) * len(neg)))
 
 
+def test_scores_no_patient_has_change_nothing() -> None:
+    """Cross-validation scores every pattern in every fold, most with no patient held out: those
+    scores (here interleaved, one equal to a real score) leave the AUC and its interval as they are."""
+    scores = np.concatenate([SCORES, [0.05, 0.2, 0.95]])
+    pos, neg = np.concatenate([POS, [0, 0, 0]]), np.concatenate([NEG, [0, 0, 0]])
+    assert discrimination.auc_delong(scores, pos, neg) == discrimination.auc_delong(SCORES, POS, NEG)
+
+
 def test_delongs_variance_matches_its_per_patient_definition() -> None:
     pos, neg = _expanded()
     m, n = len(pos), len(neg)

@@ -21,7 +21,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from analysis.db import cohorts, profile_cells, secondary_cells
 from analysis.db.cohorts import cohort_query
 from analysis.db.derivation import at_default_timepoint
-from analysis.db.frames import read_frame
+from analysis.db.frames import read_frame, release_unused
 from analysis.db.sqlfunctions import coded_keys
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 from analysis.domain.vocabulary import (
@@ -199,15 +199,12 @@ def _model_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int], lis
 
 
 def _fold_prediction(d: logistic.Design, held_events: np.ndarray, held_nonevents: np.ndarray) -> np.ndarray:
-    """Every pattern's predicted probability from the model fitted without one fold's patients.
-
-    A function of its own so that each fold's copy of the design (32 MB at 10M sessions) is
-    freed before the next fold makes its own (docs/performance.md, "Profile at 10M").
-    """
+    """Every pattern's predicted probability from the model fitted without one fold's patients:
+    the design with the fold's patients taken from each pattern's counts (a pattern left with
+    none counts for nothing), not a copy of its rows (docs/performance.md, "Profile patterns kept")."""
     train_events = d.events - held_events
     train_trials = d.trials - held_events - held_nonevents
-    keep = train_trials > 0
-    train = logistic.Design(d.names, d.X[keep], train_events[keep], train_trials[keep], d.references)
+    train = logistic.Design(d.names, d.X, train_events, train_trials, d.references)
     return logistic.fit(train).predict(d.X)
 
 
@@ -224,6 +221,7 @@ def response_profile(
     definition, frame = profile_patterns(engine, definition, cohort)
     model, excluded, left_out = _model_frame(frame)
     del frame  # the patterns as read: the model frame is what the fits need (memory at 10M)
+    release_unused()
     n, events = int(model["n"].sum()), int(model["responders"].sum())
     base: dict[str, Any] = {
         "definition": definition,
@@ -250,6 +248,8 @@ def response_profile(
         categorical={"condition": None, "route": None, "sex": None},
         continuous=[("baseline_pain" if c == "baseline" else c) for c in continuous],
     )
+    del model  # the design holds what the fits need: the patterns' frames are freed before them
+    release_unused()
     base["references"] = dict(d.references)
     try:
         fitted = logistic.fit(d)
@@ -272,7 +272,7 @@ def response_profile(
                 not_fitted=f"The odds ratios are shown, but the cross-validation failed in fold {k + 1}: "
                 f"{exc}.",
             )
-    del d, model, fitted  # the design's 347,322 rows at 10M: freed before the AUC sorts its copies
+    del d, fitted  # the design's 347,322 rows at 10M: freed before the AUC sorts its copies
     scores = predicted.ravel()
     positives, negatives = fold_events.ravel(), fold_nonevents.ravel()
     auc = discrimination.auc_delong(scores, positives, negatives, alpha)

@@ -35,6 +35,9 @@ References
    exposure period. Math Model 7:1393–1512 (the g-formula: standardisation over a model).
 .. [3] Dobson AJ, Barnett AG (2008). An Introduction to Generalized Linear Models, 3rd ed. CRC.
    §7.3 (Bliss's beetle mortality data, the worked example of the tests).
+.. [4] Demmel J, Grigori L, Hoemmen M, Langou J (2012). Communication-optimal parallel and
+   sequential QR and LU factorizations. SIAM J Sci Comput 34:A206–A239 (QR by blocks of rows:
+   the R factors of the blocks, stacked and factored again, give the R of the whole).
 """
 
 from __future__ import annotations
@@ -59,7 +62,13 @@ class FitFailure(Exception):
 
 @dataclass(frozen=True)
 class Design:
-    """A design matrix over covariate patterns, with each pattern's patients and responders."""
+    """A design matrix over covariate patterns, with each pattern's patients and responders.
+
+    A pattern with no patient (``trials`` 0) adds nothing to the likelihood, its gradient or its
+    information, and is left out of the rank and separation checks: a cross-validation fold is
+    the whole design with the held-out patients' counts taken away, not a copy of its rows
+    (docs/performance.md, "Profile patterns kept").
+    """
 
     names: tuple[str, ...]
     X: np.ndarray
@@ -198,7 +207,7 @@ def _newton(d: Design) -> tuple[np.ndarray, np.ndarray]:
             p = expit(eta)
             w = n * p * (1.0 - p)
             try:
-                step = np.linalg.solve((X.T * w) @ X, X.T @ (y - n * p))
+                step = np.linalg.solve(_weighted_gram(X, w), X.T @ (y - n * p))
             except np.linalg.LinAlgError as exc:
                 raise FitFailure(_separated(d, beta)) from exc
             tolerance = TOLERANCE * (abs(deviance) + 0.1)
@@ -222,7 +231,7 @@ def _newton(d: Design) -> tuple[np.ndarray, np.ndarray]:
             raise FitFailure(_separated(d, None))
         p = expit(eta)
         try:
-            cov = np.linalg.inv((X.T * (n * p * (1.0 - p))) @ X)
+            cov = np.linalg.inv(_weighted_gram(X, n * p * (1.0 - p)))
         except np.linalg.LinAlgError as exc:
             raise FitFailure(_separated(d, beta)) from exc
     return beta, cov
@@ -235,11 +244,11 @@ def _fit(d: Design) -> LogisticFit:
     if events.sum() == 0 or nonevents.sum() == 0:
         who = "no patient responded" if events.sum() == 0 else "every patient responded"
         raise FitFailure(f"{who}, so there is nothing to model")
-    rank = np.linalg.matrix_rank(d.X)
-    if rank < d.X.shape[1]:
+    counted = d.trials > 0
+    if _rank(d.X, counted) < d.X.shape[1]:
         raise FitFailure(_collinear(d))
     params, cov = _newton(d)
-    if np.max(np.abs(d.X @ params)) > SEPARATION_ETA:
+    if np.max(np.abs(d.X @ params)[counted]) > SEPARATION_ETA:
         raise FitFailure(_separated(d, params))
     return LogisticFit(
         names=d.names,
@@ -250,11 +259,45 @@ def _fit(d: Design) -> LogisticFit:
     )
 
 
+#: Rows of the design handled at a time by :func:`_weighted_gram` and :func:`_rank` (2.9 MB of a
+#: 22-column design).
+CHUNK_ROWS = 16_384
+
+
+def _weighted_gram(X: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Xᵀ diag(w) X, summed over blocks of rows: ``(X.T * w) @ X`` made a weighted copy of the
+    whole design at every step (61 MB for 347,322 patterns × 22 columns at 10M sessions;
+    docs/performance.md, "Profile patterns kept")."""
+    gram = np.zeros((X.shape[1], X.shape[1]))
+    for start in range(0, len(X), CHUNK_ROWS):
+        block = X[start : start + CHUNK_ROWS]
+        gram += (block.T * w[start : start + CHUNK_ROWS]) @ block
+    return gram
+
+
+def _rank(X: np.ndarray, rows: np.ndarray) -> int:
+    """The rank of ``X[rows]``, as ``np.linalg.matrix_rank`` finds it (singular values above
+    σ_max · max(m, n) · ε), from the triangular factor of a QR decomposition made block by block
+    (each block's R stacked and factored again [4]_): R has X's singular values,
+    and no copy of the whole design is made (``matrix_rank``'s SVD copied it)."""
+    factors = [
+        np.linalg.qr(block, mode="r")
+        for start in range(0, len(X), CHUNK_ROWS)
+        if len(block := X[start : start + CHUNK_ROWS][rows[start : start + CHUNK_ROWS]])
+    ]
+    if not factors:
+        return 0
+    singular = np.linalg.svd(np.linalg.qr(np.vstack(factors), mode="r"), compute_uv=False)
+    tolerance = singular.max() * max(int(rows.sum()), X.shape[1]) * np.finfo(X.dtype).eps
+    return int((singular > tolerance).sum())
+
+
 def _collinear(d: Design) -> str:
     """Name a covariate that the others determine (the first column whose removal keeps the rank)."""
-    full = np.linalg.matrix_rank(d.X)
+    X = d.X[d.trials > 0]  # a copy, on the way to a refusal only
+    full = np.linalg.matrix_rank(X)
     for i, name in enumerate(d.names[1:], start=1):
-        if np.linalg.matrix_rank(np.delete(d.X, i, axis=1)) == full:
+        if np.linalg.matrix_rank(np.delete(X, i, axis=1)) == full:
             return (
                 f"“{_label(name)}” is the same for all these patients or follows from their other "
                 "characteristics (for example one site treats with one route only), so its effect "
