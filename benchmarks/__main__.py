@@ -38,6 +38,8 @@ from benchmarks.probes import PROJECT_ROOT, ProbeError, run_probe
 from benchmarks.report import Row, calibration, failures, machine_facts, results_block, text_table, write_doc
 
 DEFAULT_DOC = PROJECT_ROOT / "docs" / "performance.md"
+#: The clinic the load test runs on (issue #16).
+LOAD_TEST_SIZE = "1m"
 _START = time.perf_counter()
 
 
@@ -85,6 +87,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=3,
         help="runs (a new process each) of the importer, summary, DuckDB, page and command probes; the "
         "median is shown (default 3; at 10m the summary, DuckDB and page probes run once)",
+    )
+    parser.add_argument(
+        "--load-sessions",
+        type=int,
+        default=20,
+        help=f"users of the load test on the {LOAD_TEST_SIZE} PostgreSQL clinic (default 20)",
+    )
+    parser.add_argument(
+        "--load-seconds",
+        type=float,
+        default=60.0,
+        help="how long the users change filters; 0 skips the load test (default 60)",
     )
     parser.add_argument(
         "--doc", type=Path, default=None, help=f"markdown file to update (default {DEFAULT_DOC})"
@@ -270,6 +284,15 @@ class Bench:
             timed = self.probe("command", {"url": url, "argv": argv}, f"{measure}/{key}", self.args.repeat)
             self.rows.append(Row(measure, engine, size, value(timed, "cold_s")))
             self.rows.append(Row(f"{measure}_peak", engine, size, value(timed, "peak_mb")))
+        # Many users at once (issue #16: 20 sessions at 1M, p95 <= 2 s, no error), on PostgreSQL,
+        # the database a clinic network serves from (docs/performance.md, "Many users at once").
+        if engine == "postgresql" and size == LOAD_TEST_SIZE and self.args.load_seconds > 0:
+            arguments = {"url": url, "sessions": self.args.load_sessions, "seconds": self.args.load_seconds}
+            load = self.probe("loadtest", arguments, f"loadtest/{key}")
+            self.rows.append(Row("load_p95", engine, size, value(load, "p95_s")))
+            self.rows.append(Row("load_errors", engine, size, value(load, "errors")))
+            for sample in [] if load is None else load["error_samples"][:3]:
+                self.notes.append(f"loadtest/{key}: {sample}")
         # Last, because it changes the clinic: the importer's slice added to it (one run).
         into = self.probe(
             "importer", {"url": url, "sessions": self.args.import_sessions}, f"import-into/{key}"
@@ -279,7 +302,7 @@ class Bench:
 
 def _order(rows: list[Row], engines: list[str], sizes: list[str]) -> list[Row]:
     measures = ["import", "reimport", "import_into", "bulk", "summary_cold", "summary_disk", "summary_warm"]
-    measures += ["overview_cold", "filter_new", "filter_cached", "app_peak"]
+    measures += ["overview_cold", "filter_new", "filter_cached", "app_peak", "load_p95", "load_errors"]
     measures += [m for key in COMMANDS for m in (key, f"{key}_peak")]  # the commands' rows
     size_rank = {s: i for i, s in enumerate(sizes)}
     return sorted(

@@ -319,6 +319,23 @@ def probe_command(args: dict[str, Any]) -> dict[str, Any]:
     return {"cold_s": seconds, "bytes": len(out.getvalue()), "peak_mb": peak_mb()}
 
 
+def probe_loadtest(args: dict[str, Any]) -> dict[str, Any]:
+    """``args["sessions"]`` users changing filters for ``args["seconds"]`` against the dashboard's
+    server on ``args["url"]`` (:func:`benchmarks.loadtest.drive`): every run's time and errors."""
+    from benchmarks.loadtest import drive
+
+    result = drive(args["url"], int(args["sessions"]), float(args["seconds"]))
+    return {
+        "p95_s": result["all"]["p95_s"],
+        "median_s": result["all"]["median_s"],
+        "runs": result["runs"],
+        "errors": float(result["errors"]),
+        "runs_per_s": result["runs_per_s"],
+        "server_peak_mb": result["peak_mb"],
+        "error_samples": result["error_samples"],
+    }
+
+
 PROBES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "command": probe_command,
     "summary": probe_summary,
@@ -326,6 +343,7 @@ PROBES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "duckdb": probe_duckdb,
     "app": probe_app,
     "importer": probe_importer,
+    "loadtest": probe_loadtest,
 }
 
 
