@@ -60,14 +60,23 @@ def _assert_patterns_answer(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def _assert_cells_answer(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> int:
-    """Every kept breakdown, and the kept profile patterns, equal the computed view; returns the
-    eligible patients."""
+    """Every kept breakdown at every kept time point, and the kept profile patterns, equal the
+    computed view; returns the eligible patients (at the facts' time point)."""
     _assert_patterns_answer(engine, monkeypatch)
     for grouping in secondary_cells.GROUPINGS:
         by = (grouping,) if grouping else ()
         assert _kept(engine, grouping) is not None, grouping
         kept = secondary_counts(engine, by=by)
         assert kept == _computed(engine, monkeypatch, by=by), grouping
+        for timepoint in secondary_cells.TIMEPOINTS[1:]:
+            definition = OutcomeDefinition(timepoint_days=timepoint)
+            with engine.connect() as connection:
+                cutoff = store.data_cutoff(engine)
+                assert (
+                    secondary_cells.kept_counts(connection, cutoff, grouping, timepoint=timepoint) is not None
+                )
+            kept = secondary_counts(engine, definition, by=by)
+            assert kept == _computed(engine, monkeypatch, definition=definition, by=by), (timepoint, grouping)
     return sum(group["patients"] for _, group in secondary_counts(engine).counts)
 
 
@@ -178,13 +187,21 @@ def test_only_the_default_view_is_read_from_the_cells(demo, monkeypatch):
         {"settings": MeasureSettings(phq9_baseline=15)},
         {"definition": OutcomeDefinition(threshold=0.5)},
         {"definition": OutcomeDefinition(timepoint_days=180, window_days=45)},
+        {"definition": OutcomeDefinition(timepoint_days=120)},
     ):
         secondary_counts(demo, **arguments)
     assert read == ["route"]
+    # Six months, the default window: kept too, at the data cut-off only.
+    secondary_counts(demo, OutcomeDefinition(timepoint_days=180), by=("route",))
+    assert read == ["route", "route"]
+    earlier_cutoff = store.data_cutoff(demo) - timedelta(days=1)
+    with demo.connect() as connection:  # nor by quarter: an earlier cut-off is counted
+        assert secondary_cells.kept_counts(connection, earlier_cutoff, "", timepoint=180) is None
+    read.clear()
     # An earlier cut-off: the cells answer for the patients settled by the last quarter end only.
     earlier = replace(OutcomeDefinition(), cutoff=store.data_cutoff(demo) - timedelta(days=1))
     assert secondary_counts(demo, definition=earlier) == _computed(demo, monkeypatch, definition=earlier)
-    assert read == ["route", ""]
+    assert read == [""]
     with demo.connect() as connection:
         assert secondary_cells.kept_counts(connection, earlier.cutoff, "") is None
 

@@ -166,7 +166,7 @@ def _measures_as_of(eligible: Any, definition: OutcomeDefinition) -> tuple[list[
 
 
 def _patient_rows(
-    cohort_rows: Select[Any], definition: OutcomeDefinition, by: Sequence[str], *, source: str
+    cohort_rows: Select[Any], definition: OutcomeDefinition, by: Sequence[str], *, source: str, keys: Any
 ) -> Any:
     """Per eligible patient: group keys, the pain flags, the four baselines and each measure at
     the follow-up that counts for it.
@@ -176,8 +176,9 @@ def _patient_rows(
     follow-ups are settled by the cut-off and searches the kept follow-up days of the others only
     (docs/performance.md, "Earlier cut-offs"); :data:`FROM_DAYS` (another time point or window)
     ranks every eligible patient's kept follow-up days, with the baselines kept beside the
-    measure facts; :data:`FROM_ROWS` joins ``patients`` and makes a pass over every eligible
-    patient's follow-ups in the window (the straightforward query).
+    measure facts (of the patients of ``keys`` only, a query of patient keys, when given);
+    :data:`FROM_ROWS` joins ``patients`` and makes a pass over every eligible patient's follow-ups
+    in the window (the straightforward query).
     """
     c = cohort_rows.subquery("cohort")
     eligible = select(c).where(is_set(c.c.eligible)).subquery("eligible")
@@ -195,7 +196,7 @@ def _patient_rows(
     elif source == FROM_DAYS:
         # Ranked for every patient, then joined: restricted to the eligible keys, PostgreSQL
         # guessed 200 of them and looked 1.3M up one by one (16 s at 10M sessions).
-        at = measures_at_days(None, definition, definition.cutoff)
+        at = measures_at_days(keys, definition, definition.cutoff)
         measures = [at.c[m] for m in FOLLOWUP_MEASURES]
         baselines = kept
         joined = eligible.join(kept, kept.c.patient_key == eligible.c.patient_key).outerjoin(
@@ -231,15 +232,17 @@ def secondary_query(
     by: Sequence[str],
     *,
     source: str = FROM_ROWS,
+    keys: Any = None,
 ) -> Select[Any]:
     """One statement: per group a ``counts`` row, and per group and change measure one row per
     distinct change value with its number of patients (``kind`` says which).
 
     ``definition`` must carry its resolved cut-off (it bounds the follow-ups that count).
     ``source`` says where the measures are read (:func:`_patient_rows`, chosen by
-    :func:`secondary_counts`).
+    :func:`secondary_counts`); ``keys``, a query of patient keys, bounds the ranking of
+    :data:`FROM_DAYS` when the cohort rows are those patients' only (the kept cells' parts).
     """
-    rows = _patient_rows(cohort_rows, definition, by, source=source)
+    rows = _patient_rows(cohort_rows, definition, by, source=source, keys=keys)
     group_keys = [rows.c[name] for name in by]
     count_columns = _count_columns(rows, settings)
     names = [column.name for column in count_columns]

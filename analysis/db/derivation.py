@@ -344,6 +344,7 @@ def facts_query(
     *,
     followups_until: date | None = None,
     distinct_on: bool = False,
+    keys: Any = None,
 ) -> Select[Any]:
     """The rows of :func:`patient_outcomes_query` read from ``patient_facts``.
 
@@ -352,7 +353,9 @@ def facts_query(
     :func:`facts_as_of_query`). At the default time point and window no other table is read —
     the reduction is stored — and at another one the nearest follow-up on or before
     ``followups_until`` (every follow-up when None) is found in ``followup_days``
-    (:func:`analysis.db.followup_days.nearest`; ``distinct_on`` on PostgreSQL).
+    (:func:`analysis.db.followup_days.nearest`; ``distinct_on`` on PostgreSQL), searched among the
+    patients of ``keys`` only when given (a query of patient keys; the caller still filters the
+    rows).
     """
     t = schema.patient_facts
     evaluable = t.c.evaluable == 1
@@ -362,7 +365,7 @@ def facts_query(
         reduction: ColumnElement[Any] = t.c.reduction
         source: Any = t
     else:
-        nearest = followup_days.nearest(definition, followups_until, distinct_on=distinct_on)
+        nearest = followup_days.nearest(definition, followups_until, keys, distinct_on=distinct_on)
         followup = followup_days.followup_columns(nearest)
         reduction = _reduction(evaluable, t.c.baseline, nearest.c.pain)
         source = t.outerjoin(nearest, nearest.c.patient_key == t.c.patient_key)

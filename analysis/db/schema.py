@@ -365,24 +365,28 @@ BEYOND_PAIN_COUNTS: tuple[str, ...] = (
 )
 #: The default view of the outcomes beyond pain, already counted: per breakdown (``grouping``:
 #: '' for the whole clinic, else one dimension) and group, the counts. Kept at import by
-#: ``analysis.db.secondary_cells`` (docs/performance.md, "Beyond pain, counted at import").
+#: ``analysis.db.secondary_cells`` (docs/performance.md, "Beyond pain, counted at import"), at
+#: the facts' time point and at the other time points clinics report (``timepoint``, days).
 secondary_cells = Table(
     "secondary_cells",
     metadata,
+    Column("timepoint", Integer, nullable=False),
     Column("grouping", String(16), nullable=False),
     Column("group_key", String(64), nullable=False),  # '' for the whole clinic
     # The calendar quarter (``2026-Q2``) by whose end the patients of the row were settled: as
-    # of any later cut-off their part is what it is now (analysis.db.secondary_cells).
+    # of any later cut-off their part is what it is now (analysis.db.secondary_cells); '' at the
+    # other time points, which answer the data cut-off only.
     Column("settled_by", String(8), nullable=False),
     Column("patients", Integer, nullable=False),  # eligible
     *[Column(name, Integer, nullable=False) for name in BEYOND_PAIN_COUNTS],
-    Index(None, "grouping", "group_key", "settled_by"),
+    Index(None, "timepoint", "grouping", "group_key", "settled_by"),
 )
 #: The change histograms of the same view: per breakdown, group and change measure, each
 #: distinct change with its number of patients.
 secondary_changes = Table(
     "secondary_changes",
     metadata,
+    Column("timepoint", Integer, nullable=False),
     Column("grouping", String(16), nullable=False),
     Column("group_key", String(64), nullable=False),
     Column("settled_by", String(8), nullable=False),
@@ -391,7 +395,7 @@ secondary_changes = Table(
     Column("patients", Integer, nullable=False),
     # The whole key: an import adds its sums to the rows it names, found one by one (on SQLite,
     # by the first three columns alone, 6–8 s for an import into the 1M clinic instead of 0.1).
-    Index(None, "grouping", "group_key", "settled_by", "kind", "value"),
+    Index(None, "timepoint", "grouping", "group_key", "settled_by", "kind", "value"),
 )
 #: The response profile's patients per pattern of baseline characteristics at the default view,
 #: kept by every import: ``analysis.db.profile_cells`` (docs/performance.md, "Profile patterns

@@ -22,8 +22,12 @@ them equal after imports, refreshes and a moved cut-off on both databases).
 The response profile's patterns of baseline characteristics are kept by the same steps
 (:mod:`analysis.db.profile_cells`), under the same state.
 
-The cells answer only the view they were counted for: the default time point, window and
-threshold, the default measure settings, no cohort filter, at most one dimension.
+The cells answer only the views they were counted for: the default window and threshold, the
+default measure settings, no cohort filter, at most one dimension, at the facts' time point (90
+days) and at 180 days (:data:`TIMEPOINTS`: three and six months, the time points clinics report
+besides the first month; docs/performance.md, "Outcomes beyond pain at six months, kept"). At 180
+days the rows answer the data cut-off only: they are not bucketed by quarter (``settled_by`` is
+''), and an earlier cut-off is counted from the facts.
 ``secondary_cells_state`` records the data cut-off they were counted at and a fingerprint of
 those rules; when either differs from today's (new code; rows written without a refresh move
 the data cut-off), the view is computed from the facts as before, and the next refresh rebuilds
@@ -68,21 +72,27 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    union,
     union_all,
     update,
 )
 from sqlalchemy.sql.expression import ColumnElement
 
 from analysis.db import profile_cells, schema
-from analysis.db.beyond_pain import COUNT_NAMES, FROM_FACTS, ROW_COLUMNS, secondary_query
+from analysis.db.beyond_pain import COUNT_NAMES, FROM_DAYS, FROM_FACTS, ROW_COLUMNS, secondary_query
 from analysis.db.derivation import facts_query, narrow
 from analysis.db.sqlfunctions import add_days, quarter_of
 from analysis.db.store import latest_date, stored_columns
-from analysis.domain.definition import DIMENSIONS
+from analysis.domain.definition import DIMENSIONS, OutcomeDefinition
 from analysis.domain.measures import MeasureSettings
 
 #: The view the cells count: the facts' time point and window, the default threshold.
 DEFAULT_VIEW = schema.FACTS_DEFINITION
+#: The time points whose view (the default window and threshold otherwise) the cells count; the
+#: first is the facts' own, the only one counted by quarter.
+TIMEPOINTS: tuple[int, ...] = (DEFAULT_VIEW.timepoint_days, 180)
+#: ``settled_by`` of the rows of the other time points: not bucketed.
+NOT_BUCKETED = ""
 #: Breakdowns kept: the whole clinic ('') and each dimension alone.
 GROUPINGS: tuple[str, ...] = ("", *DIMENSIONS)
 _STATE_ID = 1
@@ -96,9 +106,22 @@ _SETTLED_BY = (
 
 def fingerprint() -> str:
     """The rules the cells are counted under; another value means they must be recounted."""
-    kept = (schema.FACTS_TIMEPOINT, DEFAULT_VIEW, MeasureSettings(), GROUPINGS, COUNT_NAMES, _SETTLED_BY)
+    kept = (
+        schema.FACTS_TIMEPOINT,
+        DEFAULT_VIEW,
+        TIMEPOINTS,
+        MeasureSettings(),
+        GROUPINGS,
+        COUNT_NAMES,
+        _SETTLED_BY,
+    )
     rules = repr((*kept, *profile_cells.RULES))
     return hashlib.sha256(rules.encode()).hexdigest()[:32]
+
+
+def _view(timepoint: int) -> OutcomeDefinition:
+    """The view the cells count at ``timepoint`` (one of :data:`TIMEPOINTS`)."""
+    return replace(DEFAULT_VIEW, timepoint_days=timepoint)
 
 
 def settled_by(*, route: bool = False) -> ColumnElement[str]:
@@ -167,6 +190,7 @@ def _like(table: Table, suffix: str) -> Table:
 _PARTS = _temporary(
     "secondary_cells_parts",
     [
+        Column("timepoint", Integer, nullable=False),
         Column("kind", String(24), nullable=False),
         *[Column(name, String(64), nullable=False) for name in DIMENSIONS],
         Column("settled_by", String(8), nullable=False),
@@ -190,10 +214,10 @@ _WORK = (_PARTS, *_ROLLED.values(), _TOUCHED)
 
 def _kept_shape(connection: Connection) -> bool:
     """Whether the cells are stored in today's shape: not before migration 0012 made them, nor
-    before 0021 bucketed them by quarter (the migrations in between refresh the facts with
-    today's code; 0021 counts the cells)."""
+    before 0023 gave them their time point (the migrations in between refresh the facts with
+    today's code; 0023 counts the cells and the profile's patterns)."""
     table = schema.secondary_cells
-    return inspect(connection).has_table(table.name) and "settled_by" in stored_columns(connection, table)
+    return inspect(connection).has_table(table.name) and "timepoint" in stored_columns(connection, table)
 
 
 class Recount:
@@ -268,51 +292,62 @@ class Recount:
 
     def _touched(self, new_cutoff: date | None) -> Any:
         """The refreshed patients, and those whose window closed between the two cut-offs
-        without a follow-up (eligible at the later cut-off, pending at the earlier)."""
+        without a follow-up (eligible at the later cut-off, pending at the earlier): at the
+        facts' time point those without the kept reduction, at the others every evaluable
+        patient whose window closed then (a few more than need it)."""
         t = schema.patient_facts
         parts = [self.keys]
         if self.old_cutoff is not None and new_cutoff is not None and new_cutoff != self.old_cutoff:
-            end = timedelta(days=DEFAULT_VIEW.window_end)
             low, high = sorted((self.old_cutoff, new_cutoff))
-            parts.append(
-                select(t.c.patient_key).where(
-                    t.c.evaluable == 1,
-                    t.c.reduction.is_(None),
-                    t.c.index_date > literal(low - end, Date),
-                    t.c.index_date <= literal(high - end, Date),
+            for timepoint in TIMEPOINTS:
+                end = timedelta(days=_view(timepoint).window_end)
+                no_followup = [t.c.reduction.is_(None)] if timepoint == DEFAULT_VIEW.timepoint_days else []
+                parts.append(
+                    select(t.c.patient_key).where(
+                        t.c.evaluable == 1,
+                        *no_followup,
+                        t.c.index_date > literal(low - end, Date),
+                        t.c.index_date <= literal(high - end, Date),
+                    )
                 )
-            )
         # UNION (not ALL): a refreshed patient may also be one whose eligibility moved.
-        return parts[0] if len(parts) == 1 else parts[0].union(parts[1])
+        return parts[0] if len(parts) == 1 else union(*parts)
 
     def _add_parts(self, cutoff: date, *, sign: int) -> None:
-        """The touched patients' (all patients' on a rebuild) counts at ``cutoff``, per cell."""
+        """The touched patients' (all patients' on a rebuild) counts at ``cutoff``, per cell, at
+        each kept time point."""
         definition = replace(DEFAULT_VIEW, cutoff=cutoff)
-        # Only what the counts read: a migration before 0016 has no end of care in the facts.
-        touched = [schema.patient_facts.c.patient_key.in_(select(_TOUCHED.c.patient_key))]
-        mine = [] if self.rebuild else touched
+        touched = None if self.rebuild else select(_TOUCHED.c.patient_key)
+        mine = [] if touched is None else [schema.patient_facts.c.patient_key.in_(touched)]
         if self.patterns:
             patients = narrow(facts_query(definition, cutoff), profile_cells.ROW_COLUMNS)
             profile_cells.add_parts(self.connection, patients.where(*mine), sign=sign)
-        rows = narrow(facts_query(definition, cutoff), (*ROW_COLUMNS, *DIMENSIONS))
-        rows = rows.add_columns(
-            settled_by().label("settled_by"), settled_by(route=True).label("settled_by_route")
-        )
-        rows = rows.where(*mine)
-        settings = MeasureSettings()
-        keys = (*DIMENSIONS, "settled_by", "settled_by_route")
-        counted = secondary_query(rows, definition, settings, keys, source=FROM_FACTS).subquery()
-        self.connection.execute(
-            insert(_PARTS).from_select(
-                ["kind", *keys, "value", *_VALUES],
-                select(
-                    counted.c.kind,
-                    *[counted.c[name] for name in keys],
-                    counted.c.value,
-                    *[counted.c[name] * sign for name in _VALUES],
-                ),
+        for timepoint in TIMEPOINTS:
+            view = replace(_view(timepoint), cutoff=cutoff)
+            bucketed = timepoint == DEFAULT_VIEW.timepoint_days
+            # Only what the counts read: a migration before 0016 has no end of care in the facts.
+            rows = narrow(facts_query(view, cutoff, keys=touched), (*ROW_COLUMNS, *DIMENSIONS))
+            quarters = (settled_by(), settled_by(route=True)) if bucketed else (literal(NOT_BUCKETED),) * 2
+            rows = rows.add_columns(
+                quarters[0].label("settled_by"), quarters[1].label("settled_by_route")
+            ).where(*mine)
+            keys = (*DIMENSIONS, "settled_by", "settled_by_route")
+            source = FROM_FACTS if bucketed else FROM_DAYS
+            counted = secondary_query(
+                rows, view, MeasureSettings(), keys, source=source, keys=touched
+            ).subquery()
+            self.connection.execute(
+                insert(_PARTS).from_select(
+                    ["timepoint", "kind", *keys, "value", *_VALUES],
+                    select(
+                        literal(timepoint, Integer),
+                        counted.c.kind,
+                        *[counted.c[name] for name in keys],
+                        counted.c.value,
+                        *[counted.c[name] * sign for name in _VALUES],
+                    ),
+                )
             )
-        )
 
     def _fold(self) -> None:
         """Add the parts up per breakdown, group and quarter, and add those sums to the kept rows
@@ -323,13 +358,14 @@ class Recount:
         connection = self.connection
         for table, kept, extra, summed in _KEPT:
             rolled = _ROLLED[table.name]
-            names = ["grouping", "group_key", "settled_by", *extra]
+            names = ["timepoint", "grouping", "group_key", "settled_by", *extra]
             per_grouping = []
             for grouping in GROUPINGS:
                 key = _PARTS.c[grouping] if grouping else literal("", String)
                 quarter = _PARTS.c.settled_by_route if grouping == "route" else _PARTS.c.settled_by
                 per_grouping.append(
                     select(
+                        _PARTS.c.timepoint,
                         literal(grouping, String),
                         key,
                         quarter,
@@ -337,7 +373,7 @@ class Recount:
                         *[func.sum(_PARTS.c[n]) for n in summed],
                     )
                     .where(kept)
-                    .group_by(key, quarter, *[_PARTS.c[n] for n in extra])
+                    .group_by(_PARTS.c.timepoint, key, quarter, *[_PARTS.c[n] for n in extra])
                 )
             connection.execute(insert(rolled).from_select([*names, *summed], union_all(*per_grouping)))
             self._analyze(rolled)
@@ -355,19 +391,27 @@ class Recount:
 
 
 def kept_counts(
-    connection: Connection, cutoff: date, grouping: str, *, quarter_end: date | None = None
+    connection: Connection,
+    cutoff: date,
+    grouping: str,
+    *,
+    quarter_end: date | None = None,
+    timepoint: int = DEFAULT_VIEW.timepoint_days,
 ) -> list[Any] | None:
-    """The kept rows of ``grouping`` ('' or a dimension) counted at ``cutoff``, or None when the
-    cells do not answer (not kept, counted at another cut-off or under other rules).
+    """The kept rows of ``grouping`` ('' or a dimension) counted at ``cutoff``, at ``timepoint``
+    (one of :data:`TIMEPOINTS`), or None when the cells do not answer (not kept, counted at
+    another cut-off or under other rules).
 
     ``quarter_end``, a quarter's last day before the data cut-off: instead, the part of the
     patients settled by then (see the module docstring), which is their part at any cut-off from
-    that day on.
+    that day on; at the facts' time point only.
 
     Rows as :func:`analysis.db.beyond_pain.secondary_query` returns them grouped by
     ``grouping``: ``kind``, the group's value under the dimension's name, ``value``, the counts.
     """
-    if grouping not in GROUPINGS or not inspect(connection).has_table(schema.secondary_cells.name):
+    if grouping not in GROUPINGS or timepoint not in TIMEPOINTS or not _kept_shape(connection):
+        return None
+    if quarter_end is not None and timepoint != DEFAULT_VIEW.timepoint_days:
         return None
     current, as_of = _state(connection)
     if not current or as_of is None:
@@ -386,7 +430,11 @@ def kept_counts(
             null().label("value"),
             *[func.sum(cells.c[n]).label(n) for n in _VALUES],
         )
-        .where(cells.c.grouping == grouping, *[cells.c.settled_by <= q for q in quarters])
+        .where(
+            cells.c.timepoint == timepoint,
+            cells.c.grouping == grouping,
+            *[cells.c.settled_by <= q for q in quarters],
+        )
         .group_by(cells.c.group_key)
     )
     histograms = (
@@ -396,7 +444,11 @@ def kept_counts(
             changes.c.value,
             func.sum(changes.c.patients).label("patients"),
         )
-        .where(changes.c.grouping == grouping, *[changes.c.settled_by <= q for q in quarters])
+        .where(
+            changes.c.timepoint == timepoint,
+            changes.c.grouping == grouping,
+            *[changes.c.settled_by <= q for q in quarters],
+        )
         .group_by(changes.c.group_key, changes.c.kind, changes.c.value)
     )
     rows = list(connection.execute(counts).mappings().all())
@@ -422,6 +474,7 @@ def _state(connection: Connection) -> tuple[bool, date | None]:
 
 __all__ = [
     "GROUPINGS",
+    "TIMEPOINTS",
     "Recount",
     "counted_at",
     "fingerprint",

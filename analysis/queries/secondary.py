@@ -109,6 +109,15 @@ def _kept_view(
     )
 
 
+def _kept_timepoint(definition: OutcomeDefinition) -> bool:
+    """Whether the cells count this time point too, with the default window (at the data
+    cut-off, which :func:`analysis.db.secondary_cells.kept_counts` checks)."""
+    view = secondary_cells.DEFAULT_VIEW
+    return (
+        definition.timepoint_days in secondary_cells.TIMEPOINTS and definition.window_days == view.window_days
+    )
+
+
 def _kept_as_of(
     connection: Connection, definition: OutcomeDefinition, by: tuple[str, ...]
 ) -> list[Any] | None:
@@ -174,9 +183,14 @@ def secondary_counts(
         source = FROM_FACTS if facts_apply(definition.cutoff, data_cutoff(engine)) else AS_OF
     with engine.connect() as connection:
         kept = None
-        if source == FROM_FACTS and _kept_view(definition, cohort, by, settings):
-            kept = secondary_cells.kept_counts(connection, definition.cutoff, by[0] if by else "")
-        elif source == AS_OF and _kept_view(definition, cohort, by, settings):
+        view = _kept_view(definition, cohort, by, settings)
+        grouping = by[0] if by else ""
+        if source == FROM_FACTS and view:
+            kept = secondary_cells.kept_counts(connection, definition.cutoff, grouping)
+        elif source == FROM_DAYS and view and _kept_timepoint(definition):
+            timepoint = definition.timepoint_days
+            kept = secondary_cells.kept_counts(connection, definition.cutoff, grouping, timepoint=timepoint)
+        elif source == AS_OF and view:
             kept = _kept_as_of(connection, definition, by)
         if kept is None:
             query = secondary_query(cohort_rows, definition, settings, by, source=source)
