@@ -24,8 +24,8 @@ The response profile's patterns of baseline characteristics are kept by the same
 
 The cells answer only the views they were counted for: the default window and threshold, the
 default measure settings, no cohort filter, at most one dimension, at the facts' time point (90
-days) and at 180 days (:data:`TIMEPOINTS`: three and six months, the time points clinics report
-besides the first month; docs/performance.md, "Outcomes beyond pain at six months, kept"). At 180
+days) and at 180 days (:data:`TIMEPOINTS`: three and six months; docs/performance.md, "Outcomes
+beyond pain at six months, kept"). At 180
 days the rows answer the data cut-off only: they are not bucketed by quarter (``settled_by`` is
 ''), and an earlier cut-off is counted from the facts.
 ``secondary_cells_state`` records the data cut-off they were counted at and a fingerprint of
@@ -331,18 +331,18 @@ class Recount:
             rows = rows.add_columns(
                 quarters[0].label("settled_by"), quarters[1].label("settled_by_route")
             ).where(*mine)
-            keys = (*DIMENSIONS, "settled_by", "settled_by_route")
+            cell = (*DIMENSIONS, "settled_by", "settled_by_route")
             source = FROM_FACTS if bucketed else FROM_DAYS
             counted = secondary_query(
-                rows, view, MeasureSettings(), keys, source=source, keys=touched
+                rows, view, MeasureSettings(), cell, source=source, keys=touched
             ).subquery()
             self.connection.execute(
                 insert(_PARTS).from_select(
-                    ["timepoint", "kind", *keys, "value", *_VALUES],
+                    ["timepoint", "kind", *cell, "value", *_VALUES],
                     select(
                         literal(timepoint, Integer),
                         counted.c.kind,
-                        *[counted.c[name] for name in keys],
+                        *[counted.c[name] for name in cell],
                         counted.c.value,
                         *[counted.c[name] * sign for name in _VALUES],
                     ),
