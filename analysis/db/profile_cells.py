@@ -116,20 +116,15 @@ def kept_shape(connection: Connection) -> bool:
     return inspect(connection).has_table(schema.profile_patterns.name)
 
 
-_PARTS = Table(
-    "profile_patterns_parts",
-    MetaData(),
-    *[Column(c.name, c.type, nullable=False) for c in schema.profile_patterns.columns],
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DROP",
-)
-_ROLLED = Table(
-    "profile_patterns_rolled",
-    MetaData(),
-    *[Column(c.name, c.type, nullable=False) for c in schema.profile_patterns.columns],
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DROP",
-)
+def _work_table(suffix: str) -> Table:
+    """A temporary table of this refresh with the kept patterns' columns."""
+    columns = [Column(c.name, c.type, nullable=False) for c in schema.profile_patterns.columns]
+    name = f"{schema.profile_patterns.name}_{suffix}"
+    return Table(name, MetaData(), *columns, prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
+
+
+#: The touched patients' patterns (signed), and their sums per pattern.
+_PARTS, _ROLLED = _work_table("parts"), _work_table("rolled")
 WORK = (_PARTS, _ROLLED)
 
 
