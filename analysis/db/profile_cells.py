@@ -11,11 +11,11 @@ is taken away, their new part added, and the sums folded into the kept rows in p
 
 Every pattern keeps both policies' counts — the eligible patients (ITT), those with a follow-up
 in the window (completers), and the responders, who are among both (docs/methods.md) — so one
-table answers both. The
-parts come from the statement the profile runs otherwise (:func:`pattern_counts`), so the kept
-and the computed patterns cannot drift apart (``tests/test_secondary_cells.py`` holds them equal
-after every import). The kept rows share the cells' state (cut-off and rules' fingerprint):
-when the cells do not answer, neither do the patterns.
+table answers both. The parts come from the statement the profile runs otherwise
+(:func:`pattern_counts`), so the kept and the computed patterns cannot drift apart
+(``tests/test_secondary_cells.py`` holds them equal after every import). The kept rows share the
+cells' state (cut-off and rules' fingerprint): when the cells do not answer, neither do the
+patterns.
 """
 
 from __future__ import annotations
