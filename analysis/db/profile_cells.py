@@ -25,25 +25,21 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import (
-    Column,
     Connection,
-    MetaData,
     Select,
-    Table,
-    and_,
     case,
     delete,
     func,
     insert,
     inspect,
     select,
-    update,
 )
 from sqlalchemy.sql.expression import ColumnElement
 
 from analysis.db import schema
 from analysis.db.derivation import count_where, is_set
 from analysis.db.frames import read_frame
+from analysis.db.store import add_in_place, temporary_like
 
 #: A pattern: the model's characteristics (docs/comparisons.md).
 KEYS: tuple[str, ...] = ("condition", "route", "baseline", "age", "sex", "mme_positive", "phq9_high")
@@ -116,15 +112,9 @@ def kept_shape(connection: Connection) -> bool:
     return inspect(connection).has_table(schema.profile_patterns.name)
 
 
-def _work_table(suffix: str) -> Table:
-    """A temporary table of this refresh with the kept patterns' columns."""
-    columns = [Column(c.name, c.type, nullable=False) for c in schema.profile_patterns.columns]
-    name = f"{schema.profile_patterns.name}_{suffix}"
-    return Table(name, MetaData(), *columns, prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
-
-
 #: The touched patients' patterns (signed), and their sums per pattern.
-_PARTS, _ROLLED = _work_table("parts"), _work_table("rolled")
+_PARTS = temporary_like(schema.profile_patterns, "parts")
+_ROLLED = temporary_like(schema.profile_patterns, "rolled")
 WORK = (_PARTS, _ROLLED)
 
 
@@ -151,15 +141,7 @@ def fold(connection: Connection) -> None:
         *[_PARTS.c[n] for n in KEYS]
     )
     connection.execute(insert(_ROLLED).from_select([*KEYS, *COUNTS], sums))
-    if connection.dialect.name == "postgresql":  # a plan for its real size
-        connection.exec_driver_sql(f"ANALYZE {_ROLLED.name}")
-    same = and_(*[kept.c[n] == _ROLLED.c[n] for n in KEYS])
-    connection.execute(update(kept).values({n: kept.c[n] + _ROLLED.c[n] for n in COUNTS}).where(same))
-    new = select(*[_ROLLED.c[n] for n in (*KEYS, *COUNTS)]).where(
-        _ROLLED.c.eligible != 0, ~select(kept.c.condition).where(same).exists()
-    )
-    connection.execute(insert(kept).from_select([*KEYS, *COUNTS], new))
-    connection.execute(delete(kept).where(kept.c.eligible == 0))
+    add_in_place(connection, kept, _ROLLED, KEYS, COUNTS, "eligible")
 
 
 def clear(connection: Connection) -> None:

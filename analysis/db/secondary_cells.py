@@ -59,7 +59,6 @@ from sqlalchemy import (
     Date,
     Float,
     Integer,
-    MetaData,
     String,
     Table,
     and_,
@@ -74,7 +73,6 @@ from sqlalchemy import (
     select,
     union,
     union_all,
-    update,
 )
 from sqlalchemy.sql.expression import ColumnElement
 
@@ -82,7 +80,7 @@ from analysis.db import profile_cells, schema
 from analysis.db.beyond_pain import COUNT_NAMES, FROM_DAYS, FROM_FACTS, ROW_COLUMNS, secondary_query
 from analysis.db.derivation import facts_query, narrow
 from analysis.db.sqlfunctions import add_days, quarter_of
-from analysis.db.store import latest_date, stored_columns
+from analysis.db.store import add_in_place, latest_date, stored_columns, temporary_like, temporary_table
 from analysis.domain.definition import DIMENSIONS, OutcomeDefinition
 from analysis.domain.measures import MeasureSettings
 
@@ -175,19 +173,9 @@ def unsettled_after(quarter_end: date, cutoff: date, *, route: bool = False) -> 
     )
 
 
-def _temporary(name: str, columns: list[Column[Any]]) -> Table:
-    return Table(name, MetaData(), *columns, prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
-
-
-def _like(table: Table, suffix: str) -> Table:
-    """A temporary table with ``table``'s columns."""
-    columns = [Column(c.name, c.type, nullable=c.nullable) for c in table.columns]
-    return _temporary(f"{table.name}_{suffix}", columns)
-
-
 #: Each touched patient's part of the counts, per cell of all six dimensions (signed), as
 #: :func:`analysis.db.beyond_pain.secondary_query` returns it: ``counts`` rows and change rows.
-_PARTS = _temporary(
+_PARTS = temporary_table(
     "secondary_cells_parts",
     [
         Column("timepoint", Integer, nullable=False),
@@ -206,9 +194,9 @@ _KEPT: tuple[tuple[Table, Any, tuple[str, ...], tuple[str, ...]], ...] = (
     (schema.secondary_changes, _PARTS.c.kind != "counts", ("kind", "value"), ("patients",)),
 )
 #: Per kept table: the parts added up per breakdown, group and quarter.
-_ROLLED = {table.name: _like(table, "rolled") for table, *_ in _KEPT}
+_ROLLED = {table.name: temporary_like(table, "rolled") for table, *_ in _KEPT}
 #: The patients whose part changes: the refreshed ones and those whose eligibility moved.
-_TOUCHED = _temporary("secondary_cells_touched", [Column("patient_key", Integer, primary_key=True)])
+_TOUCHED = temporary_table("secondary_cells_touched", [Column("patient_key", Integer, primary_key=True)])
 _WORK = (_PARTS, *_ROLLED.values(), _TOUCHED)
 
 
@@ -376,18 +364,9 @@ class Recount:
                     .group_by(_PARTS.c.timepoint, key, quarter, *[_PARTS.c[n] for n in extra])
                 )
             connection.execute(insert(rolled).from_select([*names, *summed], union_all(*per_grouping)))
-            self._analyze(rolled)
             # The value of a change row is part of its key: compared for equality, as the parts'
             # own grouping compares it (the same expression over the same stored numbers).
-            same_key = and_(*[table.c[n] == rolled.c[n] for n in names])
-            connection.execute(
-                update(table).values({n: table.c[n] + rolled.c[n] for n in summed}).where(same_key)
-            )
-            new = select(*[rolled.c[n] for n in (*names, *summed)]).where(
-                rolled.c.patients != 0, ~select(table.c.grouping).where(same_key).exists()
-            )
-            connection.execute(insert(table).from_select([*names, *summed], new))
-            connection.execute(delete(table).where(table.c.patients == 0))
+            add_in_place(connection, table, rolled, names, summed, "patients")
 
 
 def kept_counts(

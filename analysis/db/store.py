@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    Column,
     Connection,
     Engine,
+    MetaData,
     Select,
     Table,
+    and_,
     create_engine,
     delete,
     event,
@@ -30,6 +33,7 @@ from sqlalchemy import (
     select,
     text,
     union_all,
+    update,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
@@ -256,6 +260,36 @@ def replace_patients_rows(
     mine = delete(table) if keys is None else delete(table).where(table.c.patient_key.in_(keys))
     connection.execute(mine)
     connection.execute(insert(table).from_select(list(names), rows))
+
+
+def temporary_table(name: str, columns: list[Column[Any]]) -> Table:
+    """A temporary table of one transaction (PostgreSQL drops it at commit; SQLite keeps it until
+    the connection closes, so its user drops it)."""
+    return Table(name, MetaData(), *columns, prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
+
+
+def temporary_like(table: Table, suffix: str) -> Table:
+    """A :func:`temporary_table` with ``table``'s columns, named ``<table>_<suffix>``."""
+    columns = [Column(c.name, c.type, nullable=c.nullable) for c in table.columns]
+    return temporary_table(f"{table.name}_{suffix}", columns)
+
+
+def add_in_place(
+    connection: Connection, table: Table, sums: Table, keys: Sequence[str], summed: Sequence[str], count: str
+) -> None:
+    """Add ``sums`` (one row per key ``keys``, signed ``summed`` columns) to the kept ``table``:
+    a kept row is changed by its sum, a new key inserted, and rows left with no one (``count``
+    0) deleted. Only the rows the sums name are written (docs/performance.md, "Settled by
+    quarter": rewriting every touched group's rows cost an import twice as much)."""
+    if connection.dialect.name == "postgresql":  # a plan for the sums' real size
+        connection.exec_driver_sql(f"ANALYZE {sums.name}")
+    same_key = and_(*[table.c[n] == sums.c[n] for n in keys])
+    connection.execute(update(table).values({n: table.c[n] + sums.c[n] for n in summed}).where(same_key))
+    new = select(*[sums.c[n] for n in (*keys, *summed)]).where(
+        sums.c[count] != 0, ~select(table.c[keys[0]]).where(same_key).exists()
+    )
+    connection.execute(insert(table).from_select([*keys, *summed], new))
+    connection.execute(delete(table).where(table.c[count] == 0))
 
 
 #: The newest migration; ``tests/test_migrations.py`` holds it to Alembic's head. A database at
