@@ -388,7 +388,11 @@ def kept_counts(
     Rows as :func:`analysis.db.beyond_pain.secondary_query` returns them grouped by
     ``grouping``: ``kind``, the group's value under the dimension's name, ``value``, the counts.
     """
-    if grouping not in GROUPINGS or timepoint not in TIMEPOINTS or not _kept_shape(connection):
+    # The table alone, as before the time point: a reader's database is at the schema's head, and
+    # reflecting the columns would cost every page a catalog query.
+    if grouping not in GROUPINGS or timepoint not in TIMEPOINTS:
+        return None
+    if not inspect(connection).has_table(schema.secondary_cells.name):
         return None
     if quarter_end is not None and timepoint != DEFAULT_VIEW.timepoint_days:
         return None
