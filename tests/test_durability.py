@@ -715,6 +715,40 @@ def test_an_earlier_cutoff_reads_the_settled_patients_from_the_facts(engine, mon
     assert len(treated) - len(settled) > 20  # some straddle the cut-off: those run the rules
 
 
+def test_the_shards_of_an_earlier_cutoff_add_up_to_the_whole_cohort(engine):
+    """On PostgreSQL the command line counts the durability as of an earlier cut-off in
+    statements over shards of the patients, run at once (docs/performance.md, "Durability as of
+    a cut-off, from the kept rows alone"): the counts of any number of shards, added up, are the
+    one statement's, for a breakdown and a cohort filter."""
+    from analysis.db import durability as rules
+
+    for seed in (24, 25):
+        store_clinic(engine, lasting_clinic(seed))
+    definition = OutcomeDefinition(cutoff=date(2025, 11, 15))
+    cases = ((CohortFilter(), "route", 100), (CohortFilter(routes=("oral",)), "condition", 5))
+    for cohort, by, at_least in cases:
+        whole = durability_queries._counted(engine, [rules.facts_as_of_counts(definition, cohort, group=by)])
+        patients = sum(losses + censored for kind, _, _, losses, censored in whole if kind == "time")
+        assert patients > at_least and any(kind == "gap" for kind, *_ in whole)
+        for n in (2, 3):
+            shards = [rules.facts_as_of_counts(definition, cohort, group=by, shard=(i, n)) for i in range(n)]
+            assert durability_queries._counted(engine, shards) == sorted(whole), (cohort, by, n)
+
+
+def test_only_a_command_on_postgresql_runs_statements_at_once(db_url):
+    """Two statements at once on PostgreSQL for the command line; one on SQLite, and one for the
+    dashboard's server, which answers many users at once."""
+    from analysis.db import store
+
+    command, serving = store.make_engine(db_url), store.make_engine(db_url, serving=True)
+    postgresql = command.dialect.name == "postgresql"
+    assert store.shards(command) == (store.POSTGRESQL_COMMAND_SHARDS if postgresql else 1)
+    assert store.shards(serving) == 1
+    assert store.POSTGRESQL_COMMAND_SHARDS == 2
+    command.dispose()
+    serving.dispose()
+
+
 def test_the_kept_inputs_give_what_the_stored_rows_give(engine, monkeypatch):
     """The rules read ``pain_days`` and ``durability_inputs`` (docs/performance.md, "Pain days"):
     the pain days, the search of only the patients whose lowest pain is a response, and the

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 
 import pandas as pd
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine, inspect, select, text
 
 from analysis.db import schema, store
 from analysis.demo import generate
@@ -258,6 +258,39 @@ def test_0020_keeps_the_booster_medians_as_the_facts_derive_them(db_url):
     pd.testing.assert_frame_equal(
         gaps.sort_values(key).reset_index(drop=True), upgraded[[*key, "gap"]].reset_index(drop=True)
     )
+
+
+def test_0024_copies_the_end_of_care_and_the_routes_into_the_durability_facts(db_url):
+    """A clinic stored under 0023 gets each kept durability row's end of care and number of
+    routes from the upgrade, equal to what a full refresh of the facts derives; on PostgreSQL the
+    booster gaps' key carries the median, and the downgrade takes both back (docs/performance.md,
+    "Durability as of a cut-off, from the kept rows alone")."""
+    k = schema.durability_facts
+    upgraded, derived = upgraded_and_refreshed(
+        db_url, "0023", 24, [k.c.patient_key, k.c.threshold_pct, k.c.end_date, k.c.n_routes]
+    )
+    assert upgraded.end_date.notna().sum() > 5 and (upgraded.n_routes > 1).sum() > 5
+    pd.testing.assert_frame_equal(upgraded, derived)
+    engine = store.make_engine(db_url)
+
+    def key_definition() -> str:
+        if engine.dialect.name != "postgresql":
+            return ""
+        with engine.connect() as connection:
+            return connection.execute(
+                text(
+                    "SELECT indexdef FROM pg_indexes"
+                    " WHERE indexname = 'pk_booster_gaps' AND schemaname = current_schema()"
+                )
+            ).scalar_one()
+
+    assert ("INCLUDE (median_gap)" in key_definition()) == (engine.dialect.name == "postgresql")
+    store.downgrade(engine, "0023")
+    with engine.connect() as connection:
+        stored = {c["name"] for c in inspect(connection).get_columns(k.name)}
+    assert not {"end_date", "n_routes"} & stored and "last_followup_date" in stored
+    assert "INCLUDE" not in key_definition()
+    engine.dispose()
 
 
 def test_0021_counts_the_secondary_cells_by_quarter_as_the_facts_do(db_url):

@@ -197,6 +197,12 @@ def _plurality_route(route_counts: Any) -> Any:
     )
 
 
+def route_as_of(cutoff: date, keys: Select[Any]) -> Any:
+    """Per patient of ``keys`` with a session on or before ``cutoff``: their route as of it
+    (``patient_key``, ``route``; :func:`_plurality_route` of those sessions)."""
+    return _plurality_route(_route_counts(cutoff, keys))
+
+
 # Long on purpose: one SQL statement built as named steps (CTEs), each reading the one before.
 def patient_outcomes_query(
     definition: OutcomeDefinition,

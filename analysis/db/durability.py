@@ -37,7 +37,6 @@ from sqlalchemy import (
     Float,
     Integer,
     Select,
-    Table,
     and_,
     case,
     cast,
@@ -56,7 +55,7 @@ from sqlalchemy.sql.expression import ColumnElement, CompoundSelect
 from analysis.db import booster_gaps, pain_days, schema
 from analysis.db.booster_gaps import MAINTENANCE_AFTER_DAY
 from analysis.db.cohorts import apply_filter, filter_columns
-from analysis.db.derivation import ALL_DATA, EPSILON, is_set, straddling_query
+from analysis.db.derivation import ALL_DATA, EPSILON, is_set, route_as_of
 from analysis.db.sqlfunctions import add_days, days_between
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 
@@ -439,9 +438,9 @@ def facts_counts(cohort: CohortFilter, *, group: str | None, threshold: float) -
     return _counts(joined)
 
 
-def facts_settled(cutoff: date, facts: Table = schema.patient_facts) -> ColumnElement[bool]:
-    """Patients (of ``facts``: ``patient_facts``, or ``durability_facts``, which copies their last
-    dates) whose durability as of ``cutoff`` is their kept one.
+def facts_settled(cutoff: date) -> ColumnElement[bool]:
+    """Patients (of ``durability_facts``, which copies their last dates) whose durability as of
+    ``cutoff`` is their kept one.
 
     docs/performance.md, "Durability", "Earlier cut-offs": with no session and no follow-up
     after the cut-off, the rules see the same rows as of the cut-off as over all stored data —
@@ -450,6 +449,7 @@ def facts_settled(cutoff: date, facts: Table = schema.patient_facts) -> ColumnEl
     as by ``end_date`` removes none) — so the same onset, loss or censoring and booster gap.
     Every term is NULL-free, so that "not settled" is exactly the complement.
     """
+    facts = schema.durability_facts
     until = literal(cutoff, Date)
     return and_(
         or_(facts.c.last_session_date.is_(None), facts.c.last_session_date <= until),
@@ -457,23 +457,24 @@ def facts_settled(cutoff: date, facts: Table = schema.patient_facts) -> ColumnEl
     )
 
 
-def _as_of_kept(rows: Select[Any], cutoff: date, threshold: float, group: str | None) -> Any:
-    """Per responder at ``threshold`` with kept durability (``rows``: their cohort rows as of
-    ``cutoff``, with ``end_date``), their durability as of the cut-off, from the kept one (a CTE
-    with the columns of :func:`patient_rows`).
+def _as_of_kept(rows: Select[Any], cutoff: date, group: str | None) -> Any:
+    """Per unsettled responder with an onset by ``cutoff`` (``rows``: their kept
+    ``durability_facts`` rows, with the route as of the cut-off), their durability as of the
+    cut-off, from the kept one: ``grp``, ``time``, ``event`` and ``median_gap`` (a CTE).
 
     The measurements as of the cut-off are the stored ones on or before it (and ``end_date``), so
     (docs/methods.md, "Durability"; docs/performance.md, "Durability as of an earlier cut-off,
     from the kept onset"):
 
     - the onset is the kept one if it is on or before the last day then; a later kept onset means
-      no measurement by then was a response, so no onset then;
+      no measurement by then was a response, so no onset then (the row is left out);
     - a kept loss or censoring on or before the last day then is the one then too;
     - otherwise every measurement from the onset to the last day then is a response: the patient
-      is censored at the last of them (one search of ``pain_days``), or at the onset.
+      is censored at the last of them (one search of ``pain_days``), or at the onset;
+    - the booster median is the one kept at their last maintenance session on or before the last
+      date (one search of ``booster_gaps``; NULL with fewer than two, which the counts skip).
     """
     r = rows.subquery("unsettled_rows")
-    k = schema.durability_facts
     last_date = _earlier(literal(cutoff, Date), r.c.end_date)
     last_day = days_between(last_date, r.c.index_date)
     onsets = _materialized(
@@ -482,13 +483,10 @@ def _as_of_kept(rows: Select[Any], cutoff: date, threshold: float, group: str | 
             _group_key(r, group),
             last_date.label("last_date"),
             last_day.label("last_day"),
-            add_days(r.c.index_date, MAINTENANCE_AFTER_DAY).label("maintenance_from"),
-            k.c.onset_day.label("onset"),
-            k.c.response_days,
-            k.c.response_lost,
-        )
-        .join(k, and_(k.c.patient_key == r.c.patient_key, kept_at(threshold)))
-        .where(is_set(r.c.evaluable), k.c.onset_day <= last_day),
+            r.c.onset_day.label("onset"),
+            r.c.response_days,
+            r.c.response_lost,
+        ).where(r.c.onset_day <= last_day),
         "kept_onsets",
     )
     o = onsets
@@ -496,15 +494,18 @@ def _as_of_kept(rows: Select[Any], cutoff: date, threshold: float, group: str | 
     last = _last(schema.pain_days, o, o.c.onset, o.c.last_day)  # searched only when not ended
     return _materialized(
         select(
-            o.c.patient_key,
             o.c.grp,
-            o.c.last_date,
-            o.c.maintenance_from,
             case((ended, o.c.response_days), else_=func.coalesce(last, o.c.onset) - o.c.onset).label("time"),
             case((ended, o.c.response_lost), else_=0).label("event"),
+            _median_then(o).label("median_gap"),
         ),
         "durability_cohort",
     )
+
+
+def _in_shard(key: ColumnElement[Any], shard: tuple[int, int] | None) -> list[ColumnElement[bool]]:
+    """``[key % n = i]`` for ``shard`` ``(i, n)``; nothing for None."""
+    return [] if shard is None else [key % shard[1] == shard[0]]
 
 
 def facts_as_of_counts(
@@ -512,55 +513,51 @@ def facts_as_of_counts(
     cohort: CohortFilter,
     *,
     group: str | None,
-    distinct_on: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> Select[Any]:
     """:func:`durability_counts` at the kept time point and window, a kept threshold and an
-    earlier cut-off (the definition's, resolved), read from ``durability_facts``.
+    earlier cut-off (the definition's, resolved), read from ``durability_facts`` alone.
 
     Only patients with kept durability at the threshold can have an onset by an earlier cut-off
     (the measurements then are those of today on or before it), and only those first treated by
-    then count. Of them, the settled ones (:func:`facts_settled`) are read from the facts as
-    they are — their cohort columns are those as of the cut-off too. The others' durability then
-    follows from their kept onset, loss or censoring (:func:`_as_of_kept`), on their cohort rows
-    as of the cut-off (:func:`analysis.db.derivation.straddling_query`: the route may differ);
-    their booster gaps are ranked from the kept gaps (:func:`_booster_gaps`). No other patient's
-    row as of the cut-off is derived (docs/performance.md, "Durability as of an earlier cut-off").
+    then count. Of them, the settled ones (:func:`facts_settled`) are read as they are — their
+    cohort columns are those as of the cut-off too. The others' durability then follows from
+    their kept onset, loss or censoring (:func:`_as_of_kept`). Their cohort columns then are the
+    kept ones (a patient first treated by the cut-off keeps the index date and the attributes),
+    but for the route of a patient whose sessions used two or more routes and went on after the
+    cut-off: re-derived from their sessions on or before it
+    (:func:`analysis.db.derivation.route_as_of`). No row of ``patient_facts`` is read
+    (docs/performance.md, "Durability as of a cut-off, from the kept rows alone").
+
+    ``shard`` ``(i, n)``: only the patients whose key is ``i`` modulo ``n``. The counts of the
+    ``n`` shards add up to the whole cohort's (:mod:`analysis.queries.durability` runs them at
+    once on PostgreSQL).
     """
     assert definition.cutoff is not None
-    cutoff = definition.cutoff
-    t, kept = schema.patient_facts, schema.durability_facts
-    counted = t.c.index_date <= literal(cutoff, Date)
-    settled = facts_settled(cutoff)
-    # The kept rows carry the cohort columns and the last dates (migration 0017): no join with
-    # patient_facts (at 10M, a scan of 1.1M rows and a hash join, ~0.9 s; docs/performance.md,
-    # "Durability facts keep the last dates").
-    threshold = definition.threshold
-    settled_rows = apply_filter(
-        select(kept).where(
-            kept_at(threshold), kept.c.index_date <= literal(cutoff, Date), facts_settled(cutoff, kept)
-        ),
-        cohort,
-    ).subquery("settled_rows")
-    responders = select(kept.c.patient_key).where(kept_at(threshold))
-    unsettled = and_(counted, ~settled, t.c.patient_key.in_(responders))
-    keys = select(t.c.patient_key).where(unsettled)
-    names = (*cohort_columns(group), "end_date", *filter_columns(cohort))
-    rows = straddling_query(definition, cutoff, unsettled, keys, names=names, distinct_on=distinct_on)
-    patients = _as_of_kept(apply_filter(rows, cohort), cutoff, threshold, group)
-    # Their medians as of their last date, each the kept one then: a search for every one of them
-    # is cheaper than joining the kept inputs to tell who has no session after the cut-off.
-    medians = select(patients.c.grp, _median_then(patients).label("median_gap")).subquery("median_gaps")
+    until = literal(definition.cutoff, Date)
+    k = schema.durability_facts
+    counted = [kept_at(definition.threshold), k.c.index_date <= until, *_in_shard(k.c.patient_key, shard)]
+    settled_rows = apply_filter(select(k).where(*counted, facts_settled(definition.cutoff)), cohort).subquery(
+        "settled_rows"
+    )
+    unsettled = and_(*counted, ~facts_settled(definition.cutoff))
+    changed = select(k.c.patient_key).where(unsettled, k.c.last_session_date > until, k.c.n_routes > 1)
+    then = route_as_of(definition.cutoff, changed)
+    # Of the stored type, as in the settled rows (see derivation.straddling_query).
+    route = cast(func.coalesce(then.c.route, k.c.route), k.c.route.type).label("route")
+    read = ("patient_key", "index_date", "end_date", "onset_day", "response_days", "response_lost")
+    grouped = [group] if group else []
+    columns = [k.c[name] for name in (*read, *filter_columns(cohort), *grouped) if name != "route"]
+    rows = (
+        select(*dict.fromkeys(columns), route)
+        .select_from(k.outerjoin(then, then.c.patient_key == k.c.patient_key))
+        .where(unsettled)
+    )
+    patients = _as_of_kept(apply_filter(rows, cohort), definition.cutoff, group)
     s = settled_rows
     per_patient = union_all(
-        select(
-            _group_key(s, group),
-            s.c.response_days,
-            s.c.response_lost,
-            s.c.booster_gap,
-        ),
-        select(patients.c.grp, patients.c.time, patients.c.event, cast(null(), Float)),
-        # A NULL median (fewer than two maintenance sessions by then): _counts skips the row.
-        select(medians.c.grp, cast(null(), Integer), cast(null(), Integer), medians.c.median_gap),
+        select(_group_key(s, group), s.c.response_days, s.c.response_lost, s.c.booster_gap),
+        select(patients.c.grp, patients.c.time, patients.c.event, patients.c.median_gap),
     )
     # Read twice (times, gaps): computed once.
     return _counts(_materialized(per_patient, "durability_rows"))

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -248,10 +249,13 @@ pain_days = Table(
 booster_gaps = Table(
     "booster_gaps",
     metadata,
-    Column("patient_key", Integer, primary_key=True, autoincrement=False),
-    Column("session_date", Date, primary_key=True),
+    Column("patient_key", Integer, autoincrement=False, nullable=False),
+    Column("session_date", Date, nullable=False),
     Column("gap", Integer, nullable=False),
     Column("median_gap", Float, nullable=False),
+    # The median as of a last date is read from the key's index alone on PostgreSQL (migration
+    # 0024); SQLite keeps the rows in the key's order (WITHOUT ROWID).
+    PrimaryKeyConstraint("patient_key", "session_date", postgresql_include=["median_gap"]),
     sqlite_with_rowid=False,
 )
 
@@ -312,17 +316,22 @@ durability_facts = Table(
     Column("index_date", Date),
     Column("last_session_date", Date),
     Column("last_followup_date", Date),
+    Column("end_date", Date),
+    Column("n_routes", Integer),
 )
 #: The columns ``durability_facts`` copies from ``patient_facts``: what a cohort filter or a
 #: breakdown reads (``analysis.db.cohorts.apply_filter``).
 DURABILITY_COHORT_COLUMNS: tuple[str, ...] = ("site", "condition", "route", "sex", "age_group", "index_date")
-#: All it copies: the cohort columns, and the last dates that tell whether a patient's kept
+#: All it copies: the cohort columns, the last dates that tell whether a patient's kept
 #: durability is theirs as of an earlier cut-off (``analysis.db.durability.facts_settled``,
-#: migration 0017).
+#: migration 0017), and what the durability as of a cut-off reads of the others: the end of care
+#: and the number of routes (``analysis.db.durability.facts_as_of_counts``, migration 0024).
 DURABILITY_COPIED_COLUMNS: tuple[str, ...] = (
     *DURABILITY_COHORT_COLUMNS,
     "last_session_date",
     "last_followup_date",
+    "end_date",
+    "n_routes",
 )
 #: The default response threshold, the first ``durability_facts`` is kept for.
 FACTS_THRESHOLD = 0.30

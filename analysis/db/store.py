@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
@@ -91,6 +92,17 @@ POSTGRESQL_POOL_SIZE = 20
 #: against 13.3 runs/s (docs/performance.md, "Many users at once: parallel workers"). The command
 #: line keeps the default: it asks one question at a time.
 POSTGRESQL_SERVING_PARALLEL_WORKERS = 0
+#: Statements one question may run at once on PostgreSQL, each on its own connection, when its
+#: work splits into parts whose counts add up (:func:`shards`). PostgreSQL runs a correlated
+#: search — one per patient, such as durability's as of an earlier cut-off — in its leader
+#: process only, whatever its parallel workers do for the scans: at 10M sessions 2 × 191,211
+#: index searches took ~1.5 s of one core while the other waited. Two statements, each over half
+#: the patients, use both cores (docs/performance.md, "Durability as of a cut-off, from the kept
+#: rows alone"). The dashboard's server runs one at a time, as it runs no parallel workers.
+POSTGRESQL_COMMAND_SHARDS = 2
+
+#: The engines made for the dashboard's server (``make_engine(serving=True)``).
+_SERVING: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def _postgresql_settings(dbapi_connection, _record, *, serving: bool = False) -> None:
@@ -146,10 +158,20 @@ def make_engine(url: str | None = None, *, serving: bool = False) -> Engine:
             parsed, pool_pre_ping=True, pool_size=POSTGRESQL_POOL_SIZE, connect_args={"connect_timeout": 5}
         )
         event.listen(engine, "connect", functools.partial(_postgresql_settings, serving=serving))
+        if serving:
+            _SERVING.add(engine)
         return engine
     raise SettingError(
         f"Database type {parsed.get_backend_name()!r} is not supported; use SQLite or PostgreSQL."
     )
+
+
+def shards(engine: Engine) -> int:
+    """How many statements a question whose counts add up may run at once on ``engine``:
+    :data:`POSTGRESQL_COMMAND_SHARDS` on PostgreSQL for the command line, else one."""
+    if engine.dialect.name != "postgresql" or engine in _SERVING:
+        return 1
+    return POSTGRESQL_COMMAND_SHARDS
 
 
 def _shown(url: str) -> str:
@@ -295,7 +317,7 @@ def add_in_place(
 #: The newest migration; ``tests/test_migrations.py`` holds it to Alembic's head. A database at
 #: this revision is opened without Alembic, whose import and scan of the migrations cost every
 #: command and page start ≈ 0.25 s of CPU (docs/performance.md, "Start-up").
-SCHEMA_HEAD = "0023"
+SCHEMA_HEAD = "0024"
 
 
 def _at_head(engine: Engine) -> bool:

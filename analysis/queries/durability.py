@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, Select
 
 from analysis.db import durability as rules
-from analysis.db import schema
+from analysis.db import schema, store
 from analysis.db.cohorts import cohort_query, facts_apply
 from analysis.db.store import data_cutoff
 from analysis.domain.definition import SMALL_CELL, CohortFilter, OutcomeDefinition
@@ -108,28 +109,54 @@ READ_FACTS = True
 
 def _counts_query(
     engine: Engine, definition: OutcomeDefinition, cohort: CohortFilter, rows: Select[Any], by: str | None
-) -> Any:
-    """The statement of the per-group counts: at a kept threshold (``schema.FACTS_THRESHOLDS``)
-    and the kept time point and window from ``durability_facts`` — alone at the latest cut-off
-    (every stored row counts), with the rules for the patients straddling an earlier one — and
-    otherwise the rules for everyone."""
+) -> list[Any]:
+    """The statements of the per-group counts, whose rows add up: at a kept threshold
+    (``schema.FACTS_THRESHOLDS``) and the kept time point and window from ``durability_facts`` —
+    alone at the latest cut-off (every stored row counts), with the rules for the patients
+    straddling an earlier one (one statement per shard of the patients, :func:`store.shards`) —
+    and otherwise the rules for everyone."""
     assert definition.cutoff is not None  # resolved by cohort_query
     kept = (
         definition.threshold in schema.FACTS_THRESHOLDS
         and (definition.timepoint_days, definition.window_days) == schema.FACTS_TIMEPOINT
     )
     if not READ_FACTS or not kept:
-        return rules.durability_counts(
-            rows,
-            cutoff=definition.cutoff,
-            threshold=definition.threshold,
-            last_onset_day=definition.window_end,
-            group=by,
-        )
+        return [
+            rules.durability_counts(
+                rows,
+                cutoff=definition.cutoff,
+                threshold=definition.threshold,
+                last_onset_day=definition.window_end,
+                group=by,
+            )
+        ]
     if facts_apply(definition.cutoff, data_cutoff(engine)):
-        return rules.facts_counts(cohort, group=by, threshold=definition.threshold)
-    postgresql = engine.dialect.name == "postgresql"  # DISTINCT ON for the nearest follow-up
-    return rules.facts_as_of_counts(definition, cohort, group=by, distinct_on=postgresql)
+        return [rules.facts_counts(cohort, group=by, threshold=definition.threshold)]
+    n = store.shards(engine)
+    if n == 1:
+        return [rules.facts_as_of_counts(definition, cohort, group=by)]
+    return [rules.facts_as_of_counts(definition, cohort, group=by, shard=(i, n)) for i in range(n)]
+
+
+def _counted(engine: Engine, statements: list[Any]) -> list[tuple[str, str, float, int, int | None]]:
+    """The rows of ``statements`` (``kind``, ``grp``, ``value``, ``first``, ``second``), added up
+    per kind, group and value; more than one statement run at once, each on its own connection
+    (:data:`analysis.db.store.POSTGRESQL_COMMAND_SHARDS`)."""
+
+    def rows(statement: Any) -> list[Any]:
+        with engine.connect() as connection:
+            return list(connection.execute(statement).all())
+
+    if len(statements) == 1:
+        return [tuple(row) for row in rows(statements[0])]
+    with ThreadPoolExecutor(max_workers=len(statements)) as pool:
+        parts = list(pool.map(rows, statements))
+    summed: dict[tuple[str, str, float], list[Any]] = {}
+    for kind, grp, value, first, second in (row for part in parts for row in part):
+        cell = summed.setdefault((kind, grp, value), [0, None])
+        cell[0] += first
+        cell[1] = second if cell[1] is None else cell[1] + second
+    return [(*key, first, second) for key, (first, second) in sorted(summed.items())]
 
 
 def durability(
@@ -142,8 +169,7 @@ def durability(
     if by is not None and by not in DIMENSIONS:
         raise ValueError(f"durability can be broken down by {' or '.join(DIMENSIONS)}, not {by!r}")
     definition, rows = cohort_query(engine, definition, cohort, columns=rules.cohort_columns(by))
-    with engine.connect() as connection:
-        counted = connection.execute(_counts_query(engine, definition, cohort, rows, by)).all()
+    counted = _counted(engine, _counts_query(engine, definition, cohort, rows, by))
     groups = _counts_by_group([(g, v, a, b) for kind, g, v, a, b in counted if kind == "time"])
     gap_values: dict[str, tuple[list[float], list[int]]] = defaultdict(lambda: ([], []))
     for kind, grp, median_gap, patients, _ in counted:
