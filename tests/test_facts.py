@@ -208,6 +208,48 @@ def test_imports_keep_the_facts_equal_to_a_rebuild(demo):
     assert row.loc[c, "followup_day"] == 90 and row.loc[c, "followup_pain"] == 1
 
 
+#: The per-patient tables a refresh derives (each keyed by patient first).
+DERIVED = (
+    schema.patient_facts,
+    schema.followup_days,
+    schema.pain_days,
+    schema.booster_gaps,
+    schema.durability_inputs,
+    schema.measure_facts,
+    schema.durability_facts,
+)
+
+
+def test_an_import_of_new_patients_deletes_nothing_and_derives_what_a_rebuild_does(demo, monkeypatch):
+    """An import whose patients are all new to the clinic has no derived rows to replace: no
+    delete runs (docs/performance.md, "Twelfth session: the importer"), and every derived table
+    is what a full refresh derives."""
+    deletes: list[bool] = []
+    real = store.delete_patients_rows
+
+    def spy(connection, table, keys, *, replace=True):
+        deletes.append(replace)
+        real(connection, table, keys, replace=replace)
+
+    monkeypatch.setattr(store, "delete_patients_rows", spy)
+    for module in ("facts", "followup_days", "measures", "durability"):
+        monkeypatch.setattr(f"analysis.db.{module}.delete_patients_rows", spy)
+    frames = generate(40, seed=31, today=TODAY)
+    for frame in frames.values():
+        frame["patient_id"] = "NEW-" + frame["patient_id"].astype(str)
+    assert import_frames(demo, frames, today=TODAY).ok
+    assert len(deletes) == len(DERIVED) and not any(deletes)
+
+    def derived() -> list[list[tuple]]:
+        with demo.connect() as connection:
+            return [sorted(tuple(r) for r in connection.execute(select(table))) for table in DERIVED]
+
+    imported = derived()
+    with demo.begin() as connection:
+        facts.refresh(connection)
+    assert imported == derived() and all(imported)
+
+
 def test_a_refused_import_leaves_the_facts_as_they_were(demo):
     before = stored_facts(demo)
     patient = before.patient_id.iloc[0]

@@ -120,9 +120,9 @@ def test_the_imports_planner_settings_end_with_its_transaction(postgres_engine: 
     seen: list[tuple] = []
     real = facts.refresh
 
-    def spy(connection, patient_ids=None):
+    def spy(connection, patient_ids=None, **options):
         seen.append(tuple(connection.exec_driver_sql(settings).one()))
-        return real(connection, patient_ids)
+        return real(connection, patient_ids, **options)
 
     monkeypatch.setattr(facts, "refresh", spy)
     assert import_paths(engine, SAMPLE_FILES, today=TODAY).ok

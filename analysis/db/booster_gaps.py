@@ -108,10 +108,11 @@ def medians_so_far(keys: Any = None) -> Select[Any]:
     ).where(ranked.c.rank == (n + 1) // 2)
 
 
-def refresh(connection: Connection, keys: Any = None) -> None:
+def refresh(connection: Connection, keys: Any = None, *, replace: bool = True) -> None:
     """Re-derive the booster gaps of ``keys`` (a query of patient keys; all when None) from the
-    stored sessions and the already refreshed ``patient_facts``, then their medians so far;
-    nothing to do before migration 0019 made the table, and no medians before 0020 kept them."""
+    stored sessions and the already refreshed ``patient_facts``, then their medians so far
+    (``replace`` False: new patients, with no rows to delete); nothing to do before migration
+    0019 made the table, and no medians before 0020 kept them."""
     g = schema.booster_gaps
     if not inspect(connection).has_table(g.name):
         return
@@ -119,7 +120,8 @@ def refresh(connection: Connection, keys: Any = None) -> None:
     rows = derived(keys).subquery("kept_gaps")
     # Each gap stands in for its median (the column takes no NULL) until the medians are set.
     kept = [rows.c.patient_key, rows.c.session_date, rows.c.gap, cast(rows.c.gap, Float).label("median_gap")]
-    replace_patients_rows(connection, g, keys, select(*[c for c in kept if c.name in names]), names)
+    rows_then = select(*[c for c in kept if c.name in names])
+    replace_patients_rows(connection, g, keys, rows_then, names, replace=replace)
     if "median_gap" in names:
         medians = medians_so_far(keys).subquery("medians_so_far")
         connection.execute(

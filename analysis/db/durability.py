@@ -40,7 +40,6 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    delete,
     func,
     insert,
     inspect,
@@ -57,6 +56,7 @@ from analysis.db.booster_gaps import MAINTENANCE_AFTER_DAY
 from analysis.db.cohorts import apply_filter, filter_columns
 from analysis.db.derivation import ALL_DATA, EPSILON, is_set, route_as_of
 from analysis.db.sqlfunctions import add_days, days_between
+from analysis.db.store import delete_patients_rows
 from analysis.domain.definition import CohortFilter, OutcomeDefinition
 
 
@@ -285,16 +285,15 @@ def _booster_gaps(patients: Any, cutoff: date, *, kept: bool = True) -> Any:
     return select(patients.c.grp, patients.c.patient_key, median).join(i, on_inputs).subquery("median_gaps")
 
 
-def refresh_inputs(connection: Connection, keys: Any = None) -> None:
+def refresh_inputs(connection: Connection, keys: Any = None, *, replace: bool = True) -> None:
     """Re-derive the ``durability_inputs`` of ``keys`` (a query of patient keys; all when None)
     from ``patients``, ``sessions`` and the already refreshed ``patient_facts`` and
-    ``pain_days``; nothing to do before migration 0015 made the table."""
+    ``pain_days`` (``replace`` False: new patients, with no rows to delete); nothing to do before
+    migration 0015 made the table."""
     inputs, t, p, d = schema.durability_inputs, schema.patient_facts, schema.patients, schema.pain_days
     if not inspect(connection).has_table(inputs.name):
         return
-    connection.execute(
-        delete(inputs) if keys is None else delete(inputs).where(inputs.c.patient_key.in_(keys))
-    )
+    delete_patients_rows(connection, inputs, keys, replace=replace)
     mine = [] if keys is None else [t.c.patient_key.in_(keys)]
     bounds = (
         select(

@@ -38,9 +38,10 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from analysis.db import booster_gaps, durability, followup_days, measures, pain_days, schema
 from analysis.db.derivation import ALL_DATA, narrow, patient_outcomes_query
 from analysis.db.secondary_cells import Recount
-from analysis.db.store import stored_columns
+from analysis.db.store import delete_patients_rows, stored_columns
 
-#: Above this share of all patients, one rebuild of the whole table beats per-patient refreshes.
+#: Above this share of all patients (of the largest patient key: at least their number), one
+#: rebuild of the whole table beats per-patient refreshes.
 REBUILD_SHARE = 0.2
 #: Pseudonyms per statement while staging on SQLite (bound parameters stay under its limit).
 CHUNK = 2_000
@@ -99,16 +100,15 @@ def _derive_durability(connection: Connection, columns: Sequence[str], keys: Any
 
 
 def refresh_durability(
-    connection: Connection, keys: Any = None, columns: Sequence[str] | None = None
+    connection: Connection, keys: Any = None, columns: Sequence[str] | None = None, *, replace: bool = True
 ) -> None:
     """Re-derive the durability facts of ``keys`` (a query of patient keys; every patient when
     None) from their stored ``patient_facts`` (its stored ``columns``, read when None) and pain
-    days: the step of :func:`refresh`, and migration 0018, which reshapes the table."""
+    days (``replace`` False: new patients, with no rows to delete): the step of :func:`refresh`,
+    and migration 0018, which reshapes the table."""
     lasting = schema.durability_facts
     columns = stored_columns(connection, schema.patient_facts) if columns is None else columns
-    connection.execute(
-        delete(lasting) if keys is None else delete(lasting).where(lasting.c.patient_key.in_(keys))
-    )
+    delete_patients_rows(connection, lasting, keys, replace=replace)
     for statement in _derive_durability(connection, columns, keys):
         connection.execute(statement)
 
@@ -119,19 +119,30 @@ def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 
 def refresh(
-    connection: Connection, patient_ids: Collection[str] | None = None, *, durability_facts: bool = True
+    connection: Connection,
+    patient_ids: Collection[str] | None = None,
+    *,
+    durability_facts: bool = True,
+    new: Collection[str] = (),
 ) -> int:
     """Re-derive the facts of these patients (by pseudonym; all patients when None).
 
     Runs in the caller's transaction, so the facts change together with the rows they come
-    from. Returns the number of patients whose facts were derived.
+    from. ``new``: those of them this transaction stored for the first time (the importer knows):
+    they have no derived rows yet, so when all are new nothing is deleted first. Returns the
+    number of patients whose facts were derived.
     """
     facts = schema.patient_facts
     if patient_ids is not None and not patient_ids:
         return 0
-    total = connection.execute(select(func.count()).select_from(schema.patients)).scalar_one()
+    p = schema.patients
+    # The largest key, not a count, tells the share: keys are distinct positive numbers, so it is
+    # at least the count, and it is read from the key's index. SQLite counts by reading every row
+    # (at 10M sessions 0.62 s of an import; docs/performance.md, "Twelfth session: the importer").
+    keys_at_most = connection.execute(select(func.coalesce(func.max(p.c.id), 0))).scalar_one()
     columns = stored_columns(connection, facts)
-    if patient_ids is None or len(patient_ids) > REBUILD_SHARE * total:
+    if patient_ids is None or len(patient_ids) > REBUILD_SHARE * keys_at_most:
+        total = connection.execute(select(func.count()).select_from(p)).scalar_one()
         recount = Recount(connection, None)  # the outcomes beyond pain, counted afresh
         recount.before()
         connection.execute(delete(facts))
@@ -145,7 +156,6 @@ def refresh(
             refresh_durability(connection, columns=columns)
         recount.after()
         return int(total)
-    p = schema.patients
     _STAGED.drop(connection, checkfirst=True)  # SQLite keeps temporary tables until disconnect
     _STAGED.create(connection)
     postgres = connection.dialect.name == "postgresql"
@@ -164,15 +174,16 @@ def refresh(
     # The default view of the outcomes beyond pain changes by what these patients change.
     recount = Recount(connection, staged)
     recount.before()
-    connection.execute(delete(facts).where(facts.c.patient_key.in_(staged)))
+    replace = not set(patient_ids) <= set(new)
+    delete_patients_rows(connection, facts, staged, replace=replace)
     connection.execute(_derive(columns, staged))
-    followup_days.refresh(connection, staged)
-    pain_days.refresh(connection, staged)
-    booster_gaps.refresh(connection, staged)
-    durability.refresh_inputs(connection, staged)
-    measures.refresh_facts(connection, staged)  # the outcomes beyond pain (docs/methods.md)
+    followup_days.refresh(connection, staged, replace=replace)
+    pain_days.refresh(connection, staged, replace=replace)
+    booster_gaps.refresh(connection, staged, replace=replace)
+    durability.refresh_inputs(connection, staged, replace=replace)
+    measures.refresh_facts(connection, staged, replace=replace)  # the outcomes beyond pain (docs/methods.md)
     if durability_facts:
-        refresh_durability(connection, staged, columns)
+        refresh_durability(connection, staged, columns, replace=replace)
     recount.after()
     count = connection.execute(select(func.count()).select_from(_STAGED)).scalar_one()
     if not postgres:  # PostgreSQL drops it at commit

@@ -22,22 +22,23 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Date, Select, delete, func, insert, inspect, literal, select
+from sqlalchemy import Connection, Date, Select, func, insert, inspect, literal, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.expression import ColumnElement
 
 from analysis.db import schema
 from analysis.db.sqlfunctions import days_between
-from analysis.db.store import stored_columns
+from analysis.db.store import delete_patients_rows, stored_columns
 from analysis.domain.definition import OutcomeDefinition
 
 #: Copied from ``followups`` as they are: the follow-up's values.
 _COPIED = ("followup_date", "pain", "pgic", "mme", "phq9", "bpi_interference", "headache_days")
 
 
-def refresh(connection: Connection, keys: Any = None) -> None:
+def refresh(connection: Connection, keys: Any = None, *, replace: bool = True) -> None:
     """Re-derive the follow-up days of ``keys`` (a query of patient keys; all when None) from
-    ``followups`` and the already refreshed ``patient_facts``. Before migration 0013 made the
+    ``followups`` and the already refreshed ``patient_facts`` (``replace`` False: new patients,
+    with no rows to delete). Before migration 0013 made the
     table (earlier migrations refresh the facts with today's code) there is nothing to do, and
     before 0014 added the other measures only the columns of its day are written."""
     days, f, t = schema.followup_days, schema.followups, schema.patient_facts
@@ -45,7 +46,7 @@ def refresh(connection: Connection, keys: Any = None) -> None:
         return
     copied = [name for name in stored_columns(connection, days) if name in _COPIED]
     mine = [] if keys is None else [t.c.patient_key.in_(keys)]
-    connection.execute(delete(days) if keys is None else delete(days).where(days.c.patient_key.in_(keys)))
+    delete_patients_rows(connection, days, keys, replace=replace)
     derived = (
         select(
             f.c.patient_key, days_between(f.c.followup_date, t.c.index_date), *[f.c[name] for name in copied]

@@ -18,11 +18,12 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Date, Select, case, delete, func, insert, inspect, literal, select
+from sqlalchemy import Connection, Date, Select, case, func, insert, inspect, literal, select
 from sqlalchemy.sql.expression import ColumnElement
 
 from analysis.db import schema
 from analysis.db.sqlfunctions import days_between
+from analysis.db.store import delete_patients_rows
 from analysis.domain.definition import OutcomeDefinition
 
 #: Follow-up columns that are measures with a "follow-up that counts" of their own.
@@ -141,8 +142,9 @@ def measure_facts_query(keys: Any = None) -> Select[Any]:
     )
 
 
-def refresh_facts(connection: Connection, keys: Any = None) -> None:
-    """Re-derive the measure facts of ``keys`` (a query of patient keys; all patients when None).
+def refresh_facts(connection: Connection, keys: Any = None, *, replace: bool = True) -> None:
+    """Re-derive the measure facts of ``keys`` (a query of patient keys; all patients when None;
+    ``replace`` False: new patients, with no rows to delete).
 
     Called by :func:`analysis.db.facts.refresh` right after the patient facts, in the same
     transaction. Before migration 0007 made the table (migration 0004 refreshes the facts with
@@ -152,8 +154,5 @@ def refresh_facts(connection: Connection, keys: Any = None) -> None:
         return
     table = schema.measure_facts
     columns = ["patient_key", *BASELINES, *FOLLOWUP_MEASURES]
-    if keys is None:
-        connection.execute(delete(table))
-    else:
-        connection.execute(delete(table).where(table.c.patient_key.in_(keys)))
+    delete_patients_rows(connection, table, keys, replace=replace)
     connection.execute(insert(table).from_select(columns, measure_facts_query(keys)))

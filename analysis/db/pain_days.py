@@ -50,10 +50,11 @@ def derived(keys: Any = None) -> Any:
     return union_all(followup_rows, session_rows).subquery("derived_pain_days")
 
 
-def refresh(connection: Connection, keys: Any = None) -> None:
+def refresh(connection: Connection, keys: Any = None, *, replace: bool = True) -> None:
     """Re-derive the pain days of ``keys`` (a query of patient keys; all when None) from the
-    stored rows and the already refreshed ``patient_facts``; nothing to do before migration
-    0015 made the table."""
+    stored rows and the already refreshed ``patient_facts`` (``replace`` False: new patients, with
+    no rows to delete); nothing to do before migration 0015 made the table."""
     rows = derived(keys)
     names = ["patient_key", "day", "pain"]
-    replace_patients_rows(connection, schema.pain_days, keys, select(*[rows.c[n] for n in names]), names)
+    rows_then = select(*[rows.c[n] for n in names])
+    replace_patients_rows(connection, schema.pain_days, keys, rows_then, names, replace=replace)

@@ -200,7 +200,8 @@ def _write(
         }
         # The per-patient facts follow the rows they come from, in the same transaction; a
         # patient's facts depend on that patient's rows only, so unchanged patients keep theirs.
-        facts.refresh(connection, written_ids)
+        new_ids = written_ids - set(stored_patients["patient_id"])  # no derived rows to replace
+        facts.refresh(connection, written_ids, new=new_ids)
         # The log row is part of the import's transaction: data and log, or neither.
         report.import_id = audit.record(connection, attempt, applied=True, counts=counts)
     report.ok = not report.problems
