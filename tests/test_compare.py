@@ -156,6 +156,32 @@ def test_compare_gives_crude_and_adjusted_results(engine) -> None:
     assert adjusted.caution  # 40 patients, 7 coefficients: fewer than 10 events per coefficient
 
 
+def test_the_patterns_come_in_their_own_order_and_the_planner_setting_ends_with_the_read(engine) -> None:
+    """The route patterns are sorted by route and covariates, whatever order the plan gave (a
+    parallel plan's varies from run to run); on PostgreSQL the statement's own
+    ``parallel_tuple_cost`` ends with its read (docs/performance.md, "make bench, twelfth
+    session")."""
+    _clinic(engine)
+    show = "SELECT current_setting('parallel_tuple_cost')"
+    postgresql = engine.dialect.name == "postgresql"
+    if postgresql:
+        with engine.connect() as connection:
+            before = connection.exec_driver_sql(show).scalar_one()
+    _, frame = comparisons.route_patterns(
+        engine, OutcomeDefinition(), CohortFilter(), "intravenous", "intranasal"
+    )
+    keys = ["route", *comparisons._COVARIATES]
+    assert len(frame) > 20
+    pd.testing.assert_frame_equal(frame, frame.sort_values(keys, na_position="last", ignore_index=True))
+    if postgresql:
+        with engine.connect() as connection:
+            assert (
+                connection.exec_driver_sql(show).scalar_one()
+                == before
+                != comparisons.PATTERNS_PARALLEL_TUPLE_COST
+            )
+
+
 def test_a_route_with_no_patient_gives_a_sentence(engine) -> None:
     _clinic(engine, with_b=False)
     result = comparisons.compare_routes(

@@ -36,6 +36,8 @@ POOLED = "other"
 EVENTS_PER_PARAMETER = 10
 
 _COVARIATES = ("condition", "baseline", "age", "sex", "site")
+#: PostgreSQL's ``parallel_tuple_cost`` for the route patterns' statement (see route_patterns).
+PATTERNS_PARALLEL_TUPLE_COST = "0.01"
 
 
 def route_patterns(
@@ -53,8 +55,22 @@ def route_patterns(
         .group_by(*keys)
     )
     with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # Local to this read's transaction: PostgreSQL's default price of a row passed from a
+            # parallel worker (0.1) kept the scans of the facts in one process; at 0.01 they run
+            # in parallel: `compare --cutoff` at 10M sessions 1.82–1.83 → 1.42–1.44 s, the default
+            # view 0.99–1.02 → 0.82 s. Set for this statement only: `summary --timepoint 180` is
+            # slower with it, 1.57–1.69 → 1.90 s (docs/performance.md, "make bench, twelfth
+            # session"). The dashboard's server runs no parallel workers, so it changes nothing there.
+            connection.execute(
+                select(func.set_config("parallel_tuple_cost", PATTERNS_PARALLEL_TUPLE_COST, True))
+            )
         # Not through SQLAlchemy's Rows (docs/comparisons.md): see analysis.db.frames.
         frame = read_frame(connection, query, text=("route", "condition", "sex", "site"))
+    # In the order of the patterns, not of the plan: a parallel plan hands the groups back in an
+    # order that varies from run to run, and the fit's sums (so the last digits of its numbers)
+    # follow the order of the rows.
+    frame = frame.sort_values(["route", *_COVARIATES], na_position="last", kind="stable", ignore_index=True)
     return definition, frame.astype({"n": "int64", "responders": "int64"})
 
 
