@@ -156,7 +156,11 @@ def _counted(engine: Engine, statements: list[Any]) -> list[tuple[str, str, floa
         cell = summed.setdefault((kind, grp, value), [0, None])
         cell[0] += first
         cell[1] = second if cell[1] is None else cell[1] + second
-    return [(*key, first, second) for key, (first, second) in sorted(summed.items())]
+    # In a fixed order (a group can be NULL, which sorts first).
+    ordered = sorted(
+        summed.items(), key=lambda item: [(v is not None, 0 if v is None else v) for v in item[0]]
+    )
+    return [(*key, first, second) for key, (first, second) in ordered]
 
 
 def durability(
