@@ -166,7 +166,8 @@ def _write(
     with _import_transaction(engine) as connection:
         _stage_ids(connection, {table: _ids(column(table, "patient_id")) for table in checked})
         stored_patients = _stored_patients(connection)
-        known = set(stored_patients["patient_id"]) | set(_ids(column("patients", "patient_id")))
+        stored_ids = set(stored_patients["patient_id"])  # before this import wrote anything
+        known = stored_ids | set(_ids(column("patients", "patient_id")))
         _check_patients_exist(checked, known, problems)
         stored_first = _first_sessions(connection)
         report.data_quality = _followups_before_first_session(checked, stored_first)
@@ -200,7 +201,7 @@ def _write(
         }
         # The per-patient facts follow the rows they come from, in the same transaction; a
         # patient's facts depend on that patient's rows only, so unchanged patients keep theirs.
-        new_ids = written_ids - set(stored_patients["patient_id"])  # no derived rows to replace
+        new_ids = written_ids - stored_ids  # no derived rows to replace
         facts.refresh(connection, written_ids, new=new_ids)
         # The log row is part of the import's transaction: data and log, or neither.
         report.import_id = audit.record(connection, attempt, applied=True, counts=counts)

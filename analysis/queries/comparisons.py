@@ -58,8 +58,8 @@ def route_patterns(
         if connection.dialect.name == "postgresql":
             # Local to this read's transaction: PostgreSQL's default price of a row passed from a
             # parallel worker (0.1) kept the scans of the facts in one process; at 0.01 they run
-            # in parallel: `compare --cutoff` at 10M sessions 1.82–1.83 → 1.42–1.44 s, the default
-            # view 0.99–1.02 → 0.82 s. Set for this statement only: `summary --timepoint 180` is
+            # in parallel: `compare --cutoff` at 10M sessions 1.86–1.88 → 1.48–1.52 s, the default
+            # view 0.98 → 0.81–0.84 s. Set for this statement only: `summary --timepoint 180` is
             # slower with it, 1.57–1.69 → 1.90 s (docs/performance.md, "make bench, twelfth
             # session"). The dashboard's server runs no parallel workers, so it changes nothing there.
             connection.execute(
