@@ -293,6 +293,65 @@ def test_0024_copies_the_end_of_care_and_the_routes_into_the_durability_facts(db
     engine.dispose()
 
 
+def test_0025_makes_the_kept_counts_keys_unique_and_an_import_adds_to_them(db_url):
+    """0025 makes the kept counts' key indexes unique (the importer adds its sums with one
+    ``INSERT … ON CONFLICT``), on PostgreSQL with room on each page for changed rows; a clinic
+    imported in two parts under it keeps the counts a full refresh counts, and the downgrade
+    takes the indexes and the room back (docs/performance.md, "Thirteenth session")."""
+    from analysis.db import facts
+
+    kept = (schema.secondary_cells, schema.secondary_changes, schema.profile_patterns)
+    engine = store.make_engine(db_url)
+    postgres = engine.dialect.name == "postgresql"
+    clinic = generate(300, seed=25, today=TODAY)
+    # Most of the clinic first, so that the rest is refreshed per patient (facts.REBUILD_SHARE).
+    early = set(clinic["patients"]["patient_id"].iloc[:260])
+    first = {name: frame[frame["patient_id"].isin(early)] for name, frame in clinic.items()}
+    store.downgrade(engine, "0024")
+    assert import_frames(engine, first, today=TODAY, source="demo").ok
+
+    def shape() -> tuple[list[bool], list[str]]:
+        with engine.connect() as connection:
+            inspector = inspect(connection)
+            unique = [
+                ix["unique"]
+                for table in ("secondary_cells", "secondary_changes")
+                for ix in inspector.get_indexes(table)
+            ]
+            options = (
+                connection.exec_driver_sql(
+                    "SELECT coalesce(array_to_string(reloptions, ','), '') FROM pg_class"
+                    " WHERE relname IN ('secondary_changes', 'profile_patterns')"
+                    " AND relnamespace = current_schema()::regnamespace ORDER BY relname"
+                )
+                .scalars()
+                .all()
+                if postgres
+                else []
+            )
+        return [bool(u) for u in unique], options
+
+    assert shape() == ([False, False], ["", ""] if postgres else [])
+    store.migrate(engine)
+    assert shape() == ([True, True], ["fillfactor=60"] * 2 if postgres else [])
+    # The rest of the clinic: its patients' sums are added to the kept rows in place.
+    report = import_frames(engine, clinic, today=TODAY, source="demo")
+    assert report.ok and report.inserted["patients"] == 40 and report.unchanged["patients"] == 260
+
+    def counts() -> list[list[tuple]]:
+        with engine.connect() as connection:
+            return [sorted(tuple(row) for row in connection.execute(select(table))) for table in kept]
+
+    imported = counts()
+    assert all(len(rows) > 10 for rows in imported)
+    with engine.begin() as connection:
+        facts.refresh(connection)
+    assert counts() == imported
+    store.downgrade(engine, "0024")
+    assert shape() == ([False, False], ["", ""] if postgres else [])
+    engine.dispose()
+
+
 def test_0021_counts_the_secondary_cells_by_quarter_as_the_facts_do(db_url):
     """A clinic stored under 0020 gets its outcomes beyond pain counted per quarter by which the
     patients were settled, equal to what a full refresh of the facts counts (docs/performance.md,

@@ -133,15 +133,16 @@ def add_parts(connection: Connection, rows: Select[Any], *, sign: int) -> None:
     )
 
 
-def fold(connection: Connection) -> None:
+def fold(connection: Connection, *, fresh: bool = False) -> None:
     """Add this refresh's parts, summed per pattern, to the kept rows in place: a kept pattern is
-    changed by its sum, a new one inserted, and patterns left with no patient deleted."""
+    changed by its sum, a new one inserted, and patterns left with no patient deleted (``fresh``:
+    the kept patterns were just cleared, see :func:`analysis.db.store.add_in_place`)."""
     kept = schema.profile_patterns
     sums = select(*[_PARTS.c[n] for n in KEYS], *[func.sum(_PARTS.c[n]) for n in COUNTS]).group_by(
         *[_PARTS.c[n] for n in KEYS]
     )
     connection.execute(insert(_ROLLED).from_select([*KEYS, *COUNTS], sums))
-    add_in_place(connection, kept, _ROLLED, KEYS, COUNTS, "eligible")
+    add_in_place(connection, kept, _ROLLED, KEYS, COUNTS, "eligible", fresh=fresh)
 
 
 def clear(connection: Connection) -> None:

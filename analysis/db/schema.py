@@ -388,7 +388,8 @@ secondary_cells = Table(
     Column("settled_by", String(8), nullable=False),
     Column("patients", Integer, nullable=False),  # eligible
     *[Column(name, Integer, nullable=False) for name in BEYOND_PAIN_COUNTS],
-    Index(None, "timepoint", "grouping", "group_key", "settled_by"),
+    # Unique: an import adds its sums to the kept rows through it (INSERT … ON CONFLICT; 0025).
+    Index(None, "timepoint", "grouping", "group_key", "settled_by", unique=True),
 )
 #: The change histograms of the same view: per breakdown, group and change measure, each
 #: distinct change with its number of patients.
@@ -404,7 +405,10 @@ secondary_changes = Table(
     Column("patients", Integer, nullable=False),
     # The whole key: an import adds its sums to the rows it names, found one by one (on SQLite,
     # by the first three columns alone, 6–8 s for an import into the 1M clinic instead of 0.1).
-    Index(None, "timepoint", "grouping", "group_key", "settled_by", "kind", "value"),
+    # Unique since migration 0025, for INSERT … ON CONFLICT.
+    Index(None, "timepoint", "grouping", "group_key", "settled_by", "kind", "value", unique=True),
+    # Room on each page for an import's changed rows (HOT updates on PostgreSQL; migration 0025).
+    postgresql_with={"fillfactor": 60},
 )
 #: The response profile's patients per pattern of baseline characteristics at the default view,
 #: kept by every import: ``analysis.db.profile_cells`` (docs/performance.md, "Profile patterns
@@ -423,6 +427,7 @@ profile_patterns = Table(
     Column("eligible", Integer, nullable=False),
     Column("with_followup", Integer, nullable=False),
     Column("responders", Integer, nullable=False),
+    postgresql_with={"fillfactor": 60},  # as secondary_changes
 )
 #: What ``secondary_cells`` and ``secondary_changes`` count: at which data cut-off, under which
 #: rules (one row).

@@ -264,7 +264,7 @@ class Recount:
         # session: the importer").
         self._fold()
         if self.patterns:
-            profile_cells.fold(connection)
+            profile_cells.fold(connection, fresh=self.rebuild)
         state = schema.secondary_cells_state
         connection.execute(delete(state))
         connection.execute(insert(state).values(id=_STATE_ID, as_of=cutoff, fingerprint=fingerprint()))
@@ -369,7 +369,7 @@ class Recount:
             connection.execute(insert(rolled).from_select([*names, *summed], union_all(*per_grouping)))
             # The value of a change row is part of its key: compared for equality, as the parts'
             # own grouping compares it (the same expression over the same stored numbers).
-            add_in_place(connection, table, rolled, names, summed, "patients")
+            add_in_place(connection, table, rolled, names, summed, "patients", fresh=self.rebuild)
 
 
 def kept_counts(

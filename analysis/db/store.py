@@ -24,18 +24,18 @@ from sqlalchemy import (
     MetaData,
     Select,
     Table,
-    and_,
     create_engine,
     delete,
     event,
     func,
     insert,
     inspect,
+    or_,
     select,
     text,
     union_all,
-    update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 
@@ -314,27 +314,45 @@ def temporary_like(table: Table, suffix: str) -> Table:
 
 
 def add_in_place(
-    connection: Connection, table: Table, sums: Table, keys: Sequence[str], summed: Sequence[str], count: str
+    connection: Connection,
+    table: Table,
+    sums: Table,
+    keys: Sequence[str],
+    summed: Sequence[str],
+    count: str,
+    *,
+    fresh: bool = False,
 ) -> None:
     """Add ``sums`` (one row per key ``keys``, signed ``summed`` columns) to the kept ``table``:
     a kept row is changed by its sum, a new key inserted, and rows left with no one (``count``
     0) deleted. Only the rows the sums name are written (docs/performance.md, "Settled by
-    quarter": rewriting every touched group's rows cost an import twice as much)."""
-    if connection.dialect.name == "postgresql":  # a plan for the sums' real size
-        connection.exec_driver_sql(f"ANALYZE {sums.name}")
-    same_key = and_(*[table.c[n] == sums.c[n] for n in keys])
-    connection.execute(update(table).values({n: table.c[n] + sums.c[n] for n in summed}).where(same_key))
-    new = select(*[sums.c[n] for n in (*keys, *summed)]).where(
-        sums.c[count] != 0, ~select(table.c[keys[0]]).where(same_key).exists()
+    quarter": rewriting every touched group's rows cost an import twice as much).
+
+    One ``INSERT … ON CONFLICT (keys) DO UPDATE`` (SQLite ≥ 3.24), through the unique index on
+    ``keys`` (migration 0025): each sum finds its kept row once. An ``UPDATE … FROM`` followed by
+    an insert of the keys it did not find read each row twice, and the second time from the
+    table, not the index (docs/performance.md, "Thirteenth session: the kept counts").
+    ``fresh``: ``table`` was just emptied (the counts are counted afresh), so every sum is a new
+    row; a plain insert, which also runs before migration 0025 (0021 and 0023 count afresh)."""
+    changed = or_(*[sums.c[n] != 0 for n in summed])  # also SQLite's WHERE before ON CONFLICT
+    rows = select(*[sums.c[n] for n in (*keys, *summed)]).where(changed)
+    if fresh:
+        connection.execute(insert(table).from_select([*keys, *summed], rows.where(sums.c[count] != 0)))
+        return
+    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = dialect_insert(table).from_select([*keys, *summed], rows)
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=list(keys), set_={n: table.c[n] + statement.excluded[n] for n in summed}
+        )
     )
-    connection.execute(insert(table).from_select([*keys, *summed], new))
     connection.execute(delete(table).where(table.c[count] == 0))
 
 
 #: The newest migration; ``tests/test_migrations.py`` holds it to Alembic's head. A database at
 #: this revision is opened without Alembic, whose import and scan of the migrations cost every
 #: command and page start ≈ 0.25 s of CPU (docs/performance.md, "Start-up").
-SCHEMA_HEAD = "0024"
+SCHEMA_HEAD = "0025"
 
 
 def _at_head(engine: Engine) -> bool:
