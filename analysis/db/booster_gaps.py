@@ -24,23 +24,26 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
+    Column,
     Connection,
+    Date,
     Float,
     Integer,
     Select,
+    Table,
     and_,
     case,
     cast,
     func,
+    insert,
     inspect,
     select,
-    update,
 )
 from sqlalchemy.sql.expression import ColumnElement
 
 from analysis.db import schema
 from analysis.db.sqlfunctions import add_days, days_between
-from analysis.db.store import replace_patients_rows, stored_columns
+from analysis.db.store import replace_patients_rows, stored_columns, temporary_table
 
 #: Sessions after this day (days since the first session) are maintenance ("booster") sessions.
 MAINTENANCE_AFTER_DAY = 28
@@ -69,24 +72,25 @@ def derived(keys: Any = None) -> Select[Any]:
     return select(maintenance).where(maintenance.c.gap.is_not(None))
 
 
-def medians_so_far(keys: Any = None) -> Select[Any]:
-    """Per stored gap of ``keys`` (all when None): ``patient_key``, ``session_date`` and
-    ``median_gap``, the median of the patient's stored gaps on or before it.
+def medians_so_far(gaps: Table) -> Select[Any]:
+    """Per gap of ``gaps`` (a table with ``booster_gaps``' first three columns and its key):
+    ``patient_key``, ``session_date``, ``gap`` and ``median_gap``, the median of the patient's
+    gaps on or before it.
 
     Each gap is paired with the patient's gaps so far through the table's key (at 10M sessions
     18M pairs for 2.8M gaps; an import pairs only its own patients'), the pairs put in order by
     one window, and the middle one or two taken at the lower middle rank: that gap, or with an
     even count its mean with the next (as an average of the middle two: exact in floating point
-    for whole days). Read from the stored rows, not from a derived set joined to itself: SQLite
+    for whole days). Read from a keyed table, not from a derived set joined to itself: SQLite
     planned that self-join of an import's 55,000 gaps as a scan per gap (64 s into the 1M clinic).
     """
-    g = schema.booster_gaps
-    this, earlier = g.alias("this_gap"), g.alias("earlier_gap")
+    this, earlier = gaps.alias("this_gap"), gaps.alias("earlier_gap")
     partition, order = (this.c.patient_key, this.c.session_date), earlier.c.gap
     ranked = (
         select(
             this.c.patient_key,
             this.c.session_date,
+            this.c.gap.label("own_gap"),
             earlier.c.gap,
             func.lead(earlier.c.gap).over(partition_by=partition, order_by=order).label("next_gap"),
             func.row_number().over(partition_by=partition, order_by=order).label("rank"),
@@ -96,7 +100,6 @@ def medians_so_far(keys: Any = None) -> Select[Any]:
             earlier,
             and_(earlier.c.patient_key == this.c.patient_key, earlier.c.session_date <= this.c.session_date),
         )
-        .where(*([] if keys is None else [this.c.patient_key.in_(keys)]))
         .subquery("gaps_so_far")
     )
     n = cast(ranked.c.gaps, Integer)
@@ -104,28 +107,49 @@ def medians_so_far(keys: Any = None) -> Select[Any]:
     return select(
         ranked.c.patient_key,
         ranked.c.session_date,
+        ranked.c.own_gap.label("gap"),
         ((cast(ranked.c.gap, Float) + upper) / 2).label("median_gap"),
     ).where(ranked.c.rank == (n + 1) // 2)
 
 
+#: The refreshed patients' gaps, keyed as ``booster_gaps``, before their medians are known.
+_STAGED = temporary_table(
+    "booster_gaps_staged",
+    [
+        Column("patient_key", Integer, primary_key=True, autoincrement=False),
+        Column("session_date", Date, primary_key=True),
+        Column("gap", Integer, nullable=False),
+    ],
+)
+
+
 def refresh(connection: Connection, keys: Any = None, *, replace: bool = True) -> None:
     """Re-derive the booster gaps of ``keys`` (a query of patient keys; all when None) from the
-    stored sessions and the already refreshed ``patient_facts``, then their medians so far
+    stored sessions and the already refreshed ``patient_facts``, with their medians so far
     (``replace`` False: new patients, with no rows to delete); nothing to do before migration
-    0019 made the table, and no medians before 0020 kept them."""
+    0019 made the table, and no medians before 0020 kept them.
+
+    The gaps are staged in a keyed temporary table and paired there, so each row is written once
+    with its median: inserting them with a stand-in median and then updating every row wrote
+    each twice, and on PostgreSQL added a second index entry per row, since the key's index
+    carries the median (docs/performance.md, "Thirteenth session: the booster medians")."""
     g = schema.booster_gaps
     if not inspect(connection).has_table(g.name):
         return
     names = stored_columns(connection, g)
     rows = derived(keys).subquery("kept_gaps")
-    # Each gap stands in for its median (the column takes no NULL) until the medians are set.
-    kept = [rows.c.patient_key, rows.c.session_date, rows.c.gap, cast(rows.c.gap, Float).label("median_gap")]
-    rows_then = select(*[c for c in kept if c.name in names])
-    replace_patients_rows(connection, g, keys, rows_then, names, replace=replace)
-    if "median_gap" in names:
-        medians = medians_so_far(keys).subquery("medians_so_far")
-        connection.execute(
-            update(g)
-            .values(median_gap=medians.c.median_gap)
-            .where(g.c.patient_key == medians.c.patient_key, g.c.session_date == medians.c.session_date)
-        )
+    if "median_gap" not in names:
+        gaps = select(rows.c.patient_key, rows.c.session_date, rows.c.gap)
+        replace_patients_rows(connection, g, keys, gaps, names, replace=replace)
+        return
+    _STAGED.drop(connection, checkfirst=True)  # SQLite keeps temporary tables until disconnect
+    _STAGED.create(connection)
+    staged = ["patient_key", "session_date", "gap"]
+    connection.execute(insert(_STAGED).from_select(staged, select(*[rows.c[n] for n in staged])))
+    if connection.dialect.name == "postgresql":  # a plan for its real size
+        connection.exec_driver_sql(f"ANALYZE {_STAGED.name}")
+    replace_patients_rows(
+        connection, g, keys, medians_so_far(_STAGED), [*staged, "median_gap"], replace=replace
+    )
+    if connection.dialect.name != "postgresql":  # PostgreSQL drops it at commit
+        _STAGED.drop(connection)
