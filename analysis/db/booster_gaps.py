@@ -144,7 +144,7 @@ def refresh(connection: Connection, keys: Any = None, *, replace: bool = True) -
         return
     _STAGED.drop(connection, checkfirst=True)  # SQLite keeps temporary tables until disconnect
     _STAGED.create(connection)
-    staged = ["patient_key", "session_date", "gap"]
+    staged = list(_STAGED.c.keys())  # booster_gaps' columns but the median
     connection.execute(insert(_STAGED).from_select(staged, select(*[rows.c[n] for n in staged])))
     if connection.dialect.name == "postgresql":  # a plan for its real size
         connection.exec_driver_sql(f"ANALYZE {_STAGED.name}")
