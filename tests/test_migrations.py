@@ -297,7 +297,7 @@ def test_0025_makes_the_kept_counts_keys_unique_and_an_import_adds_to_them(db_ur
     """0025 makes the kept counts' key indexes unique (the importer adds its sums with one
     ``INSERT … ON CONFLICT``), on PostgreSQL with room on each page for changed rows; a clinic
     imported in two parts under it keeps the counts a full refresh counts, and the downgrade
-    takes the indexes and the room back (docs/performance.md, "Thirteenth session")."""
+    takes the indexes and the room back (docs/performance.md, "Thirteenth session: the kept counts")."""
     from analysis.db import facts
 
     kept = (schema.secondary_cells, schema.secondary_changes, schema.profile_patterns)
