@@ -186,9 +186,12 @@ class Bench:
                     for n in range(self.args.repeat)
                 ]
                 runs = [{"url": url, "sessions": sessions} for url in urls]
+                # The floor first: it rolls back, leaving the databases empty for the import.
+                floor = self.probe_each("import_floor", runs, f"import-floor/{engine}")
                 result = self.probe_each("importer", runs, f"import/{engine}")
             size = f"{result['rows'] / 1000:,.0f}k rows" if result else "slice"
             self.rows.append(Row("import", engine, size, result["rows_per_s"] if result else None))
+            self.rows.append(Row("import_floor", engine, size, floor["rows_per_s"] if floor else None))
             self.rows.append(Row("reimport", engine, size, result["reimport_rows_per_s"] if result else None))
 
     def size(self, name: str) -> None:
@@ -293,15 +296,18 @@ class Bench:
             self.rows.append(Row("load_errors", engine, size, value(load, "errors")))
             for sample in [] if load is None else load["error_samples"][:3]:
                 self.notes.append(f"loadtest/{key}: {sample}")
-        # Last, because it changes the clinic: the importer's slice added to it (one run).
-        into = self.probe(
-            "importer", {"url": url, "sessions": self.args.import_sessions}, f"import-into/{key}"
-        )
+        # Last, because it changes the clinic: the importer's slice added to it (one run), after
+        # the same import stopped before its derivation and rolled back (the clinic unchanged).
+        arguments = {"url": url, "sessions": self.args.import_sessions}
+        floor = self.probe("import_floor", arguments, f"import-into-floor/{key}")
+        self.rows.append(Row("import_into_floor", engine, size, value(floor, "rows_per_s")))
+        into = self.probe("importer", arguments, f"import-into/{key}")
         self.rows.append(Row("import_into", engine, size, value(into, "rows_per_s")))
 
 
 def _order(rows: list[Row], engines: list[str], sizes: list[str]) -> list[Row]:
-    measures = ["import", "reimport", "import_into", "bulk", "summary_cold", "summary_disk", "summary_warm"]
+    measures = ["import", "import_floor", "reimport", "import_into", "import_into_floor", "bulk"]
+    measures += ["summary_cold", "summary_disk", "summary_warm"]
     measures += ["overview_cold", "filter_new", "filter_cached", "app_peak", "load_p95", "load_errors"]
     measures += [m for key in COMMANDS for m in (key, f"{key}_peak")]  # the commands' rows
     size_rank = {s: i for i, s in enumerate(sizes)}

@@ -15,6 +15,9 @@ line of standard output. :func:`run_probe` does that from the harness.
   filter never seen, back to a filter the cache has seen, and the new one again.
 - ``importer``: :func:`analysis.ingest.import_frames` (the full validator, one transaction) on
   a slice into an empty database, then the same files again (every row unchanged).
+- ``import_floor``: the same import stopped where it would derive its tables, and rolled back
+  there: what an import costs with none of the derived tables (docs/performance.md,
+  "Fourteenth session: the import's floor").
 """
 
 from __future__ import annotations
@@ -302,6 +305,46 @@ def probe_importer(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class _Floor(Exception):
+    """Raised where the import would derive its tables, so that its transaction rolls back."""
+
+
+def probe_import_floor(args: dict[str, Any]) -> dict[str, Any]:
+    """The importer's validation, comparison and writes of the three tables, up to the derivation.
+
+    :func:`analysis.db.facts.refresh` is replaced, in this process only, by a stop that takes
+    the time and raises: the import's transaction rolls back, so the database is left as it was
+    (the stored clinic can be measured again) and nothing derived is counted. The commit and
+    the import-log row, a few milliseconds, are not in the time.
+    """
+    from analysis.db import facts
+    from analysis.db.store import make_engine
+    from analysis.ingest import import_frames
+    from benchmarks.clinic import TODAY, import_slice
+
+    frames = import_slice(int(args["sessions"]))
+    rows = sum(len(frame) for frame in frames.values())
+    engine = make_engine(args["url"])
+    reached: list[float] = []
+
+    def stop(*_: Any, **__: Any) -> None:
+        reached.append(time.perf_counter() - start)
+        raise _Floor
+
+    facts.refresh = stop  # type: ignore[assignment]  # this probe's process only
+    gc.collect()
+    start = time.perf_counter()
+    try:
+        report = import_frames(engine, frames, today=TODAY)
+    except _Floor:
+        pass
+    else:
+        raise RuntimeError(f"the import ended before deriving: {[str(p) for p in report.problems[:5]]}")
+    finally:
+        engine.dispose()
+    return {"rows": rows, "floor_s": reached[0], "rows_per_s": rows / reached[0], "peak_mb": peak_mb()}
+
+
 def probe_command(args: dict[str, Any]) -> dict[str, Any]:
     """One CLI command (``args["argv"]``, ``--db`` added) in this new process, output discarded."""
     import contextlib
@@ -343,6 +386,7 @@ PROBES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "duckdb": probe_duckdb,
     "app": probe_app,
     "importer": probe_importer,
+    "import_floor": probe_import_floor,
     "loadtest": probe_loadtest,
 }
 

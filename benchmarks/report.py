@@ -23,6 +23,9 @@ MEASURES: dict[str, tuple[str, str]] = {
     "import": ("import via real importer", "rows/s"),
     "reimport": ("re-import, all unchanged", "rows/s"),
     "import_into": ("import into this clinic (new patients)", "rows/s"),
+    # The same imports stopped before deriving and rolled back: the three tables alone.
+    "import_floor": ("import, tables only (no derived tables)", "rows/s"),
+    "import_into_floor": ("import into this clinic, tables only", "rows/s"),
     "summary_cold": ("summary condition×route, cold", "s"),
     "summary_disk": ("summary condition×route, cold from disk", "s"),
     "summary_warm": ("summary condition×route, warm", "s"),
