@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from analysis.domain.errors import SettingError
 
@@ -47,6 +47,16 @@ class OutcomeDefinition:
         problems = _problems(self)
         if problems:
             raise SettingError("; ".join(problems))
+
+    def to_json(self, *names: str) -> dict[str, Any]:
+        """The settings ``names``, in that order, as the commands' JSON writes them (README, "Command line"):
+        the band as a list, the cut-off as an ISO date or null."""
+        values = {name: getattr(self, name) for name in names}
+        if "band" in values:
+            values["band"] = list(self.band)
+        if "cutoff" in values:
+            values["cutoff"] = self.cutoff.isoformat() if self.cutoff else None
+        return values
 
     @property
     def window_start(self) -> int:

@@ -114,13 +114,7 @@ class RouteComparison:
         """The JSON of ``compare`` (docs/comparisons.md); numbers at full precision."""
         d, c = self.definition, self.crude
         return {
-            "definition": {
-                "timepoint_days": d.timepoint_days,
-                "window_days": d.window_days,
-                "threshold": d.threshold,
-                "missing": d.missing,
-                "cutoff": d.cutoff.isoformat() if d.cutoff else None,
-            },
+            "definition": d.to_json("timepoint_days", "window_days", "threshold", "missing", "cutoff"),
             "a": self.a,
             "b": self.b,
             "crude": {

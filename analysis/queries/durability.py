@@ -69,12 +69,7 @@ class DurabilityTable:
         """The JSON document of ``python -m analysis durability`` (docs/methods.md, "Durability")."""
         d = self.definition
         return {
-            "definition": {
-                "timepoint_days": d.timepoint_days,
-                "window_days": d.window_days,
-                "threshold": d.threshold,
-                "cutoff": d.cutoff.isoformat() if d.cutoff else None,
-            },
+            "definition": d.to_json("timepoint_days", "window_days", "threshold", "cutoff"),
             "overall": self.overall.to_dict(),
             "groups": [group.to_dict() for group in self.groups],
             "logrank_p": self.logrank_p,

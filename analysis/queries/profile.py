@@ -160,13 +160,7 @@ class Profile:
     def to_dict(self) -> dict[str, Any]:
         d = self.definition
         values = asdict(self)
-        values["definition"] = {
-            "timepoint_days": d.timepoint_days,
-            "window_days": d.window_days,
-            "threshold": d.threshold,
-            "missing": d.missing,
-            "cutoff": d.cutoff.isoformat() if d.cutoff else None,
-        }
+        values["definition"] = d.to_json("timepoint_days", "window_days", "threshold", "missing", "cutoff")
         return values
 
 

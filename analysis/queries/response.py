@@ -257,15 +257,9 @@ class ResponseTable:
         """The CLI JSON (README, "Command line") document (numbers at full precision)."""
         d = self.definition
         return {
-            "definition": {
-                "timepoint_days": d.timepoint_days,
-                "window_days": d.window_days,
-                "threshold": d.threshold,
-                "missing": d.missing,
-                "ci": d.ci,
-                "band": list(d.band),
-                "cutoff": d.cutoff.isoformat() if d.cutoff else None,
-            },
+            "definition": d.to_json(
+                "timepoint_days", "window_days", "threshold", "missing", "ci", "band", "cutoff"
+            ),
             "overall": self.overall.to_dict(),
             "groups": [group.to_dict() for group in self.groups],
         }

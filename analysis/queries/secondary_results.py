@@ -127,12 +127,7 @@ class SecondaryTable:
         d = self.definition
         return {
             "definition": {
-                "timepoint_days": d.timepoint_days,
-                "window_days": d.window_days,
-                "threshold": d.threshold,
-                "missing": d.missing,
-                "ci": d.ci,
-                "cutoff": d.cutoff.isoformat() if d.cutoff else None,
+                **d.to_json("timepoint_days", "window_days", "threshold", "missing", "ci", "cutoff"),
                 **self.settings.to_dict(),
             },
             "overall": self.overall.to_dict(),
