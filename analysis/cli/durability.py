@@ -17,7 +17,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "durability",
         help="print how long relief lasts (Kaplan-Meier) and the gaps between boosters",
         description="Among patients whose pain fell by the threshold by day T+W: how long the "
-        "response lasted (Kaplan-Meier, with 95%% log(-log) intervals, the median and survival at "
+        "response lasted (Kaplan-Meier, with 95% log(-log) intervals, the median and survival at "
         "4, 8, 12 and 26 weeks), the median gap between maintenance sessions, and the log-rank "
         "p across groups.",
     )

@@ -18,7 +18,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "profile",
         help="who responds: odds ratios of baseline characteristics (association, not a rule)",
         description="A logistic model of response on condition, route, baseline pain, age, sex, baseline "
-        "MME > 0 and baseline PHQ-9 >= 10: odds ratios with 95%% intervals, cross-validated AUC with "
+        "MME > 0 and baseline PHQ-9 >= 10: odds ratios with 95% intervals, cross-validated AUC with "
         "DeLong's interval and calibration by tenths of predicted risk (docs/comparisons.md). It "
         "describes association in this clinic's patients; it is not a rule to refuse anyone.",
     )

@@ -75,8 +75,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="print the outcomes beyond pain (PGIC, opioids, PHQ-9, BPI, headache days)",
         description="Substantial pain relief, PGIC improvement and its agreement with the pain "
         "responder, opioid reduction and stopping, PHQ-9 response and remission, BPI interference "
-        "improvement and headache-day response, with 95%% intervals; and the mean and median "
-        "changes with 95%% t intervals; overall and per group.",
+        "improvement and headache-day response, with 95% intervals; and the mean and median "
+        "changes with 95% t intervals; overall and per group.",
     )
     options.add_db(parser)
     options.add_by(parser)
