@@ -5,6 +5,8 @@ PY     := $(VENV)/bin/python
 DEMO_DB := data/outcomes.db
 # `make run PORT=8502` serves on another port.
 PORT   ?= 8501
+# pytest's workers (pytest-xdist): one per core; `make test WORKERS=0` runs the tests in one process.
+WORKERS ?= auto
 # The locks pin every package, direct and transitive, with hashes (README, "Dependencies").
 LOCK_FLAGS := --generate-hashes --universal --python-version 3.11 --custom-compile-command "make lock" \
 	$(if $(UPGRADE),--upgrade)
@@ -35,7 +37,7 @@ test: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(WORKERS)
 
 # Speed and memory at scale; prints one table. BENCH_ARGS="--sizes 100k,1m,10m" adds the 10M clinic.
 bench: $(VENV)/.installed-dev
