@@ -315,7 +315,7 @@ def probe_import_floor(args: dict[str, Any]) -> dict[str, Any]:
     :func:`analysis.db.facts.refresh` is replaced, in this process only, by a stop that takes
     the time and raises: the import's transaction rolls back, so the database is left as it was
     (the stored clinic can be measured again) and nothing derived is counted. The commit and
-    the import-log row, a few milliseconds, are not in the time.
+    the import-log row are not in the time.
     """
     from analysis.db import facts
     from analysis.db.store import make_engine
